@@ -1,0 +1,192 @@
+"""The one exception tree of cardservice.
+
+Every error the library raises on purpose derives from :class:`CardError`, so a
+caller can catch one thing. Third-party errors (pyscard, cryptography, OS) are
+mapped at the boundary with ``raise ... from``::
+
+    CardError
+    ├── TransportError                 reader / connection level, no status word
+    │   ├── NoReaderError              the named reader does not exist (or went away)
+    │   ├── CardAbsentError            no card in the reader, or it was pulled
+    │   ├── CardResetError             someone else reset the card: security state is gone
+    │   ├── SharingViolationError      another application holds the card exclusively
+    │   ├── CardUnresponsiveError      the card did not answer (mute, timeout)
+    │   └── ServiceUnavailableError    the PC/SC service (pcscd) is not running
+    ├── StatusWordError                the card answered with a non-success SW (carries sw, data)
+    │   ├── WarningStatusError                    62xx, 63xx (but 63Cx)
+    │   ├── VerificationFailedError               63Cx: wrong key/PIN, ``tries_left`` = x
+    │   ├── ExecutionError                        64xx, 65xx, 66xx
+    │   ├── WrongLengthError                      67xx, 6Cxx
+    │   ├── ClassFunctionError                    68xx
+    │   ├── CommandNotAllowedError                69xx
+    │   │   ├── SecurityNotSatisfiedError         6982
+    │   │   ├── AuthenticationBlockedError        6983
+    │   │   └── ConditionsNotSatisfiedError       6985
+    │   ├── WrongParametersError                  6Axx, 6Bxx
+    │   │   └── NotFoundError                     6A82 file/application, 6A83 record
+    │   ├── InstructionNotSupportedError          6D00
+    │   ├── ClassNotSupportedError                6E00
+    │   └── UnknownStatusError                    anything else (6Fxx, proprietary)
+    ├── CodecError                     malformed APDU, TLV, FCI or data item
+    └── CryptoError                    any cryptographic failure; one opaque message
+
+The SW -> class mapping is a declarative table in :mod:`cardservice.apdu`.
+Messages never contain key material, PINs or personal data.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationBlockedError",
+    "CardAbsentError",
+    "CardResetError",
+    "CardError",
+    "CardUnresponsiveError",
+    "ClassFunctionError",
+    "ClassNotSupportedError",
+    "CodecError",
+    "CommandNotAllowedError",
+    "ConditionsNotSatisfiedError",
+    "CryptoError",
+    "ExecutionError",
+    "InstructionNotSupportedError",
+    "NoReaderError",
+    "NotFoundError",
+    "SecurityNotSatisfiedError",
+    "ServiceUnavailableError",
+    "SharingViolationError",
+    "StatusWordError",
+    "TransportError",
+    "UnknownStatusError",
+    "VerificationFailedError",
+    "WarningStatusError",
+    "WrongLengthError",
+    "WrongParametersError",
+]
+
+
+class CardError(Exception):
+    """Root of every error raised by cardservice."""
+
+
+class TransportError(CardError):
+    """The reader or the connection failed; the card gave no status word."""
+
+
+class NoReaderError(TransportError):
+    """The named reader does not exist or was unplugged."""
+
+
+class CardAbsentError(TransportError):
+    """No card in the reader, or the card was removed during the exchange."""
+
+
+class CardResetError(TransportError):
+    """Another application reset the card; the connection was re-established but the card's
+    current DF and security state are lost, so the caller must select and authenticate again."""
+
+
+class SharingViolationError(TransportError):
+    """Another application holds the card in exclusive mode."""
+
+
+class CardUnresponsiveError(TransportError):
+    """The card did not answer (mute card, timeout, failed reset)."""
+
+
+class ServiceUnavailableError(TransportError):
+    """The PC/SC service is not running or not reachable."""
+
+
+class StatusWordError(CardError):
+    """The card answered with a status word other than success.
+
+    ``sw`` is the 16-bit status word, ``data`` the response data that came with it
+    (usually empty). ``description`` is the standard's meaning of the status word.
+    """
+
+    def __init__(self, sw: int, data: bytes = b"", description: str = "") -> None:
+        self.sw = sw
+        self.data = bytes(data)
+        self.description = description
+        text = f"SW {sw:04X}"
+        super().__init__(f"{text}: {description}" if description else text)
+
+    @property
+    def sw1(self) -> int:
+        return self.sw >> 8
+
+    @property
+    def sw2(self) -> int:
+        return self.sw & 0xFF
+
+
+class WarningStatusError(StatusWordError):
+    """62xx / 63xx: the command completed with a warning (state of NVM unchanged or changed)."""
+
+
+class VerificationFailedError(StatusWordError):
+    """63Cx: verification (key or PIN) failed; ``tries_left`` attempts remain."""
+
+    @property
+    def tries_left(self) -> int:
+        return self.sw & 0x0F
+
+
+class ExecutionError(StatusWordError):
+    """64xx / 65xx / 66xx: execution error (memory failure, security-related)."""
+
+
+class WrongLengthError(StatusWordError):
+    """67xx / 6Cxx: wrong Lc or Le."""
+
+
+class ClassFunctionError(StatusWordError):
+    """68xx: a function requested in CLA is not supported (logical channel, secure messaging)."""
+
+
+class CommandNotAllowedError(StatusWordError):
+    """69xx: command not allowed in the current state."""
+
+
+class SecurityNotSatisfiedError(CommandNotAllowedError):
+    """6982: security status not satisfied (authenticate first)."""
+
+
+class AuthenticationBlockedError(CommandNotAllowedError):
+    """6983: the key or PIN is blocked; no tries left."""
+
+
+class ConditionsNotSatisfiedError(CommandNotAllowedError):
+    """6985: conditions of use not satisfied (e.g. no challenge requested first)."""
+
+
+class WrongParametersError(StatusWordError):
+    """6Axx / 6Bxx: wrong parameters P1-P2 or data field."""
+
+
+class NotFoundError(WrongParametersError):
+    """6A82 file or application not found, 6A83 record not found."""
+
+
+class InstructionNotSupportedError(StatusWordError):
+    """6D00: instruction code not supported or invalid."""
+
+
+class ClassNotSupportedError(StatusWordError):
+    """6E00: class not supported."""
+
+
+class UnknownStatusError(StatusWordError):
+    """A status word outside the known table (6Fxx, proprietary)."""
+
+
+class CodecError(CardError, ValueError):
+    """Malformed bytes: an APDU, TLV, FCI or data item that cannot be decoded or encoded."""
+
+
+class CryptoError(CardError):
+    """A cryptographic operation failed. Deliberately says nothing about keys or data."""
+
+    def __init__(self, message: str = "cryptographic operation failed") -> None:
+        super().__init__(message)
