@@ -1,0 +1,103 @@
+"""Card profiles: named factories of :class:`CardImage`, plus the create/load entry points.
+
+A profile factory is called as ``factory(serial=<8 bytes>, options=<CardOptions>)`` and returns a
+:class:`CardImage` (usually :meth:`CardImage.build` over a :class:`DfSpec` tree). Profiles that need
+extra commands register them with :func:`register_profile` (``instructions``), and every card whose
+image names that profile gets them.
+
+``blank``: only the MF 3F00 (no DF name) with one key — the transport key, reference ``01``, SM4,
+plain ISO scheme (EXTERNAL AUTHENTICATE data = SM4_enc(K, R ‖ 00×8), 16 bytes), 15 tries, value
+:data:`BLANK_TRANSPORT_KEY` = ``00 01 02 … 0F`` (a published demo value: a blank card is not a
+secret). It grants CREATE FILE and WRITE KEY in the MF; everything else happens with APDUs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from cardservice.keys import random_bytes
+from simulators.cardos._commands import Instruction
+from simulators.cardos._fs import MF_FID, AuthScheme, KeyUsage, after_auth
+from simulators.cardos._image import CardImage, CardOptions, DfSpec, KeySpec
+from simulators.cardos._os import PROFILE_INSTRUCTIONS, CardOS
+
+__all__ = [
+    "BLANK_TRANSPORT_KEY",
+    "BLANK_TRANSPORT_KEY_REF",
+    "PROFILES",
+    "ProfileFactory",
+    "blank_profile",
+    "create_image",
+    "load_card",
+    "register_profile",
+]
+
+ProfileFactory = Callable[..., CardImage]
+
+BLANK_TRANSPORT_KEY = bytes(range(16))
+BLANK_TRANSPORT_KEY_REF = 0x01
+
+
+def blank_profile(*, serial: bytes, options: CardOptions) -> CardImage:
+    """A blank card: MF with the transport key, ready for personalisation by APDUs."""
+    transport = after_auth(BLANK_TRANSPORT_KEY_REF)
+    mf = DfSpec(
+        fid=MF_FID,
+        keys=(
+            KeySpec(
+                BLANK_TRANSPORT_KEY_REF,
+                BLANK_TRANSPORT_KEY,
+                usage=KeyUsage.EXTERNAL_AUTH,
+                scheme=AuthScheme.PLAIN,
+            ),
+        ),
+        create=transport,
+        write_key=transport,
+    )
+    return CardImage.build(mf, serial=serial, profile="blank", options=options)
+
+
+#: Profile name → factory. Later issues register "health" and "sam".
+PROFILES: dict[str, ProfileFactory] = {"blank": blank_profile}
+
+
+def register_profile(
+    name: str, factory: ProfileFactory, *, instructions: Mapping[int, Instruction] | None = None
+) -> None:
+    """Add (or replace) a profile and, optionally, the INS handlers its cards add to the table."""
+    PROFILES[name] = factory
+    if instructions:
+        PROFILE_INSTRUCTIONS[name] = dict(instructions)
+
+
+def create_image(
+    path: str | os.PathLike[str],
+    profile: str = "blank",
+    *,
+    serial: bytes | None = None,
+    overwrite: bool = False,
+    **options: object,
+) -> None:
+    """Write a new card image file. ``serial`` defaults to 8 random bytes; options are the
+    :class:`CardOptions` fields. Raises FileExistsError unless ``overwrite=True``."""
+    factory = PROFILES.get(profile)
+    if factory is None:
+        raise ValueError(f"unknown card profile {profile!r} (known: {', '.join(sorted(PROFILES))})")
+    card_serial = random_bytes(8) if serial is None else bytes(serial)
+    if len(card_serial) != 8:
+        raise ValueError("the card serial must be 8 bytes")
+    image = factory(serial=card_serial, options=CardOptions.from_mapping(options))
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"card image {os.fspath(path)} already exists")
+    image.save(target)
+
+
+def load_card(
+    path: str | os.PathLike[str], *, handlers: Mapping[int, Instruction] | None = None
+) -> CardOS:
+    """A card bound to its image file: every change is written through. Raises ImageError for a
+    damaged image, FileNotFoundError for a missing one."""
+    return CardOS(CardImage.load(path), image_path=path, handlers=handlers)
