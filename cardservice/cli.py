@@ -101,9 +101,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cardservice", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(prog="cardservice", description="cardservice operator commands")
     parser.add_argument("--version", action="version", version=f"cardservice {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level (APDU traces are masked)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log at debug level (APDU traces are masked)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     readers = commands.add_parser("readers", help="list PC/SC readers, card presence and ATR")
@@ -112,8 +114,8 @@ def _build_parser() -> argparse.ArgumentParser:
     apdu = commands.add_parser(
         "apdu",
         help="send command APDUs to a card through the project's stack",
-        description="Send APDUs (hex, spaces allowed) in one exclusive transaction. 61xx and 6Cxx are "
-        "handled (GET RESPONSE / re-issue with Le) unless --raw is given.",
+        description="Send APDUs (hex, spaces allowed) in one exclusive transaction. "
+        "61xx and 6Cxx are handled (GET RESPONSE / re-issue with Le) unless --raw is given.",
     )
     apdu.add_argument("apdu", nargs="+", help="command APDU in hex, e.g. '00 A4 00 00 02 3F 00'")
     apdu.add_argument("-r", "--reader", help="reader name, part of a name, or index (default: the first)")

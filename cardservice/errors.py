@@ -39,8 +39,8 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationBlockedError",
     "CardAbsentError",
-    "CardResetError",
     "CardError",
+    "CardResetError",
     "CardUnresponsiveError",
     "ClassFunctionError",
     "ClassNotSupportedError",
