@@ -130,4 +130,6 @@ class InProcessTransport:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         with self._lock:
+            if self._atr is None:
+                raise CardAbsentError(f"{self._name}: not connected")
             yield
