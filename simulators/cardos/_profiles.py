@@ -13,6 +13,7 @@ secret). It grants CREATE FILE and WRITE KEY in the MF; everything else happens 
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -88,11 +89,29 @@ def create_image(
     card_serial = random_bytes(8) if serial is None else bytes(serial)
     if len(card_serial) != 8:
         raise ValueError("the card serial must be 8 bytes")
-    image = factory(serial=card_serial, options=CardOptions.from_mapping(options))
+    # Options that are not CardOptions fields are the profile's own (e.g. the health profile's
+    # holder= / keys=); they go to the factory as keywords, so a profile that takes none rejects them.
+    known = set(CardOptions().to_mapping())
+    card_options = {name: value for name, value in options.items() if name in known}
+    profile_options = {name: value for name, value in options.items() if name not in known}
+    unknown = set(profile_options) - _keyword_options(factory)
+    if unknown:
+        raise ValueError(f"unknown card option(s): {', '.join(sorted(unknown))}")
+    image = factory(
+        serial=card_serial, options=CardOptions.from_mapping(card_options), **profile_options
+    )
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"card image {os.fspath(path)} already exists")
     image.save(target)
+
+
+def _keyword_options(factory: ProfileFactory) -> set[str]:
+    """Keyword parameters a profile factory takes besides ``serial`` and ``options``."""
+    parameters = inspect.signature(factory).parameters.values()
+    return {
+        p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY
+    } - {"serial", "options"}
 
 
 def load_card(

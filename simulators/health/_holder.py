@@ -1,0 +1,240 @@
+"""The cardholder file of the virtual health card: a JSON document validated by the dictionary models.
+
+Format ``cardservice.health-holder/1`` (UTF-8 JSON object). Top-level keys are card file paths as in
+``cardservice.healthcard.CARD_FILES``; each value uses the **English field names** of that file's model
+(``Cardholder.name``, ``IssuerData.city_code``, ...). Every group is optional; absent items are written
+as empty records at full length (the card's filler)::
+
+    {
+      "format": "cardservice.health-holder/1",
+      "DDF1/EF05": {IssuerData fields},          "DDF1/EF06": {Cardholder fields},
+      "DDF1/EF07": {"image_base64": "..."},      "DDF1/EF08": {CardValidity fields},
+      "DDF1/DF01/EF05": {Addresses}, "DDF1/DF01/EF06": {EmergencyContacts},
+      "DDF1/DF01/EF07": {Demographics}, "DDF1/DF01/EF08": {Documents},
+      "DDF1/DF02/EF05": {ClinicalBasics}, "DDF1/DF02/EF06": {SpecialInfo},
+      "DDF1/DF02/EF07": [{Allergy}, ...],        newest first, at most 3
+      "DDF1/DF02/EF08": [{Immunisation}, ...],   newest first, at most 10
+      "DDF1/DF03/EE01".."EE03": {InpatientRecord},  "DDF1/DF03/ED01".."ED05": {OutpatientRecord}
+    }
+
+Values are JSON scalars: dates ``"YYYY-MM-DD"``, date-times ISO 8601, bytes items (e.g. the issuer
+certificate) as hex strings. Keys starting with ``_`` (comments) are ignored. The DF03 index files are
+derived: a slot is in use (``00``) exactly when its EE/ED group is present. An encounter record's
+``signature``/``sam_certificate`` are filled when the card is created (signed by the key store's SM2
+key) unless given.
+
+Errors are :class:`HolderError` naming the group and the item's abbreviation (e.g. ``SFZH``), never the
+value: holder files hold personal data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from cardservice.healthcard import (
+    Addresses,
+    Allergy,
+    Cardholder,
+    CardValidity,
+    ClinicalBasics,
+    Demographics,
+    Documents,
+    EmergencyContacts,
+    Immunisation,
+    InpatientRecord,
+    IssuerData,
+    Kind,
+    LayoutModel,
+    OutpatientRecord,
+    SpecialInfo,
+    TlvFileModel,
+    card_file,
+)
+
+__all__ = ["DEMO_HOLDER_PATH", "HOLDER_FORMAT", "Holder", "HolderError", "load_holder"]
+
+HOLDER_FORMAT = "cardservice.health-holder/1"
+_M = TypeVar("_M", bound=BaseModel)
+
+#: The synthetic demo cardholder (no real person; the ID number is made up but well-formed).
+DEMO_HOLDER_PATH = Path(__file__).parent / "data" / "demo-holder.json"
+
+#: TLV record files and their models.
+TLV_MODELS: Mapping[str, type[TlvFileModel]] = {
+    model.FILE: model
+    for model in (
+        IssuerData,
+        Cardholder,
+        CardValidity,
+        Addresses,
+        EmergencyContacts,
+        Demographics,
+        Documents,
+        ClinicalBasics,
+        SpecialInfo,
+    )
+}
+ALLERGY_FILE, IMMUNISATION_FILE, PHOTO_FILE = "DDF1/DF02/EF07", "DDF1/DF02/EF08", "DDF1/EF07"
+INPATIENT_FILES = tuple(f"DDF1/DF03/EE0{n}" for n in range(1, 4))
+OUTPATIENT_FILES = tuple(f"DDF1/DF03/ED0{n}" for n in range(1, 6))
+_LIST_GROUPS: Mapping[str, tuple[type[LayoutModel], int]] = {
+    ALLERGY_FILE: (Allergy, card_file(ALLERGY_FILE).record_count),
+    IMMUNISATION_FILE: (Immunisation, card_file(IMMUNISATION_FILE).record_count),
+}
+
+
+class HolderError(ValueError):
+    """A holder document is malformed or an item does not fit the card (message names the item)."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A validated cardholder: one model per file (absent groups = empty models / lists)."""
+
+    files: Mapping[str, TlvFileModel] = field(default_factory=dict)
+    allergies: tuple[Allergy, ...] = ()
+    immunisations: tuple[Immunisation, ...] = ()
+    photo: bytes | None = field(default=None, repr=False)
+    inpatient: Mapping[str, InpatientRecord] = field(default_factory=dict)
+    outpatient: Mapping[str, OutpatientRecord] = field(default_factory=dict)
+
+    def model(self, path: str) -> TlvFileModel:
+        """The model of TLV file *path* (an empty one when the holder gives none)."""
+        return self.files.get(path) or TLV_MODELS[path]()
+
+    @property
+    def issuer(self) -> IssuerData:
+        model = self.model(IssuerData.FILE)
+        assert isinstance(model, IssuerData)
+        return model
+
+    @property
+    def cardholder(self) -> Cardholder:
+        model = self.model(Cardholder.FILE)
+        assert isinstance(model, Cardholder)
+        return model
+
+    def __repr__(self) -> str:  # personal data: show the shape only
+        return f"Holder(files={sorted(self.files)}, encounters={len(self.inpatient) + len(self.outpatient)})"
+
+
+def load_holder(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> Holder:
+    """Validate a holder given as a JSON file path or an already-parsed mapping (``None`` = demo)."""
+    if source is None:
+        source = DEMO_HOLDER_PATH
+    if isinstance(source, Mapping):
+        document: Any = source
+    else:
+        try:
+            document = json.loads(Path(source).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise HolderError(f"{os.fspath(source)}: not a holder JSON document ({exc})") from None
+    return _parse(document)
+
+
+def _parse(document: Any) -> Holder:
+    if not isinstance(document, Mapping):
+        raise HolderError("holder: top level must be a JSON object")
+    if document.get("format", HOLDER_FORMAT) != HOLDER_FORMAT:
+        raise HolderError(f"holder: unknown format {document.get('format')!r} (expected {HOLDER_FORMAT!r})")
+    files: dict[str, TlvFileModel] = {}
+    allergies: tuple[Allergy, ...] = ()
+    immunisations: tuple[Immunisation, ...] = ()
+    photo: bytes | None = None
+    inpatient: dict[str, InpatientRecord] = {}
+    outpatient: dict[str, OutpatientRecord] = {}
+    for group, value in document.items():
+        if group == "format" or group.startswith("_"):
+            continue
+        if group in TLV_MODELS:
+            model = TLV_MODELS[group]
+            files[group] = _validate(group, model, _hex_items(group, model, _object(group, value)))
+        elif group in _LIST_GROUPS:
+            layout, capacity = _LIST_GROUPS[group]
+            if not isinstance(value, list) or len(value) > capacity:
+                raise HolderError(f"holder {group}: expected a list of at most {capacity} entries")
+            entries = tuple(
+                _validate(f"{group}[{n}]", layout, _object(group, v)) for n, v in enumerate(value)
+            )
+            if group == ALLERGY_FILE:
+                allergies = tuple(e for e in entries if isinstance(e, Allergy))
+            else:
+                immunisations = tuple(e for e in entries if isinstance(e, Immunisation))
+        elif group == PHOTO_FILE:
+            photo = _photo(_object(group, value))
+        elif group in INPATIENT_FILES:
+            inpatient[group] = _validate(group, InpatientRecord, _hex_fields(_object(group, value)))
+        elif group in OUTPATIENT_FILES:
+            outpatient[group] = _validate(group, OutpatientRecord, _hex_fields(_object(group, value)))
+        else:
+            raise HolderError(f"holder: unknown group {group!r} (keys are card file paths, e.g. 'DDF1/EF06')")
+    return Holder(files, allergies, immunisations, photo, inpatient, outpatient)
+
+
+def _object(group: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise HolderError(f"holder {group}: expected an object of field names")
+    return dict(value)
+
+
+def _validate(group: str, model: type[_M], values: dict[str, Any]) -> _M:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise HolderError(f"holder {group}: {_summary(model, exc)}") from None
+
+
+def _summary(model: type[BaseModel], exc: ValidationError) -> str:
+    """One line per error: the field (with its abbreviation when it is a TLV item) and the message.
+    Inputs are hidden by the models' config; nothing here echoes a value."""
+    items = model.items() if issubclass(model, TlvFileModel) else {}
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(p) for p in error["loc"])
+        item = items.get(str(error["loc"][0])) if error["loc"] else None
+        label = f"{location} ({item.abbreviation} {item.label})" if item else location or "record"
+        parts.append(f"{label}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def _hex_items(group: str, model: type[TlvFileModel], values: dict[str, Any]) -> dict[str, Any]:
+    """Bytes items (format B, kind BYTES) arrive as hex strings in JSON."""
+    for name, item in model.items().items():
+        raw = values.get(name, values.get(item.abbreviation))
+        if item.kind is Kind.BYTES and isinstance(raw, str):
+            try:
+                values[name if name in values else item.abbreviation] = bytes.fromhex(raw)
+            except ValueError:
+                raise HolderError(f"holder {group}: {name} ({item.abbreviation}) must be hex") from None
+    return values
+
+
+def _hex_fields(values: dict[str, Any]) -> dict[str, Any]:
+    for name in ("signature", "sam_certificate"):
+        if isinstance(values.get(name), str):
+            try:
+                values[name] = bytes.fromhex(values[name])
+            except ValueError:
+                raise HolderError(f"holder: {name} must be hex") from None
+    return values
+
+
+def _photo(value: dict[str, Any]) -> bytes | None:
+    text = value.get("image_base64")
+    if text is None:
+        return None
+    if not isinstance(text, str) or set(value) != {"image_base64"}:
+        raise HolderError(f"holder {PHOTO_FILE}: expected {{'image_base64': '<base64>'}}")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise HolderError(f"holder {PHOTO_FILE}: image_base64 is not base64") from None
