@@ -15,9 +15,11 @@ See simulators/README.md, section "card-sim".
 from __future__ import annotations
 
 import argparse
+import getpass
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -83,8 +85,31 @@ def _load_profiles() -> None:
             raise
 
 
+PASSPHRASE_ENV = "CARDSERVICE_KEYS_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+
+
+def _keystore_passphrase(path: str) -> str:
+    """The key store's passphrase: from the environment, else asked on the terminal.
+
+    Never a command-line argument: those are visible to every user through ``ps``.
+    """
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    if passphrase is not None:
+        return passphrase
+    if not sys.stdin.isatty():
+        raise UserError(f"--keys {path}: set {PASSPHRASE_ENV} or run on a terminal to be asked")
+    return getpass.getpass(f"passphrase for {path}: ")
+
+
 def _cmd_new(args: argparse.Namespace) -> int:
     options: dict[str, object] = {"t0_get_response": True} if args.t0 else {}
+    if args.holder is not None:
+        options["holder"] = Path(args.holder)
+    if args.keys is not None:
+        options["keys"] = Path(args.keys)
+        options["passphrase"] = _keystore_passphrase(args.keys)
+    if args.pin is not None:
+        options["pin"] = args.pin
     if args.profile not in PROFILES:
         raise UserError(f"unknown profile {args.profile!r} (known: {', '.join(sorted(PROFILES))})")
     try:
@@ -193,6 +218,13 @@ def _build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--t0", action="store_true", help="T=0 style: answer 61xx and hand data out through GET RESPONSE"
     )
+    new.add_argument("--holder", metavar="HOLDER.json", help="health profile: the cardholder (default: demo)")
+    new.add_argument(
+        "--keys",
+        metavar="KEYSTORE",
+        help=f"health/sam: issuer key store (default: the DEMO key set); passphrase in ${PASSPHRASE_ENV}",
+    )
+    new.add_argument("--pin", help="sam profile: the SAM PIN (default: 123456)")
     new.set_defaults(run=_cmd_new)
 
     info = commands.add_parser("info", help="show a card image: ATR, serial, profile, files and keys")

@@ -96,7 +96,7 @@ def create_image(
     profile_options = {name: value for name, value in options.items() if name not in known}
     unknown = set(profile_options) - _keyword_options(factory)
     if unknown:
-        raise ValueError(f"unknown card option(s): {', '.join(sorted(unknown))}")
+        raise ValueError(f"unknown card option(s) for profile {profile!r}: {', '.join(sorted(unknown))}")
     image = factory(
         serial=card_serial, options=CardOptions.from_mapping(card_options), **profile_options
     )

@@ -242,3 +242,40 @@ def test_default_socket_follows_the_port(monkeypatch: pytest.MonkeyPatch, short_
     assert main(["ctl", "--port", "40123", "status"]) == 1
     assert not (short_tmp / "card-sim").exists()  # ctl never creates anything
     assert default_control_path(40123) == short_tmp / "card-sim" / "40123.sock"
+
+
+def test_new_health_card_and_sam_from_a_key_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cardservice.keys import ScryptParams
+    from simulators.health import write_demo_keystore
+
+    keys = tmp_path / "issuer-keys.json"
+    write_demo_keystore(keys, passphrase="s3cret", kdf_params=ScryptParams(n=2**10))
+    monkeypatch.setenv("CARDSERVICE_KEYS_PASSPHRASE", "s3cret")
+    assert main(["new", str(tmp_path / "card.json"), "--profile", "health", "--keys", str(keys)]) == 0
+    sam = ["new", str(tmp_path / "sam.json"), "--profile", "sam", "--keys", str(keys), "--pin", "1234"]
+    assert main(sam) == 0
+    assert load_card(tmp_path / "card.json").describe().count("WS.SYS.DDF01") == 1
+
+    monkeypatch.setenv("CARDSERVICE_KEYS_PASSPHRASE", "wrong")
+    assert main(["new", str(tmp_path / "other.json"), "--profile", "health", "--keys", str(keys)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot be opened" in err
+    assert "s3cret" not in err
+    assert not (tmp_path / "other.json").exists()
+
+
+def test_new_keys_without_passphrase_source_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CARDSERVICE_KEYS_PASSPHRASE", raising=False)
+    with open(os.devnull) as devnull:
+        monkeypatch.setattr(sys, "stdin", devnull)
+        assert main(["new", str(tmp_path / "c.json"), "--profile", "health", "--keys", "k.json"]) == 1
+    assert "CARDSERVICE_KEYS_PASSPHRASE" in capsys.readouterr().err
+
+
+def test_profile_option_the_profile_does_not_take(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["new", str(tmp_path / "c.json"), "--profile", "blank", "--holder", "h.json"]) == 1
+    assert "holder" in capsys.readouterr().err
