@@ -450,6 +450,26 @@ def update_record(card: CardOS, command: Command) -> bytes:
     return b""
 
 
+def erase_record(card: CardOS, command: Command) -> bytes:
+    """ERASE RECORD (§11.3.9) of one record by number (P2 b3-b1 = 100): fills it with FF, the
+    health card's "empty" mark of the DF03 index files. Needs the file's erase right; with secure
+    messaging the command carries only its MAC."""
+    if command.p2 & 0x07 != 0b100 or command.p1 == 0:
+        raise SwError(SW_WRONG_P1P2)
+    path, header = _record_target(card, command.p2 >> 3)
+    if header.structure is FileStructure.CYCLIC:
+        raise SwError(SW_INCOMPATIBLE_FILE)
+    rule = header.rule("erase")
+    _check(card, rule, sm=command.secure_messaging)
+    if _data(card, command, rule):
+        raise SwError(SW_WRONG_LENGTH)
+    records = _fs(card).records(path, header)
+    number = _locate(card, records, command.p1, 0b100)
+    card.image.nvm.commit({_fs(card).record_slot(path, header, number): b"\xff" * header.record_length})
+    card.state.record_pointer = number
+    return b""
+
+
 def append_record(card: CardOS, command: Command) -> bytes:
     """APPEND RECORD (§11.3.8). Linear: the next record, or 6A84 when full. Cyclic: the new record
     becomes record 1 and, when full, the oldest is overwritten."""
@@ -653,6 +673,7 @@ STANDARD_INSTRUCTIONS: dict[int, Instruction] = {
     0xB2: Instruction(read_record),
     0xDC: Instruction(update_record, secure_messaging=True),
     0xE2: Instruction(append_record, secure_messaging=True),
+    0x0C: Instruction(erase_record, secure_messaging=True),
     0x84: Instruction(get_challenge),
     0x82: Instruction(external_authenticate),
     0x88: Instruction(internal_authenticate),

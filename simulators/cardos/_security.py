@@ -122,11 +122,12 @@ def unwrap_sm(
     """Check the command MAC (and decrypt when *mode* says so); returns the plain data.
 
     *header* is ``CLA INS P1 P2 Lc`` exactly as sent. No challenge → 6985; data too short to hold
-    a MAC → 6987; wrong MAC, bad cryptogram or padding → 6988.
+    a MAC → 6987; wrong MAC, bad cryptogram or padding → 6988. A command whose only data is its
+    MAC (ERASE RECORD, the DF03 index marks) is valid in MAC mode.
     """
     if challenge is None or len(challenge) != 8:
         raise SwError(SW_CONDITIONS)
-    if len(data) <= SM_MAC_LENGTH:
+    if len(data) < SM_MAC_LENGTH:
         raise SwError(SW_SM_MISSING)
     cipher = cipher_of(stk)
     body, mac = data[:-SM_MAC_LENGTH], data[-SM_MAC_LENGTH:]

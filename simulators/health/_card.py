@@ -13,7 +13,7 @@ The whole tree comes from the dictionary (``cardservice.healthcard.CARD_FILES``)
 * Access (facts sheet §4.1-4.2 as the dictionary states it): read free for DDF1/EF05, otherwise after
   EXTERNAL AUTHENTICATE with the DF's RK; update after the file's UK with the dictionary's secure
   messaging (STK of the DF); DDF1/EF05-EF06 NEVER after issuance; APPEND RECORD only for the cyclic
-  files (same rule as update); erase (ERASE RECORD, INS 0C, added by this profile) only for the DF03
+  files (same rule as update); erase (ERASE RECORD, INS 0C) only for the DF03
   index files, after UK2DF03 with the index's MAC. The DFs allow neither CREATE FILE nor WRITE KEY.
 * Keys: ``diversify(master, [card_factor(ATR)] (+ [city_factor(YYCSDM)]))`` per the key's ``levels``;
   the ATR is the one :func:`simulators.cardos.build_atr` makes from the serial. 15 tries each
@@ -54,10 +54,7 @@ from cardservice.keys import (
     BlockCipher,
     KeyStore,
     Sm2PrivateKey,
-    constant_time_equal,
     diversify,
-    mac_algorithm_1,
-    session_key,
 )
 from simulators.cardos import (
     ALWAYS,
@@ -65,16 +62,13 @@ from simulators.cardos import (
     AccessRule,
     CardImage,
     CardOptions,
-    Command,
     DfSpec,
     EfSpec,
     FileStructure,
-    Instruction,
     KeyAlgorithm,
     KeySpec,
     KeyUsage,
     SmMode,
-    SwError,
     after_auth,
     build_atr,
     create_image,
@@ -94,8 +88,7 @@ from simulators.health._holder import (
 from simulators.health._keys import MasterKey, demo_sm2_private_key, master_keys
 
 if TYPE_CHECKING:
-    from simulators.cardos import CardOS
-    from simulators.cardos._fs import KeyRecord
+    pass
 
 __all__ = ["HEALTH_PROFILE", "PERSONALISATION_SAM_SERIAL", "create_health_card", "health_profile"]
 
@@ -356,50 +349,4 @@ def _issuer_certificate_item(data: Holder, sm2: Sm2PrivateKey | None) -> Holder:
     return Holder(files, data.allergies, data.immunisations, data.photo, data.inpatient, data.outpatient)
 
 
-# -- ERASE RECORD (DF03 index files) --------------------------------------------------------------
-
-
-def erase_record(card: CardOS, command: Command) -> bytes:
-    """ERASE RECORD (ISO/IEC 7816-4 §11.3.9, INS 0C), P1 = record number, P2 = ``SFI << 3 | 100``:
-    fills the record with FF — the DF03 index value "slot empty" (facts sheet §2.2, §4.2). Needs the
-    file's erase right (UK2DF03 with a command MAC: ``84 0C P1 P2 04 MAC``, no other data)."""
-    # The card OS has no ERASE RECORD; this reuses its record addressing and SM checks (see report).
-    from simulators.cardos import _commands as os_commands
-
-    if command.p2 & 0x07 != 0b100 or command.p1 == 0:
-        raise SwError(SW_WRONG_P1P2)
-    path, header = os_commands._record_target(card, command.p2 >> 3)
-    rule = header.rule("erase")
-    os_commands._check(card, rule, sm=command.secure_messaging)
-    if command.secure_messaging:
-        _check_mac_only(card, command, os_commands._stk(card, rule.stk))
-    elif command.data:
-        raise SwError(SW_WRONG_LENGTH)
-    fs = card.image.fs
-    number = os_commands._locate(card, fs.records(path, header), command.p1, 0b100)
-    card.image.nvm.commit({fs.record_slot(path, header, number): b"\xff" * header.record_length})
-    card.state.record_pointer = number
-    return b""
-
-
-def _check_mac_only(card: CardOS, command: Command, stk: KeyRecord) -> None:
-    """A command whose only SM data is the MAC (the card OS's SM unwrapping expects data before
-    it): MAC = ISO/IEC 9797-1 alg. 1 over ``CLA INS P1 P2 Lc`` with the STK session key of the
-    latest challenge (consumed), as in simulators/cardos/_security.py."""
-    from simulators.cardos._security import cipher_of
-
-    challenge = card.state.take_challenge()
-    if challenge is None:
-        raise SwError(SW_CONDITIONS)
-    if len(command.data) != _MAC_LENGTH:
-        raise SwError(SW_WRONG_LENGTH)
-    cipher = cipher_of(stk)
-    session = session_key(stk.value, challenge, cipher=cipher)
-    expected = mac_algorithm_1(cipher, session, command.mac_header, iv=bytes(cipher.block_size))
-    if not constant_time_equal(expected[:_MAC_LENGTH], command.data):
-        raise SwError(SW_SM_INCORRECT)
-
-
-register_profile(
-    HEALTH_PROFILE, health_profile, instructions={0x0C: Instruction(erase_record, secure_messaging=True)}
-)
+register_profile(HEALTH_PROFILE, health_profile)

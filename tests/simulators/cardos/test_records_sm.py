@@ -94,3 +94,26 @@ def test_sm_update_binary_on_plain_file_uses_df_stk(card: CardOS) -> None:
     apdu = sm_command(card, 0x04, 0xD6, 0x81, 0x00, b"HI", encrypt=False)
     assert send(card, apdu) == (b"", 0x9000)
     assert send(card, "00 B0 81 00 05") == (b"HIllo", 0x9000)
+
+
+def test_erase_record_plain_and_errors(card: CardOS) -> None:
+    """ERASE RECORD (ISO/IEC 7816-4 §11.3.9): the record becomes FF; by number only; not on cyclic files."""
+    _enter(card)
+    assert send(card, "00 0C 02 24")[1] == 0x9000  # EF 0004 (SFI 4) erases freely in the test profile
+    assert send(card, "00 B2 02 24 00") == (b"\xff", 0x9000)
+    assert send(card, "00 0C 00 24")[1] == 0x6A86  # record 0
+    assert send(card, "00 0C 02 20")[1] == 0x6A86  # by identifier: not supported
+    assert send(card, "00 0C 09 24")[1] == 0x6A83  # no such record
+    assert send(card, "00 0C 01 1C")[1] == 0x6981  # cyclic EF 0003
+    assert send(card, "00 0C 01 24 01 00")[1] == 0x6700  # plain erase carries no data
+
+
+def test_erase_record_with_mac_only_secure_messaging(card: CardOS) -> None:
+    """A secure-messaging command whose only data is its MAC (the health card's index erase)."""
+    _enter(card)
+    apdu = sm_command(card, 0x84, 0x0C, 0x01, 0x24, b"", encrypt=False)
+    assert apdu[4] == 0x04
+    assert send(card, apdu) == (b"", 0x9000)
+    assert send(card, "00 B2 01 24 00") == (b"\xff", 0x9000)
+    bad = sm_command(card, 0x84, 0x0C, 0x02, 0x24, b"", encrypt=False, corrupt=True)
+    assert send(card, bad)[1] == 0x6988
