@@ -1,6 +1,6 @@
 """Bridge between a :class:`~simulators._card.VirtualCard` and a vpcd reader slot (vsmartcard's pcscd driver).
 
-vpcd protocol (see /work/shared/notes/platform.md): the bridge is the TCP *client*; vpcd listens, one port
+vpcd protocol (see shared/notes/platform.md): the bridge is the TCP *client*; vpcd listens, one port
 per reader slot. Every message is a 2-byte big-endian length followed by the payload. A 1-byte payload is a
 control byte — ``00`` power off, ``01`` power on, ``02`` reset (no reply to any of these), ``04`` "send the
 ATR" (reply: the ATR as one framed message). A longer payload is a command APDU; the reply is the framed

@@ -11,7 +11,7 @@ Layers, top to bottom::
     codes        GB/T 2261.1 sex, GB 3304 ethnicity, App. A code lists, each with its confidence
     interface    the vendor iR_/iW_ functions and the files they read and write
 
-Facts come from /work/shared/spec/healthcard-facts.md; every table row names its confidence.
+Facts come from shared/spec/healthcard-facts.md; every table row names its confidence.
 """
 
 from cardservice.healthcard._codes import (

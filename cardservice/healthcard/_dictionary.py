@@ -1,6 +1,6 @@
 """The Resident Health Card data dictionary: every file and every TLV data item, as two tables.
 
-Source: /work/shared/spec/healthcard-facts.md §1 (file tree), §2.1 (data items, = table 8-2 of the MoH
+Source: shared/spec/healthcard-facts.md §1 (file tree), §2.1 (data items, = table 8-2 of the MoH
 2012 revision notes to WS/T 543), §4.1-§4.3 (keys, access rules). Every row carries a confidence and a
 note; where the sheet says UNKNOWN the row states the project's choice so it is easy to find and change.
 

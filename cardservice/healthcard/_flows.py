@@ -1,5 +1,5 @@
 """Sans-I/O flows of the health-card terminal: EXTERNAL AUTHENTICATE driven by a SAM, and updates
-under secure messaging (facts sheet §4.4-4.6; conventions in /work/shared/spec/README.md).
+under secure messaging (facts sheet §4.4-4.6; conventions in shared/spec/README.md).
 
 A flow is a generator in the style of httpx's ``Auth.auth_flow``. It yields either a
 :class:`~cardservice.apdu.CommandApdu` for the *user card* or a :class:`SamCall` for the *SAM*, and

@@ -1,6 +1,6 @@
 """Key diversification, session keys and the terminal's authentication cryptogram.
 
-The health card's rules are the conventions of /work/shared/spec/README.md (facts sheet §4.4-4.5):
+The health card's rules are the conventions of shared/spec/README.md (facts sheet §4.4-4.5):
 
 * diversification step, one level per 8-byte factor F: ``K' = SM4_enc(K, F || ~F)``;
 * session key from the card's 8-byte challenge R: ``SM4_enc(K_card, R || ~R)``;

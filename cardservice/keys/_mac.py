@@ -4,7 +4,7 @@
   the block size. It always adds at least one byte, so it is unambiguous.
 * MAC algorithm 1 (clause 7.2): CBC-MAC, initial transformation 1, output transformation 1. The
   health card's secure messaging uses it with SM4 and keeps the leftmost 4 bytes
-  (/work/shared/spec/README.md, conventions table; facts sheet §4.6).
+  (shared/spec/README.md, conventions table; facts sheet §4.6).
 * MAC algorithm 3 (clause 7.4): the "retail MAC" of ANSI X9.19 / PBOC: single-DES CBC with K,
   then the last block is decrypted with K' and encrypted again with K.
 """

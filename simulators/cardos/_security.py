@@ -1,8 +1,8 @@
 """The card's cryptographic conventions, each in one place.
 
 Where the health-card sources are silent, these follow the project's conventions table
-(/work/shared/spec/README.md, "Conventions where the sources are silent"); the facts are in
-/work/shared/spec/healthcard-facts.md §4.3-4.6. Change a convention here and nowhere else.
+(shared/spec/README.md, "Conventions where the sources are silent"); the facts are in
+shared/spec/healthcard-facts.md §4.3-4.6. Change a convention here and nowhere else.
 
 EXTERNAL AUTHENTICATE schemes (a property of each key, :class:`~._fs.AuthScheme`):
 

@@ -1,4 +1,4 @@
-"""Key diversification, session key and cryptogram: the conventions of /work/shared/spec/README.md
+"""Key diversification, session key and cryptogram: the conventions of shared/spec/README.md
 and facts sheet §4.4-4.5, checked against the definitions computed independently with gmssl."""
 
 from __future__ import annotations
