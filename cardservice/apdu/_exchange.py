@@ -16,6 +16,8 @@ from cardservice.errors import StatusWordError, WrongLengthError
 __all__ = ["Exchange", "Flow", "Transmit", "run_flow", "transceive", "transceive_checked"]
 
 T = TypeVar("T")
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
 
 Transmit: TypeAlias = Callable[[bytes], bytes]
 """Sends one command APDU's bytes, returns the response bytes (data || SW1 SW2)."""
@@ -117,9 +119,13 @@ def transceive_checked(
     return transceive(transmit, command, tracer=tracer, max_chained=max_chained, clock=clock).check()
 
 
-def run_flow(flow: Flow[T], exchange: Exchange) -> T:
-    """Drive a generator flow: send each yielded command through ``exchange``, feed the response
+def run_flow(flow: Generator[Request, Answer, T], exchange: Callable[[Request], Answer]) -> T:
+    """Drive a generator flow: send each yielded request through ``exchange``, feed the answer
     back, and return the flow's result (httpx ``Auth.auth_flow`` style).
+
+    Usually the requests are :class:`CommandApdu` and the answers :class:`ResponseApdu` (a
+    :data:`Flow`); a protocol that talks to two parties (card and SAM) yields requests of both
+    kinds and passes an ``exchange`` that routes them.
 
     An exception from ``exchange`` is thrown into the flow at its ``yield`` so it can clean up or
     translate it; if the flow does not handle it, it propagates. The flow is always closed.

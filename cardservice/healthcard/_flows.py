@@ -30,6 +30,7 @@ from cardservice.apdu import (
     CommandApdu,
     ResponseApdu,
     get_challenge,
+    run_flow,
     update_binary,
     update_record,
 )
@@ -135,27 +136,11 @@ def run(flow: HealthFlow[T], card_exchange: Callable[[CommandApdu], ResponseApdu
     """Drive *flow*: card commands go to *card_exchange* (e.g. ``partial(transceive, transmit)``),
     SAM requests to *sam*. An exception from either is thrown into the flow at its ``yield``;
     unhandled, it propagates. The flow is always closed."""
-    try:
-        try:
-            request = next(flow)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        while True:
-            answer: ResponseApdu | bytes
-            try:
-                answer = request.perform(sam) if isinstance(request, SamCall) else card_exchange(request)
-            except Exception as exc:
-                try:
-                    request = flow.throw(exc)
-                except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
-                continue
-            try:
-                request = flow.send(answer)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
+
+    def exchange(request: CommandApdu | SamCall) -> ResponseApdu | bytes:
+        return request.perform(sam) if isinstance(request, SamCall) else card_exchange(request)
+
+    return run_flow(flow, exchange)
 
 
 # -- factors ----------------------------------------------------------------------------------
