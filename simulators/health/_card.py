@@ -27,8 +27,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cardservice.healthcard import (
     CARD_FILES,
@@ -85,10 +84,7 @@ from simulators.health._holder import (
     HolderError,
     load_holder,
 )
-from simulators.health._keys import MasterKey, demo_sm2_private_key, master_keys
-
-if TYPE_CHECKING:
-    pass
+from simulators.health._keys import MasterKey, demo_sm2_private_key, master_keys, open_keystore
 
 __all__ = ["HEALTH_PROFILE", "PERSONALISATION_SAM_SERIAL", "create_health_card", "health_profile"]
 
@@ -149,12 +145,7 @@ def health_profile(
     keystore: KeyStore | None = None,
 ) -> CardImage:
     """Profile factory (``create_image(path, "health", holder=PATH, keys=PATH, passphrase=STR)``)."""
-    if keys is not None:
-        if keystore is not None:
-            raise ValueError("give either keys= (a key store path) or keystore=, not both")
-        if passphrase is None:
-            raise ValueError("keys= needs passphrase= to open the key store")
-        keystore = KeyStore.open(Path(keys), passphrase)
+    keystore = open_keystore(keys, passphrase, keystore)
     data = load_holder(holder)
     masters = master_keys(keystore)
     sm2 = keystore.sm2_private_key if keystore is not None else demo_sm2_private_key()

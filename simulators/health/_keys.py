@@ -29,6 +29,7 @@ __all__ = [
     "demo_master_keys",
     "demo_sm2_private_key",
     "master_keys",
+    "open_keystore",
     "write_demo_keystore",
 ]
 
@@ -69,6 +70,20 @@ def write_demo_keystore(
     store.set_sam_pin(DEMO_SAM_PIN)
     store.save()
     return store
+
+
+def open_keystore(
+    keys: str | os.PathLike[str] | None, passphrase: str | None, keystore: KeyStore | None
+) -> KeyStore | None:
+    """The key store a profile factory was given: a path (``keys=`` + ``passphrase=``) or an
+    opened ``keystore=``; ``None`` means the DEMO key set."""
+    if keys is None:
+        return keystore
+    if keystore is not None:
+        raise ValueError("give either keys= (a key store path) or keystore=, not both")
+    if passphrase is None:
+        raise ValueError("keys= needs passphrase= to open the key store")
+    return KeyStore.open(keys, passphrase)
 
 
 def _health_key(name: str) -> HealthKey:

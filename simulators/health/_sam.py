@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import weakref
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cardservice.keys import (
     BlockCipher,
@@ -51,7 +50,7 @@ from simulators.cardos import (
     register_profile,
 )
 from simulators.health._certs import ISSUER_ID, VALID_FROM, VALID_TO, issuer_certificate, sam_certificate
-from simulators.health._keys import DEMO_SAM_PIN, demo_sm2_private_key, master_keys
+from simulators.health._keys import DEMO_SAM_PIN, demo_sm2_private_key, master_keys, open_keystore
 
 __all__ = ["SAM_PIN_REF", "SAM_PIN_TRIES", "SAM_PROFILE", "create_sam", "sam_profile", "sam_serial_number"]
 
@@ -118,12 +117,7 @@ def sam_profile(
 ) -> CardImage:
     """Profile factory (``create_image(path, "sam", keys=PATH, passphrase=STR, pin=STR)``). The SAM
     always answers T=0 style: ``t0_get_response`` is forced on."""
-    if keys is not None:
-        if keystore is not None:
-            raise ValueError("give either keys= (a key store path) or keystore=, not both")
-        if passphrase is None:
-            raise ValueError("keys= needs passphrase= to open the key store")
-        keystore = KeyStore.open(Path(keys), passphrase)
+    keystore = open_keystore(keys, passphrase, keystore)
     masters = master_keys(keystore)
     sm2 = keystore.sm2_private_key if keystore is not None else demo_sm2_private_key()
     if pin is None:
