@@ -40,7 +40,8 @@ def test_published_z_and_e() -> None:
 
 def test_published_signature_verifies() -> None:
     public = Sm2PublicKey.from_bytes(b"\x04" + X + Y)
-    public.verify(R + S, MESSAGE)
+    assert public.digest(MESSAGE) == E  # Z and e as published
+    public.verify(R + S, MESSAGE)  # raises CryptoError unless the published (r, s) verifies
     public.verify_digest(R + S, E)
 
 
