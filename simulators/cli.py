@@ -190,6 +190,8 @@ def _ctl_request(args: argparse.Namespace) -> dict[str, Any]:
         request["after_writes"] = args.after_writes
     elif args.ctl == "latency":
         request["ms"] = args.ms
+    elif args.ctl == "mute" and args.timeout is not None:
+        request["timeout"] = args.timeout
     return request
 
 
@@ -248,10 +250,14 @@ def _build_parser() -> argparse.ArgumentParser:
         ("status", "show both slots (or --slot)"),
         ("insert", "put the card in"),
         ("remove", "pull the card out"),
-        ("mute", "stop answering APDUs (the reader hangs)"),
         ("unmute", "answer again, the held command first"),
     ):
         _ctl_target_options(actions.add_parser(name, help=text), suppress=True)
+    mute = actions.add_parser("mute", help="stop answering APDUs (without --timeout the reader hangs)")
+    mute.add_argument(
+        "--timeout", type=float, metavar="S", help="pull the card after S seconds, as a real reader gives up"
+    )
+    _ctl_target_options(mute, suppress=True)
     swap = actions.add_parser("swap", help="exchange the card for another image")
     swap.add_argument("swap_image", metavar="IMAGE")
     _ctl_target_options(swap, suppress=True)

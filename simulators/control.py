@@ -7,7 +7,7 @@ One request per line, one reply per line; the connection stays open for more::
     {"cmd": "swap", "image": "/path/other.json"}        → ...
     {"cmd": "tear", "after_commands": 0, "after_writes": 2}
     {"cmd": "latency", "ms": 200}
-    {"cmd": "mute"} / {"cmd": "unmute"} / {"cmd": "insert"}
+    {"cmd": "mute"} or {"cmd": "mute", "timeout": SECONDS} / {"cmd": "unmute"} / {"cmd": "insert"}
     anything wrong                                      → {"ok": false, "error": "..."}
 
 ``slot`` defaults to ``"card"``. The socket is mode 0600 in a directory of mode 0700: only the user who
@@ -83,6 +83,14 @@ def _latency(bridge: VpcdBridge, request: Mapping[str, Any]) -> None:
     bridge.set_latency(ms)
 
 
+def _mute(bridge: VpcdBridge, request: Mapping[str, Any]) -> None:
+    timeout = request.get("timeout")
+    number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+    if timeout is not None and (not number or timeout <= 0):
+        raise ValueError('mute "timeout" must be a positive number of seconds (or absent: hold forever)')
+    bridge.mute(timeout)
+
+
 #: cmd → what it does to the slot's bridge (``status`` is answered by :func:`handle_request` itself).
 COMMANDS: dict[str, Handler] = {
     "status": lambda bridge, request: None,
@@ -91,7 +99,7 @@ COMMANDS: dict[str, Handler] = {
     "swap": _swap,
     "tear": _tear,
     "latency": _latency,
-    "mute": lambda bridge, request: bridge.mute(),
+    "mute": _mute,
     "unmute": lambda bridge, request: bridge.unmute(),
 }
 

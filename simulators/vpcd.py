@@ -9,7 +9,9 @@ response (data ‖ SW1 SW2). Connecting is inserting the card, closing the conne
 vpcd checks presence by asking for the ATR on every pcscd poll (every 400 ms), so ``04`` must never reset the
 card. vpcd reads a reply with a blocking ``recv`` and no timeout: while the bridge is muted the reader thread
 of pcscd waits (``SCardTransmit`` hangs) until the bridge unmutes — then the held command is executed and
-answered late — or the card is removed (the transmit fails, the card is gone).
+answered late — or the card is removed (the transmit fails, the card is gone). ``mute(timeout=S)`` models
+a real reader's own timeout instead: a command held for S seconds makes the bridge pull the card (the
+waiting application gets an error, not a hang); ``unmute`` puts it back.
 
 Fault injection: :meth:`VpcdBridge.tear` arms ``card.faults.tear``; when :class:`~simulators._card.PowerLost`
 comes out of ``process`` no reply is sent, the connection is closed (the card is pulled mid-command) and the
@@ -124,6 +126,9 @@ class VpcdBridge:
         self._latency = 0.0
         self._muted = False
         self._held: bytes | None = None  # an APDU read while muted, answered on unmute
+        self._held_since = 0.0
+        self._mute_timeout: float | None = None  # None: hold until unmute or remove
+        self._out_until_unmute = False
         self._connected = False
         self._sock: socket.socket | None = None
         self._atr: bytes | None = None
@@ -198,15 +203,30 @@ class VpcdBridge:
             self._latency = ms / 1000.0
         self._poke()
 
-    def mute(self) -> None:
-        """Stop answering APDUs: the next command is read and held, with no reply (the reader hangs)."""
+    def mute(self, timeout: float | None = None) -> None:
+        """Stop answering APDUs: the next command is read and held, with no reply.
+
+        Without *timeout* the reader hangs until :meth:`unmute` (vpcd has no timeout of its own). With
+        it, a command held for *timeout* seconds pulls the card, as a real reader gives up on a mute
+        card; the card stays out until :meth:`unmute`.
+        """
+        if timeout is not None and not timeout > 0:
+            raise ValueError("mute timeout must be positive")
         with self._lock:
             self._muted = True
+            self._mute_timeout = timeout
+        self._poke()
 
     def unmute(self) -> None:
-        """Answer again, starting with the held command if there is one."""
+        """Answer again, starting with the held command if there is one; a card pulled by a mute
+        timeout goes back in."""
         with self._lock:
             self._muted = False
+            self._mute_timeout = None
+            if self._out_until_unmute:
+                self._out_until_unmute = False
+                self._inserted = True
+                self._reinsert_at = 0.0
         self._poke()
 
     def tear(self, after_commands: int = 0, after_nvm_writes: int = 0) -> None:
@@ -377,7 +397,7 @@ class VpcdBridge:
             if held is not None:
                 self._answer(sock, held, generation)
                 continue
-            readable, _, _ = select.select([sock, self._wake_r], [], [])
+            readable, _, _ = select.select([sock, self._wake_r], [], [], self._mute_wait())
             if self._wake_r in readable:
                 self._drain()
             if sock not in readable:
@@ -406,10 +426,25 @@ class VpcdBridge:
                 with self._lock:
                     if self._muted or self._held is not None:
                         # vpcd sends nothing else until this is answered; keep the first one.
-                        self._held = self._held or frame
+                        if self._held is None:
+                            self._held, self._held_since = frame, time.monotonic()
                         log.debug("%s muted: holding %s", self.name, frame[:4].hex(" ").upper())
                         continue
                 self._answer(sock, frame, generation)
+
+    def _mute_wait(self) -> float | None:
+        """Seconds until a held command times out (None: no timeout running); pulls the card when due."""
+        with self._lock:
+            if not self._muted or self._held is None or self._mute_timeout is None:
+                return None
+            remaining = self._held_since + self._mute_timeout - time.monotonic()
+            if remaining > 0:
+                return remaining
+            self._held = None
+            self._inserted = False
+            self._out_until_unmute = True
+            self._generation += 1
+        raise _Leave("timed out (mute card); pulled from")
 
     def _control(self, sock: socket.socket, code: int, generation: int) -> None:
         with self._lock:

@@ -92,3 +92,21 @@ def test_remove_insert_latency_tear_and_sigterm(served: tuple[subprocess.Popen[s
     assert process.wait(timeout=10) == 0
     assert wait_for_removal(CARD_READER, EVENT_TIMEOUT)
     assert not control.exists()
+
+
+def test_mute_with_timeout_is_an_error_not_a_hang(served: tuple[subprocess.Popen[str], Path]) -> None:
+    _, control = served
+    transport = PcscTransport(CARD_READER)
+    transport.connect()
+    transceive_checked(transport.transmit, select_by_fid(0x0001))
+    ctl(control, "mute", "--timeout", "1")
+    start = time.monotonic()
+    with pytest.raises((CardAbsentError, CardUnresponsiveError)):
+        transport.transmit(read_binary(0, ne=8).encode())
+    assert time.monotonic() - start < 5  # bounded: the application gets its answer
+    assert wait_for_removal(CARD_READER, EVENT_TIMEOUT)
+    ctl(control, "unmute")
+    assert wait_for_card(CARD_READER, EVENT_TIMEOUT)
+    reconnect(transport)
+    assert transceive_checked(transport.transmit, read_binary(0, ne=8)).data == b"old data"
+    transport.disconnect()

@@ -305,6 +305,34 @@ def test_mute_holds_the_command_until_unmute(bridge: VpcdBridge, vpcd: FakeVpcd,
     assert vpcd.transmit(conn, READ_8) == b"old data" + unhex("90 00")
 
 
+def test_mute_timeout_pulls_the_card_until_unmute(
+    bridge: VpcdBridge, vpcd: FakeVpcd, conn: socket.socket
+) -> None:
+    """A real reader gives up on a mute card; with a timeout the bridge does the same (no endless hang)."""
+    power_up(vpcd, conn)
+    bridge.mute(timeout=0.3)
+    start = time.monotonic()
+    vpcd.send(conn, SELECT_EF1)
+    assert vpcd.closed_by_peer(conn, timeout=3)  # no answer, then the card is pulled
+    assert 0.25 <= time.monotonic() - start < 2.5
+    assert vpcd.accept(timeout=0.5) is None  # and stays out while muted
+    assert bridge.status()["inserted"] is False
+    bridge.unmute()
+    again = vpcd.accept()
+    assert again is not None
+    try:
+        power_up(vpcd, again)
+        assert vpcd.transmit(again, READ_8)[-2:] == unhex("69 86")  # fresh power-up: no EF selected
+        assert bridge.status()["apdus"] == 1  # the timed-out command was never executed
+    finally:
+        again.close()
+
+
+def test_mute_timeout_must_be_positive(bridge: VpcdBridge) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        bridge.mute(timeout=0)
+
+
 def test_remove_while_muted_drops_the_command(
     bridge: VpcdBridge, vpcd: FakeVpcd, conn: socket.socket
 ) -> None:
