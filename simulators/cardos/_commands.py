@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cardservice.apdu import encode_ber_tlv
 from cardservice.keys import constant_time_equal, random_bytes
 from simulators.cardos._fs import (
     MF_FID,
@@ -262,11 +263,10 @@ def _fci(path: Path, header: FileHeader) -> bytes:
     if header.structure is not FileStructure.DF:
         return b""
     if header.name:
-        ident = bytes([0x84, len(header.name)]) + header.name
+        ident = encode_ber_tlv(0x84, header.name)
     else:
-        ident = b"\x83\x02" + path[-1].to_bytes(2, "big")
-    body = ident + b"\xa5\x00"
-    return bytes([0x6F, len(body)]) + body
+        ident = encode_ber_tlv(0x83, path[-1].to_bytes(2, "big"))
+    return encode_ber_tlv(0x6F, ident + encode_ber_tlv(0xA5, b""))
 
 
 def select(card: CardOS, command: Command) -> bytes:

@@ -59,6 +59,8 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from cardservice.apdu import decode_ber_tlv, encode_ber_tlv
+from cardservice.errors import CodecError
 from simulators.cardos._nvm import Nvm
 from simulators.cardos._sw import SW_WRONG_DATA, SwError
 
@@ -213,17 +215,17 @@ class FileHeader:
             size = self.record_length * self.max_records
         else:
             descriptor, size = bytes([self.descriptor]), self.size
-        body = _tlv(0x82, descriptor) + _tlv(0x83, self.fid.to_bytes(2, "big"))
+        body = encode_ber_tlv(0x82, descriptor) + encode_ber_tlv(0x83, self.fid.to_bytes(2, "big"))
         if self.structure is FileStructure.DF:
             if self.name:
-                body += _tlv(0x84, self.name)
+                body += encode_ber_tlv(0x84, self.name)
         else:
-            body += _tlv(0x80, size.to_bytes(2, "big"))
+            body += encode_ber_tlv(0x80, size.to_bytes(2, "big"))
         if self.sfi is not None:
-            body += _tlv(0x88, bytes([self.sfi << 3]))
+            body += encode_ber_tlv(0x88, bytes([self.sfi << 3]))
         if self.rules:
-            body += _tlv(0x86, b"".join(rule.encode() for rule in self.rules))
-        return _tlv(0x62, body)
+            body += encode_ber_tlv(0x86, b"".join(rule.encode() for rule in self.rules))
+        return encode_ber_tlv(0x62, body)
 
     @classmethod
     def decode(cls, template: bytes) -> FileHeader:
@@ -288,44 +290,16 @@ def _decode_header(template: bytes) -> FileHeader:
     return FileHeader(**values)  # type: ignore[arg-type]
 
 
-def _tlv(tag: int, value: bytes) -> bytes:
-    length = len(value)
-    if length < 0x80:
-        return bytes([tag, length]) + value
-    if length < 0x100:
-        return bytes([tag, 0x81, length]) + value
-    return bytes([tag, 0x82]) + length.to_bytes(2, "big") + value
-
-
 def _parse_tlvs(data: bytes) -> list[tuple[int, bytes]]:
-    """One level of single-byte-tag BER-TLV with 1-3 byte lengths; a defect is 6A80.
-
-    The card only needs this subset for its own templates, so it carries the few lines itself
-    rather than depending on the host-side codec.
-    """
-    items: list[tuple[int, bytes]] = []
-    position = 0
-    while position < len(data):
-        if position + 2 > len(data):
-            raise SwError(SW_WRONG_DATA)
-        tag, length = data[position], data[position + 1]
-        position += 2
-        if tag & 0x1F == 0x1F or tag in (0x00, 0xFF):
-            raise SwError(SW_WRONG_DATA)
-        if length & 0x80:
-            count = length & 0x7F
-            if count not in (1, 2) or position + count > len(data):
-                raise SwError(SW_WRONG_DATA)
-            length = int.from_bytes(data[position : position + count], "big")
-            position += count
-        if position + length > len(data):
-            raise SwError(SW_WRONG_DATA)
-        items.append((tag, data[position : position + length]))
-        position += length
-    tags = [tag for tag, _ in items]
-    if len(set(tags)) != len(tags):
+    """One level of a personalisation template: single-byte tags, each at most once; a defect is 6A80."""
+    try:
+        objects = decode_ber_tlv(data, allow_padding=False)
+    except CodecError:
+        raise SwError(SW_WRONG_DATA) from None
+    tags = [item.tag for item in objects]
+    if any(tag > 0xFF for tag in tags) or len(set(tags)) != len(tags):
         raise SwError(SW_WRONG_DATA)
-    return items
+    return [(item.tag, item.value) for item in objects]
 
 
 class KeyUsage(enum.IntEnum):
