@@ -18,10 +18,8 @@ Nothing here logs personal data, keys or PINs.
 from __future__ import annotations
 
 import datetime as _dt
-import getpass
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -54,6 +52,12 @@ from cardservice.healthcard import (
     card_file,
 )
 from cardservice.keys import KeyStore, Sam, SoftwareSam
+from cardservice.secret_input import (
+    KEYS_PASSPHRASE_ENV,
+    SAM_PIN_ENV,
+    keystore_passphrase,
+    secret_from_environment,
+)
 from cardservice.transport import Transport
 
 __all__ = [
@@ -72,8 +76,7 @@ __all__ = [
     "sam_pin",
 ]
 
-PASSPHRASE_ENV = "CARDSERVICE_KEYS_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
-SAM_PIN_ENV = "CARDSERVICE_SAM_PIN"
+PASSPHRASE_ENV = KEYS_PASSPHRASE_ENV
 
 _INS_EXTERNAL_AUTHENTICATE = 0x82
 
@@ -95,29 +98,14 @@ class AuthenticationFailedError(CardError):
 # -- secrets from the environment or the terminal ------------------------------------------------
 
 
-def keystore_passphrase(path: str | os.PathLike[str]) -> str:
-    """The key store's passphrase: ``$CARDSERVICE_KEYS_PASSPHRASE``, else asked on the terminal
-    (the rule of ``card-sim new --keys``)."""
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    if passphrase is not None:
-        return passphrase
-    if not sys.stdin.isatty():
-        raise CardError(f"--keys {path}: set {PASSPHRASE_ENV} or run on a terminal to be asked")
-    return getpass.getpass(f"passphrase for {path}: ")
-
-
 def sam_pin(variable: str | None, *, required: bool) -> str | None:
     """The SAM PIN from the environment variable *variable* (default ``$CARDSERVICE_SAM_PIN``), else
     asked on a terminal. ``None`` when not *required* and no variable was named."""
     if variable is None and not required:
         return None
-    name = variable or SAM_PIN_ENV
-    pin = os.environ.get(name)
-    if pin is not None:
-        return pin
-    if not sys.stdin.isatty():
-        raise CardError(f"the SAM PIN is needed: set {name} or run on a terminal to be asked")
-    return getpass.getpass("SAM PIN: ")
+    return secret_from_environment(
+        variable or SAM_PIN_ENV, prompt="SAM PIN: ", needed_for="the SAM PIN is needed"
+    )
 
 
 # -- card, SAM, session --------------------------------------------------------------------------

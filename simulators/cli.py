@@ -15,11 +15,9 @@ See simulators/README.md, section "card-sim".
 from __future__ import annotations
 
 import argparse
-import getpass
 import importlib
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -29,6 +27,8 @@ from types import FrameType
 from typing import Any
 
 from cardservice.errors import CardError
+from cardservice.secret_input import KEYS_PASSPHRASE_ENV as PASSPHRASE_ENV
+from cardservice.secret_input import keystore_passphrase
 from simulators.cardos import PROFILES, ImageError, create_image, load_card
 from simulators.control import ControlError, ControlServer, default_control_path, send_control
 from simulators.vpcd import VpcdBridge
@@ -85,29 +85,13 @@ def _load_profiles() -> None:
             raise
 
 
-PASSPHRASE_ENV = "CARDSERVICE_KEYS_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
-
-
-def _keystore_passphrase(path: str) -> str:
-    """The key store's passphrase: from the environment, else asked on the terminal.
-
-    Never a command-line argument: those are visible to every user through ``ps``.
-    """
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    if passphrase is not None:
-        return passphrase
-    if not sys.stdin.isatty():
-        raise UserError(f"--keys {path}: set {PASSPHRASE_ENV} or run on a terminal to be asked")
-    return getpass.getpass(f"passphrase for {path}: ")
-
-
 def _cmd_new(args: argparse.Namespace) -> int:
     options: dict[str, object] = {"t0_get_response": True} if args.t0 else {}
     if args.holder is not None:
         options["holder"] = Path(args.holder)
     if args.keys is not None:
         options["keys"] = Path(args.keys)
-        options["passphrase"] = _keystore_passphrase(args.keys)
+        options["passphrase"] = keystore_passphrase(args.keys)
     if args.pin is not None:
         options["pin"] = args.pin
     if args.profile not in PROFILES:
