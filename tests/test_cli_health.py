@@ -17,52 +17,21 @@ from cardservice.errors import CardError, CodecError, VerificationFailedError
 from cardservice.healthcard import HEALTH_KEYS, Allergy, Cardholder, EncounterKind
 from cardservice.keys import KeyStore, ScryptParams
 from cardservice.transport import InProcessTransport
-from simulators.cardos import CardOS, load_card
+from simulators.cardos import load_card
 from simulators.health import (
-    DEMO_HOLDER_PATH,
     DEMO_SAM_PIN,
     create_health_card,
     create_sam,
     write_demo_keystore,
 )
 from tests.conftest import unhex
+from tests.healthcard.shared import DEMO, OUTPATIENT, CountingCard
 
 CARD_READER = "in-process 00 00"
 SAM_READER = "in-process 00 01"
 SERIAL = unhex("00 81 86 6B 00 00 20 24")
 PASSPHRASE = "correct horse"
-DEMO = json.loads(Path(DEMO_HOLDER_PATH).read_text(encoding="utf-8"))
 PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 3 + b"\xff\xd9"  # JPEG markers around filler
-OUTPATIENT = {
-    "institution_name": "测试医院",
-    "institution_code": "1101050099",
-    "visit_time": "2025-03-04T10:15:00",
-    "outpatient_number": "MZ000777",
-    "department": "内科",
-    "diagnoses": [{"diagnosis_name": "高血压", "diagnosis_code": "I10"}],
-}
-
-
-class CountingCard:
-    """A virtual card that counts EXTERNAL AUTHENTICATE commands (INS 82) passing to it."""
-
-    def __init__(self, card: CardOS) -> None:
-        self.card = card
-        self.external_authentications = 0
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
-
-    def process(self, apdu: bytes) -> bytes:
-        if len(apdu) >= 4 and apdu[1] == 0x82:
-            self.external_authentications += 1
-        return self.card.process(apdu)
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,14 @@ not skip — when it is not running: a skipped PC/SC suite would hide exactly wh
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cardservice.apdu import select_by_fid, transceive_checked
+from cardservice.errors import TransportError
 from cardservice.transport import PcscTransport, list_readers, wait_for_card, wait_for_removal
 from simulators.cardos import ALWAYS, CardImage, CardOptions, DfSpec, EfSpec, KeySpec, after_auth, load_card
 from simulators.vpcd import VpcdBridge
@@ -91,6 +94,21 @@ def transport(bridge: VpcdBridge) -> Iterator[PcscTransport]:
     transport.connect()
     yield transport
     transport.disconnect()
+
+
+def reconnect_until_ready(transport: PcscTransport, *, what: str = "the card never came back") -> None:
+    """Reconnect until the card answers SELECT EF 0001 again, as an application must after a card
+    was pulled or pcscd restarted: pcscd may or may not have polled the reader in between."""
+    deadline = time.monotonic() + EVENT_TIMEOUT
+    while True:
+        transport.disconnect()
+        try:
+            transport.connect()
+            transceive_checked(transport.transmit, select_by_fid(0x0001))
+            return
+        except TransportError:
+            assert time.monotonic() < deadline, what
+            wait_for_card(CARD_READER, 0.5)
 
 
 def tool_env() -> dict[str, str]:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from cardservice.apdu import read_binary, select_by_fid, transceive_checked, update_binary
-from cardservice.errors import CardAbsentError, CardResetError, CardUnresponsiveError
+from cardservice.errors import CardAbsentError, CardUnresponsiveError
 from cardservice.transport import PcscTransport, wait_for_card, wait_for_removal
-from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT
+from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT, reconnect_until_ready
 
 pytestmark = pytest.mark.pcsc
 
@@ -48,20 +48,6 @@ def served(image_path: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[
         assert "Traceback" not in errors
 
 
-def reconnect(transport: PcscTransport) -> None:
-    """Connect once the card answers again (pcscd may not have polled the reader yet)."""
-    deadline = time.monotonic() + EVENT_TIMEOUT
-    while True:
-        transport.disconnect()
-        try:
-            transport.connect()
-            transceive_checked(transport.transmit, select_by_fid(0x0001))
-            return
-        except (CardAbsentError, CardUnresponsiveError, CardResetError):
-            assert time.monotonic() < deadline, "the card never came back"
-            wait_for_card(CARD_READER, 0.5)
-
-
 def test_remove_insert_latency_tear_and_sigterm(served: tuple[subprocess.Popen[str], Path]) -> None:
     process, control = served
     transport = PcscTransport(CARD_READER)
@@ -71,7 +57,7 @@ def test_remove_insert_latency_tear_and_sigterm(served: tuple[subprocess.Popen[s
     assert wait_for_removal(CARD_READER, EVENT_TIMEOUT)
     ctl(control, "insert")
     assert wait_for_card(CARD_READER, EVENT_TIMEOUT)
-    reconnect(transport)
+    reconnect_until_ready(transport)
 
     ctl(control, "latency", "60")
     start = time.monotonic()
@@ -82,7 +68,7 @@ def test_remove_insert_latency_tear_and_sigterm(served: tuple[subprocess.Popen[s
     ctl(control, "tear", "0", "--after-writes", "2")
     with pytest.raises((CardAbsentError, CardUnresponsiveError)):
         transport.transmit(update_binary(0, b"TORN!!!!").encode())
-    reconnect(transport)
+    reconnect_until_ready(transport)
     assert transceive_checked(transport.transmit, read_binary(0, ne=8)).data == b"old data"
     status = ctl(control, "status")
     assert status["ok"] is True
@@ -107,6 +93,6 @@ def test_mute_with_timeout_is_an_error_not_a_hang(served: tuple[subprocess.Popen
     assert wait_for_removal(CARD_READER, EVENT_TIMEOUT)
     ctl(control, "unmute")
     assert wait_for_card(CARD_READER, EVENT_TIMEOUT)
-    reconnect(transport)
+    reconnect_until_ready(transport)
     assert transceive_checked(transport.transmit, read_binary(0, ne=8)).data == b"old data"
     transport.disconnect()

@@ -21,9 +21,8 @@ from cardservice.cli import main
 from cardservice.healthcard import HEALTH_KEYS, card_file, health_key
 from cardservice.keys import ScryptParams
 from cardservice.transport import wait_for_card
-from simulators.cardos import CardOS, load_card
+from simulators.cardos import load_card
 from simulators.health import (
-    DEMO_HOLDER_PATH,
     DEMO_SAM_PIN,
     create_health_card,
     create_sam,
@@ -31,6 +30,7 @@ from simulators.health import (
 )
 from simulators.vpcd import VpcdBridge
 from tests.conftest import unhex
+from tests.healthcard.shared import DEMO, OUTPATIENT, CountingCard
 from tests.pcsc.conftest import (
     CARD_PORT,
     CARD_READER,
@@ -46,38 +46,7 @@ pytestmark = pytest.mark.pcsc
 
 SERIAL = unhex("00 81 86 6B 00 00 30 43")
 PASSPHRASE = "pcsc test store"
-DEMO = json.loads(Path(DEMO_HOLDER_PATH).read_text(encoding="utf-8"))
 CARDSERVICE = Path(sys.executable).with_name("cardservice")
-OUTPATIENT = {
-    "institution_name": "测试医院",
-    "institution_code": "1101050099",
-    "visit_time": "2025-03-04T10:15:00",
-    "outpatient_number": "MZ000777",
-    "department": "内科",
-    "diagnoses": [{"diagnosis_name": "高血压", "diagnosis_code": "I10"}],
-}
-
-
-class CountingCard:
-    """The virtual card, counting the EXTERNAL AUTHENTICATE commands (INS 82) that reach it."""
-
-    def __init__(self, card: CardOS) -> None:
-        self.card = card
-        self.external_authentications = 0
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
-
-    def process(self, apdu: bytes) -> bytes:
-        if len(apdu) >= 4 and apdu[1] == 0x82:
-            self.external_authentications += 1
-        return self.card.process(apdu)
 
 
 @dataclass

@@ -7,16 +7,15 @@ pcscd running as it found it.
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from cardservice.apdu import select_by_fid, transceive_checked
-from cardservice.errors import CardAbsentError, CardUnresponsiveError, ServiceUnavailableError, TransportError
+from cardservice.errors import CardAbsentError, CardUnresponsiveError, ServiceUnavailableError
 from cardservice.transport import PcscTransport, list_readers, wait_for_card
 from simulators.vpcd import VpcdBridge
-from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT
+from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT, reconnect_until_ready
 
 pytestmark = pytest.mark.pcsc
 
@@ -41,13 +40,5 @@ def test_transport_recovers_after_pcscd_restart(transport: PcscTransport, bridge
     # object connects again: its PC/SC context is re-established on first use.
     assert CARD_READER in list_readers()
     assert wait_for_card(CARD_READER, EVENT_TIMEOUT + 5)
-    deadline = time.monotonic() + EVENT_TIMEOUT
-    while True:
-        transport.disconnect()
-        try:
-            transport.connect()
-            break
-        except TransportError:
-            assert time.monotonic() < deadline, "the transport never reconnected after pcscd came back"
-            wait_for_card(CARD_READER, 0.5)
+    reconnect_until_ready(transport, what="the transport never reconnected after pcscd came back")
     assert transceive_checked(transport.transmit, select_by_fid(0x3F00)).sw == 0x9000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +43,7 @@ from tests.pcsc.conftest import (
     attach,
     detach,
     make_card_image,
+    reconnect_until_ready,
 )
 
 pytestmark = pytest.mark.pcsc
@@ -177,18 +177,8 @@ def test_torn_write_leaves_old_data(transport: PcscTransport, bridge: VpcdBridge
     # write's outcome is unknown and the caller must re-read.
     with pytest.raises((CardAbsentError, CardUnresponsiveError)):
         transport.transmit(update_binary(0, b"NEW DATA").encode())
-    # The bridge re-inserts the card after a short delay. pcscd may or may not have polled the
-    # reader in between, so recover as an application must: reconnect until the card answers.
-    deadline = time.monotonic() + EVENT_TIMEOUT
-    while True:
-        transport.disconnect()
-        try:
-            transport.connect()
-            transceive_checked(transport.transmit, select_by_fid(0x0001))
-            break
-        except (CardAbsentError, CardUnresponsiveError, CardResetError):
-            assert time.monotonic() < deadline, "the torn card never came back"
-            wait_for_card(CARD_READER, 0.5)
+    # The bridge re-inserts the card after a short delay.
+    reconnect_until_ready(transport, what="the torn card never came back")
     assert transceive_checked(transport.transmit, read_binary(0, ne=8)).data == b"old data"
     # And the image on disk agrees (it is what a restarted simulator would load).
     reloaded = load_card(image_path)
