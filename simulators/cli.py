@@ -105,6 +105,16 @@ def _cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo_keys(args: argparse.Namespace) -> int:
+    from simulators.health import write_demo_keystore
+
+    if Path(args.store).exists():
+        raise UserError(f"{args.store} already exists; not overwritten")
+    write_demo_keystore(args.store, keystore_passphrase(args.store))
+    _out(f"wrote the DEMO issuer key set to {args.store} (public keys: for tests and demos only)")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     card = load_card(args.image)
     _out(f"image {args.image}")
@@ -212,6 +222,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--pin", help="sam profile: the SAM PIN (default: 123456)")
     new.set_defaults(run=_cmd_new)
+
+    demo_keys = commands.add_parser(
+        "demo-keys",
+        help="write the DEMO issuer key set as an encrypted key store (for --keys)",
+        description="The keys behind the demo health card and SAM, as an encrypted key store. "
+        f"Passphrase from ${PASSPHRASE_ENV}, else asked. The keys are public: tests and demos only.",
+    )
+    demo_keys.add_argument("store", metavar="STORE")
+    demo_keys.set_defaults(run=_cmd_demo_keys)
 
     info = commands.add_parser("info", help="show a card image: ATR, serial, profile, files and keys")
     info.add_argument("image", metavar="IMAGE")

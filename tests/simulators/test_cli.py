@@ -279,3 +279,20 @@ def test_new_keys_without_passphrase_source_is_refused(
 def test_profile_option_the_profile_does_not_take(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["new", str(tmp_path / "c.json"), "--profile", "blank", "--holder", "h.json"]) == 1
     assert "holder" in capsys.readouterr().err
+
+
+def test_demo_keys_writes_the_demo_set_as_a_key_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cardservice.keys import KeyStore
+    from simulators.health import demo_master_keys
+
+    store = tmp_path / "demo-keys.json"
+    monkeypatch.setenv("CARDSERVICE_KEYS_PASSPHRASE", "pw")
+    assert main(["demo-keys", str(store)]) == 0
+    assert store.stat().st_mode & 0o777 == 0o600
+    opened = KeyStore.open(store, "pw")
+    assert opened.get_key("RK1DF03") == demo_master_keys()["RK1DF03"]
+    assert main(["new", str(tmp_path / "card.json"), "--profile", "health", "--keys", str(store)]) == 0
+    assert main(["demo-keys", str(store)]) == 1  # never overwrites a key store
+    assert "already exists" in capsys.readouterr().err
