@@ -17,13 +17,11 @@ Nothing here logs personal data, keys or PINs.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -43,15 +41,14 @@ from cardservice.healthcard import (
     EncounterIndex,
     EncounterKind,
     HealthCardSession,
-    Identity,
     InpatientRecord,
-    LayoutField,
     LayoutModel,
     OutpatientRecord,
     TlvFileModel,
     card_file,
 )
 from cardservice.keys import KeyStore, Sam, SoftwareSam
+from cardservice.render import file_data, identity_files, plain, present_fields
 from cardservice.secret_input import (
     KEYS_PASSPHRASE_ENV,
     SAM_PIN_ENV,
@@ -241,70 +238,9 @@ def encounter_record(kind: EncounterKind, path: str | os.PathLike[str]) -> Inpat
 # -- rendering ------------------------------------------------------------------------------------
 
 
-def _plain(value: object) -> object:
-    """A JSON-able form: ISO 8601 dates, upper-case hex bytes."""
-    if isinstance(value, _dt.date | _dt.datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex().upper()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-_SIGNATURE_AREA = ("signature", "sam_certificate")
-
-
-def _present_fields(record: LayoutModel) -> Iterator[tuple[LayoutField, object]]:
-    """(field, value) of every non-empty field of *record* but the signature area, in layout order."""
-    values = record.to_abbreviations()  # keyed by abbreviation, or national item number where none
-    for field in record.LAYOUT.fields:
-        value = values.get(field.abbreviation or str(field.item))
-        if value is not None and field.key not in _SIGNATURE_AREA:
-            yield field, value
-
-
-def _encounter_items(record: LayoutModel) -> dict[str, object]:
-    """Items of an EE/ED record by national item number, empty ones and the signature area left out."""
-    return {field.abbreviation or str(field.item): value for field, value in _present_fields(record)}
-
-
-def _as_data(value: object, photo_file: str | None) -> object:
-    if isinstance(value, TlvFileModel | LayoutModel | EncounterIndex):
-        return value.to_abbreviations()
-    if isinstance(value, Encounter):
-        return {
-            "kind": value.kind.value,
-            "slot": value.slot,
-            "signature": value.signature.value,
-            "items": _encounter_items(value.record),
-        }
-    if isinstance(value, list):
-        return [_as_data(v, photo_file) for v in value]
-    if isinstance(value, bytes):  # the photo
-        return {"length": len(value), "file": photo_file}
-    return value
-
-
-def identity_files(identity: Identity) -> dict[str, object]:
-    """An :class:`Identity` keyed by file path, as :meth:`HealthCardSession.read_all` keys files."""
-    files: dict[str, object] = {
-        "DDF1/EF05": identity.issuer,
-        "DDF1/EF06": identity.cardholder,
-        "DDF1/EF08": identity.validity,
-    }
-    if identity.photo is not None:
-        files["DDF1/EF07"] = identity.photo
-    return files
-
-
 def render_json(files: Mapping[str, object], *, photo_file: str | None = None) -> str:
     """One JSON document keyed by file path (see the module docstring)."""
-    document = {path: _plain(_as_data(value, photo_file)) for path, value in files.items()}
+    document = {path: plain(file_data(value, photo_file)) for path, value in files.items()}
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
@@ -313,7 +249,7 @@ def _show(value: object, code_table: str | None = None) -> str:
         return "是" if value else "否"
     if isinstance(value, bytes):
         return f"<{len(value)} 字节>"
-    text = str(_plain(value))
+    text = str(plain(value))
     if code_table is not None and code_table in CODE_TABLES:
         label = CODE_TABLES[code_table].label(value if isinstance(value, int | str) else text)
         if label:
@@ -323,7 +259,7 @@ def _show(value: object, code_table: str | None = None) -> str:
 
 def _layout_lines(record: LayoutModel, indent: str) -> list[str]:
     lines = []
-    for field, value in _present_fields(record):
+    for field, value in present_fields(record):
         lines.append(f"{indent}{field.label}: {_show(value)}")  # group labels carry their index
     return lines
 

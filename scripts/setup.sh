@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc python3-venv python3-dev)
+apt_packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc python3-venv python3-dev postgresql)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

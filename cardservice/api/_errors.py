@@ -1,0 +1,136 @@
+"""One error shape for every failure of the API, with a stable machine code and two messages::
+
+    {"error": {"code": "card_removed", "message": "...", "message_zh": "...", "details": {...}}}
+
+The table below is the whole contract: code → HTTP status and the Chinese message shown to patients and
+HIS users. Never a stack trace: unexpected exceptions become ``internal_error`` (logged on our side).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cardservice.readers import ServiceError
+
+__all__ = ["ERRORS", "ErrorBody", "ErrorResponse", "error_response", "install_error_handlers", "responses"]
+
+log = logging.getLogger(__name__)
+
+# code: (HTTP status, 中文说明)
+ERRORS: dict[str, tuple[int, str]] = {
+    # request and client
+    "invalid_request": (422, "请求参数不正确"),
+    "not_found": (404, "请求的地址不存在"),
+    "method_not_allowed": (405, "不支持该请求方法"),
+    "unauthorized": (401, "缺少或无效的访问密钥"),
+    "forbidden": (403, "该访问密钥无权执行此操作"),
+    "host_not_allowed": (421, "请求的主机名不被允许"),
+    "origin_not_allowed": (403, "该网页来源不被允许访问本服务"),
+    "rate_limited": (429, "请求过于频繁，请稍后再试"),
+    "payload_too_large": (413, "请求内容过大"),
+    # readers and service
+    "reader_not_found": (404, "未找到读卡器"),
+    "reader_busy": (409, "读卡器正被其他程序占用"),
+    "service_unavailable": (503, "读卡服务（PC/SC）未运行"),
+    "sam_unavailable": (503, "安全模块（PSAM）不可用"),
+    "sam_pin_refused": (503, "安全模块拒绝了配置的PIN"),
+    "sam_blocked": (503, "安全模块PIN已锁定"),
+    # the card
+    "no_card": (409, "读卡器中没有卡，请插卡"),
+    "card_not_ready": (409, "正在读卡，请稍候"),
+    "card_removed": (409, "卡片已被拔出"),
+    "card_changed": (409, "读卡器中已换成另一张卡"),
+    "card_reset": (409, "卡片被其他程序复位，请重试"),
+    "card_unresponsive": (504, "卡片无响应，请重新插卡"),
+    "card_timeout": (504, "卡片操作超时，请重新插卡"),
+    "card_unsupported": (422, "不支持此卡，请使用居民健康卡"),
+    "card_blacklisted": (403, "此卡已挂失或停用"),
+    "auth_failed": (403, "卡片认证失败"),
+    "auth_blocked": (403, "卡片密钥已锁定"),
+    "access_denied": (403, "卡片拒绝访问"),
+    "card_refused": (422, "卡片拒绝执行命令"),
+    "card_error": (500, "读卡出错"),
+    "invalid_data": (422, "写卡数据不正确"),
+    "invalid_card_data": (422, "卡内数据格式不正确"),
+    "crypto_error": (500, "密码运算失败"),
+    "internal_error": (500, "服务内部错误"),
+}
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable machine code", examples=["card_removed"])
+    message: str = Field(description="English message", examples=["the card was removed"])
+    message_zh: str = Field(description="中文说明", examples=["卡片已被拔出"])
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="machine-readable details (tries_left, ...)"
+    )
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def error_response(code: str, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
+    status, zh = ERRORS.get(code, ERRORS["internal_error"])
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, message_zh=zh, details=details or {}))
+    headers = {"Retry-After": "1"} if code == "rate_limited" else None
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the error codes an endpoint can answer."""
+    by_status: dict[int, list[str]] = {}
+    for code in ("unauthorized", "forbidden", *codes):
+        by_status.setdefault(ERRORS[code][0], []).append(code)
+    return {
+        status: {"model": ErrorResponse, "description": "error codes: " + ", ".join(sorted(set(names)))}
+        for status, names in by_status.items()
+    }
+
+
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"where": ".".join(str(part) for part in error.get("loc", ())), "problem": error.get("msg", "")}
+            for error in exc.errors()
+        ]
+        return error_response("invalid_request", "the request is not valid", {"problems": problems})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(
+            exc.status_code, "invalid_request" if exc.status_code < 500 else "internal_error"
+        )
+        return error_response(code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "unhandled error on %s %s: %s",
+            request.method,
+            request.url.path,
+            exc.__class__.__name__,
+            exc_info=exc,
+        )
+        return error_response("internal_error", "unexpected error in the card service")

@@ -1,0 +1,212 @@
+"""The daemon's configuration: ``$CARDSERVICE_HOME/cardservice.toml`` plus ``CARDSERVICE_*`` environment
+variables (the environment wins), validated once at start.
+
+Every command that touches the data directory (``serve``, ``token``, ``audit``) resolves it the same way:
+``--home``, else ``$CARDSERVICE_HOME``, else ``$XDG_DATA_HOME/cardservice``, else
+``~/.local/share/cardservice``. The database, the audit key and the simulator's images live there.
+
+A mistake stops the start with one line per problem, naming the key and the file it came from
+(:class:`ConfigError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "ConfigError",
+    "RateLimit",
+    "ReaderBinding",
+    "Settings",
+    "default_home",
+    "load_settings",
+]
+
+CONFIG_FILE_NAME = "cardservice.toml"
+DEFAULT_PORT = 8765
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message lists every problem, one per line."""
+
+
+def default_home() -> Path:
+    """``$CARDSERVICE_HOME``, else ``$XDG_DATA_HOME/cardservice``, else ``~/.local/share/cardservice``."""
+    explicit = os.environ.get("CARDSERVICE_HOME")
+    if explicit:
+        return Path(explicit).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "cardservice"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReaderBinding(_Strict):
+    """A user-card reader and where its keys come from: the PSAM in ``sam`` (a reader name) or a
+    software SAM over the encrypted key store ``keystore``. ``card`` and ``sam`` match a reader whose
+    name equals them or contains them (``"00 00"`` matches ``"cardservice-vpcd 00 00"``)."""
+
+    card: Annotated[str, Field(min_length=1)]
+    sam: str | None = None
+    keystore: Path | None = None
+    sam_pin_env: str | None = Field(
+        default=None, description="environment variable holding the SAM PIN (needed to sign records)"
+    )
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> ReaderBinding:
+        if (self.sam is None) == (self.keystore is None):
+            raise ValueError("give exactly one of 'sam' (a PSAM reader) or 'keystore' (a key store file)")
+        return self
+
+
+class RateLimit(_Strict):
+    """Token bucket per API client for the endpoints that touch a card."""
+
+    per_second: Annotated[float, Field(gt=0)] = 10.0
+    burst: Annotated[int, Field(ge=1)] = 20
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Values from the TOML file; a missing file is an empty configuration, a broken one an error."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None and path.is_file():
+            try:
+                self._data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    """Everything ``cardservice serve`` reads. Environment variables are ``CARDSERVICE_<FIELD>``; lists
+    and tables take JSON there (``CARDSERVICE_ALLOWED_ORIGINS='["https://his.example"]'``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CARDSERVICE_", extra="forbid", frozen=True)
+
+    home: Path = Field(default_factory=default_home, description="data directory")
+    host: str = Field(default="127.0.0.1", description="address to bind; non-loopback needs TLS")
+    port: Annotated[int, Field(ge=1, le=65535)] = DEFAULT_PORT
+    tls_certificate: Path | None = None
+    tls_private_key: Path | None = None
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default SQLite in the data directory (postgresql+psycopg://... shares)",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="extra Host header values accepted besides loopback names (DNS-rebinding guard)",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="browser origins (scheme://host[:port]) allowed to call the API"
+    )
+    readers: list[ReaderBinding] = Field(default_factory=list, description="user-card readers and their SAM")
+    card_profiles: Path | None = Field(
+        default=None, description="TOML file of extra card profiles (ATR pattern → card model)"
+    )
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+    log_file: Path | None = Field(default=None, description="JSON-lines log file (reopened after rotation)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    card_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=15.0, description="seconds one card operation may take before the client gets card_timeout"
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_exact(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if "*" in origin:
+                raise ValueError("wildcard origins are not allowed; list each HIS page's origin")
+            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return [origin.lower() for origin in value]
+
+    @model_validator(mode="after")
+    def _tls_for_remote(self) -> Settings:
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            raise ValueError("tls_certificate and tls_private_key go together")
+        if not self.is_loopback and self.tls_certificate is None:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address: binding there needs TLS "
+                "(tls_certificate and tls_private_key)"
+            )
+        return self
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def database(self) -> str:
+        """The effective database URL."""
+        return self.database_url or f"sqlite:///{self.home / 'cardservice.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls, _config_file.get()))
+
+
+class _ConfigFileSlot:
+    """Which TOML file the next :func:`load_settings` reads (pydantic-settings builds sources itself)."""
+
+    path: Path | None = None
+
+    def get(self) -> Path | None:
+        return self.path
+
+
+_config_file = _ConfigFileSlot()
+
+
+def load_settings(*, home: Path | None = None, config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from (highest first) *overrides*, the environment, then the TOML file — *config_file*,
+    else ``HOME/cardservice.toml``. Raises :class:`ConfigError` listing every problem."""
+    resolved_home = (home or default_home()).expanduser()
+    file = config_file or resolved_home / CONFIG_FILE_NAME
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"{config_file}: no such configuration file")
+    _config_file.path = file
+    try:
+        if home is not None:
+            overrides["home"] = resolved_home
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "configuration"
+            lines.append(f"  {where}: {error['msg']}")
+        raise ConfigError(
+            f"invalid configuration ({file} and CARDSERVICE_* variables):\n" + "\n".join(lines)
+        ) from None
+    finally:
+        _config_file.path = None
