@@ -122,7 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(
             exc.status_code, "invalid_request" if exc.status_code < 500 else "internal_error"
         )
-        return error_response(code, str(exc.detail))
+        response = error_response(code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
