@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from cardservice.api._errors import ERRORS, ErrorBody, ErrorResponse
 from cardservice.readers import ServiceError
 
@@ -135,9 +137,8 @@ class GuardMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise ServiceError(
-                        "payload_too_large", f"request bodies are limited to {self.max_body} bytes"
-                    )
+                    # An HTTPException: FastAPI's body parsing turns any other exception into a 400.
+                    raise HTTPException(413, f"request bodies are limited to {self.max_body} bytes")
             return message
 
         return limited
