@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import anyio
@@ -61,7 +61,7 @@ from cardservice.healthcard import (
     mask_id_number,
     models_by_file,
 )
-from cardservice.readers import CardView, ReaderManager, ServiceError
+from cardservice.readers import CardView, ReaderInfo, ReaderManager, ServiceError
 from cardservice.render import file_data, identity_files, plain
 
 __all__ = ["ApiClient", "Services", "create_app"]
@@ -289,6 +289,17 @@ def _identity_out(view: CardView, *, masked: bool, photo: bytes | None = None) -
     )
 
 
+def _reader_out(info: ReaderInfo) -> ReaderOut:
+    """The manager's problem carries its details beside code and message; the API nests them."""
+    problem = info.problem
+    if problem is not None:
+        details = {k: v for k, v in problem.items() if k not in ("code", "message")}
+        info = replace(
+            info, problem={"code": problem["code"], "message": problem["message"], "details": details}
+        )
+    return ReaderOut.model_validate(info, from_attributes=True)
+
+
 def _functions_by_item() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for function in INTERFACE_FUNCTIONS:
@@ -378,11 +389,7 @@ async def health(request: Request) -> HealthStatus:
     responses=responses(),
 )
 async def list_readers(request: Request, client: Kiosk) -> ReadersOut:
-    return ReadersOut(
-        readers=[
-            ReaderOut.model_validate(r, from_attributes=True) for r in _services(request).manager.readers()
-        ]
-    )
+    return ReadersOut(readers=[_reader_out(r) for r in _services(request).manager.readers()])
 
 
 @router.get(
@@ -397,7 +404,7 @@ async def get_reader(request: Request, client: Kiosk, reader: ReaderId) -> Reade
     cards = [r for r in readers if r.role == "card"]
     for info in readers:
         if reader in (info.id, info.name) or (reader == "default" and cards and info is cards[0]):
-            return ReaderOut.model_validate(info, from_attributes=True)
+            return _reader_out(info)
     raise ServiceError("reader_not_found", f"no reader {reader!r}", reader=reader)
 
 
