@@ -53,8 +53,10 @@ from cardservice.healthcard import (
     CODE_TABLES,
     DATA_ITEMS,
     INTERFACE_FUNCTIONS,
+    Allergy,
     EncounterKind,
     HealthCardSession,
+    Immunisation,
     InpatientRecord,
     OutpatientRecord,
     card_file,
@@ -584,6 +586,15 @@ async def update_file(
     return WriteResult(reader=view.reader_id, card_id=view.card_id, written=file.path)
 
 
+def _check_record(model: type[Allergy | Immunisation], **values: Any) -> None:
+    """Every problem now (a text too long for its field, ...), before any card I/O."""
+    try:
+        model.model_validate(values)
+    except ValidationError as exc:
+        problems = [{"where": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
+        raise ServiceError("invalid_data", "values do not fit the card's record", problems=problems) from None
+
+
 @router.post(
     "/readers/{reader}/card/allergies",
     response_model=WriteResult,
@@ -595,6 +606,7 @@ async def update_file(
 async def add_allergy(
     request: Request, client: His, reader: ReaderId, body: AllergyIn, x_card_id: CardIdHeader = None
 ) -> WriteResult:
+    _check_record(Allergy, substance=body.substance, reaction=body.reaction)
     view, _ = await _on_card(
         request,
         client,
@@ -619,6 +631,7 @@ async def add_allergy(
 async def add_immunisation(
     request: Request, client: His, reader: ReaderId, body: ImmunisationIn, x_card_id: CardIdHeader = None
 ) -> WriteResult:
+    _check_record(Immunisation, vaccine=body.vaccine, date=body.date)
     view, _ = await _on_card(
         request,
         client,
