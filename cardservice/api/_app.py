@@ -264,7 +264,7 @@ def _masked_files(files: dict[str, Any], masked: bool) -> dict[str, Any]:
 def _identity_out(view: CardView, *, masked: bool, photo: bytes | None = None) -> IdentityOut:
     identity = view.identity
     holder = identity.cardholder
-    files = {
+    files: dict[str, Any] = {
         path: plain(file_data(value))
         for path, value in identity_files(identity).items()
         if path != "DDF1/EF07"
