@@ -9,6 +9,7 @@ HIS users. Never a stack trace: unexpected exceptions become ``internal_error`` 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -80,7 +81,9 @@ class ErrorResponse(BaseModel):
 def error_response(code: str, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
     status, zh = ERRORS.get(code, ERRORS["internal_error"])
     body = ErrorResponse(error=ErrorBody(code=code, message=message, message_zh=zh, details=details or {}))
-    headers = {"Retry-After": "1"} if code == "rate_limited" else None
+    headers = None
+    if code == "rate_limited":  # whole seconds, rounded up: a client that waits that long gets through
+        headers = {"Retry-After": str(max(1, math.ceil(float((details or {}).get("retry_after", 1)))))}
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
