@@ -3,7 +3,8 @@
 ``readers`` and ``apdu`` go through the project's whole stack (PC/SC transport, GET RESPONSE handling,
 status-word table, masking tracer). ``read``, ``write`` and ``record`` work on a Resident Health Card
 with a PSAM in a second reader (``--sam-reader``) or a software SAM over an issuer key store
-(``--keys``); see :mod:`cardservice._operator`. ``serve`` (the daemon) is not built yet and says so.
+(``--keys``); see :mod:`cardservice._operator`. ``serve`` runs the daemon (:mod:`cardservice.daemon`);
+``token``, ``audit`` and ``blacklist`` manage its data directory (:mod:`cardservice.admin_cli`).
 
 ::
 
@@ -241,12 +242,20 @@ def _health_options(parser: argparse.ArgumentParser, *, pin: bool = True) -> Non
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    print(
-        "cardservice serve: the daemon and its localhost API are not built yet.\n"
-        "What works now: 'cardservice readers', 'cardservice apdu', and the card simulator 'card-sim'.",
-        file=sys.stderr,
-    )
-    return 2
+    from cardservice.config import ConfigError, load_settings
+    from cardservice.daemon import serve
+
+    overrides: dict[str, object] = {}
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.host is not None:
+        overrides["host"] = args.host
+    try:
+        settings = load_settings(home=args.home, config_file=args.config, **overrides)
+    except ConfigError as exc:
+        print(f"cardservice serve: {exc}", file=sys.stderr)
+        return 2
+    return serve(settings, demo=args.demo)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -254,6 +263,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cardservice {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log at debug level (APDU traces are masked)"
+    )
+    parser.add_argument(
+        "--home", type=Path, help="data directory of serve/token/audit/blacklist (default $CARDSERVICE_HOME)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -313,15 +325,36 @@ def _build_parser() -> argparse.ArgumentParser:
     erase.add_argument("slot", type=int)
     erase.set_defaults(run=_cmd_record_erase)
 
-    serve = commands.add_parser("serve", help="run the daemon (not built yet)")
-    serve.add_argument("--demo", action="store_true")
-    serve.add_argument("--port", type=int)
+    serve = commands.add_parser(
+        "serve",
+        help="run the daemon: readers, cards and the localhost API",
+        description="Configuration: HOME/cardservice.toml (or --config) and CARDSERVICE_* variables. --demo "
+        "adds a virtual health card and PSAM (card-sim through pcscd, in-process where pcscd is not running) "
+        "and prints a fresh demo API key.",
+    )
+    serve.add_argument("--demo", action="store_true", help="virtual card and SAM, and a demo API key")
+    serve.add_argument("--port", type=_port, help="TCP port (default 8765)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1; others need TLS)")
+    serve.add_argument("--config", type=Path, help="configuration file (default HOME/cardservice.toml)")
+    serve.add_argument("--home", type=Path, default=argparse.SUPPRESS, help="data directory")
     serve.set_defaults(run=_cmd_serve)
+
+    from cardservice.admin_cli import add_admin_commands
+
+    add_admin_commands(commands)
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    if not hasattr(args, "run") and hasattr(args, "func"):
+        args.run = args.func  # the admin command groups (token, audit, blacklist)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose or getattr(args, "trace", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -59,6 +59,22 @@ def _matches(pattern: str, name: str) -> bool:
     return pattern == name or pattern.lower() in name.lower()
 
 
+class _CountedCard:
+    """The card as the session sees it (``atr`` + ``transmit``), counting command APDUs."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self.apdus = 0
+
+    @property
+    def atr(self) -> bytes:
+        return self._transport.atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.apdus += 1
+        return self._transport.transmit(apdu)
+
+
 # -- SAMs ---------------------------------------------------------------------------------------------
 
 
@@ -476,8 +492,10 @@ class ReaderManager:
             if profile is None or profile.model == "unsupported":
                 raise ServiceError("card_unsupported", "this card is not a Resident Health Card")
             slot.transport = self.backend.open(slot.name)
-            session = HealthCardSession(slot.transport, slot.sam_proxy, **profile.session_options())
+            counted = _CountedCard(slot.transport)
+            session = HealthCardSession(counted, slot.sam_proxy, **profile.session_options())
             identity = self._run(slot, session, lambda s: s.read_identity(), writing=False)
+            apdus = counted.apdus
             number = identity.issuer.card_number or ""
             masked = mask_id_number(number) if number else None
             refusal = self._blacklist(number) if (self._blacklist and number) else None
@@ -514,6 +532,7 @@ class ReaderManager:
                 "state": slot.state,
                 "card": masked,
                 "read_ms": round((time.monotonic() - started) * 1000, 1),
+                "apdus": apdus,
             }
         self._audit(
             action="card.insert", result="card_blacklisted" if refusal else "ok", card=masked, target=slot.id

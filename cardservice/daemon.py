@@ -1,0 +1,277 @@
+"""``cardservice serve``: wire configuration, database, audit log, API keys, readers and the API, then run
+uvicorn until SIGINT/SIGTERM.
+
+``--demo`` is the embedded default ``make run`` uses: virtual health card and virtual PSAM made by
+``card-sim`` in ``$CARDSERVICE_HOME/sim``, served to pcscd through vpcd by a ``card-sim serve`` child
+process, bound as card reader ``cardservice-vpcd 00 00`` with SAM ``cardservice-vpcd 00 01``; a fresh
+demo API key (scope ``his``) printed at start. Where pcscd cannot be reached the same cards run
+in-process instead, and the daemon says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import logging.handlers
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cardservice.config import ReaderBinding, Settings
+from cardservice.errors import CardError
+
+__all__ = ["DEMO_BINDING", "configure_logging", "serve"]
+
+log = logging.getLogger("cardservice.daemon")
+
+DEMO_CARD_READER = "cardservice-vpcd 00 00"
+DEMO_SAM_READER = "cardservice-vpcd 00 01"
+DEMO_BINDING = ReaderBinding(card=DEMO_CARD_READER, sam=DEMO_SAM_READER)
+DEMO_VPCD = "localhost:40000"
+DEMO_SAM_VPCD = "localhost:40001"
+_DAEMON_ACTOR = "cardservice"
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line: easy for journald, logrotate and log shippers alike."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(settings: Settings) -> None:
+    handler: logging.Handler
+    if settings.log_file is not None:
+        settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+        # WatchedFileHandler reopens the file after logrotate moved it (no copytruncate needed).
+        handler = logging.handlers.WatchedFileHandler(settings.log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # uvicorn's access log would repeat every path; request metrics and the audit log cover it.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def _pcscd_reachable() -> bool:
+    try:
+        from smartcard import scard
+    except ImportError:  # pragma: no cover - pyscard is a dependency
+        return False
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        return False
+    scard.SCardReleaseContext(context)
+    return True
+
+
+@dataclass
+class _Demo:
+    card_image: Path
+    sam_image: Path
+    child: subprocess.Popen[bytes] | None = None
+
+
+def _demo_images(home: Path) -> _Demo:
+    import simulators.health  # noqa: F401 - registers the health and sam profiles
+    from simulators.cardos import create_image
+
+    sim = home / "sim"
+    sim.mkdir(parents=True, exist_ok=True)
+    demo = _Demo(sim / "card.json", sim / "sam.json")
+    if not demo.card_image.exists():
+        create_image(demo.card_image, "health")
+    if not demo.sam_image.exists():
+        create_image(demo.sam_image, "sam")
+    return demo
+
+
+def _start_card_sim(demo: _Demo) -> None:
+    command = [
+        sys.executable, "-m", "simulators.cli", "serve", "--vpcd", DEMO_VPCD, str(demo.card_image),
+        "--sam-vpcd", DEMO_SAM_VPCD, str(demo.sam_image),
+    ]  # fmt: skip
+    demo.child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)  # noqa: S603
+
+
+def _stop_child(demo: _Demo | None) -> None:
+    if demo is None or demo.child is None:
+        return
+    demo.child.terminate()
+    try:
+        demo.child.wait(5)
+    except subprocess.TimeoutExpired:
+        demo.child.kill()
+
+
+def _software_sams(settings: Settings) -> dict[int, Any]:
+    from cardservice.keys import KeyStore, SoftwareSam
+    from cardservice.secret_input import keystore_passphrase
+
+    sams: dict[int, Any] = {}
+    for index, binding in enumerate(settings.readers):
+        if binding.keystore is None:
+            continue
+        path = binding.keystore if binding.keystore.is_absolute() else settings.home / binding.keystore
+        try:
+            sams[index] = SoftwareSam(KeyStore.open(path, keystore_passphrase(path)))
+        except OSError as exc:
+            raise CardError(f"key store {path}: {exc.strerror or exc.__class__.__name__}") from None
+    return sams
+
+
+def _sam_pins(bindings: list[ReaderBinding], demo: bool) -> dict[int, str]:
+    pins: dict[int, str] = {}
+    for index, binding in enumerate(bindings):
+        if binding.sam_pin_env:
+            value = os.environ.get(binding.sam_pin_env)
+            if value is None:
+                raise CardError(f"readers[{index}].sam_pin_env: ${binding.sam_pin_env} is not set")
+            pins[index] = value
+        elif demo and binding == DEMO_BINDING:
+            from simulators.health import DEMO_SAM_PIN
+
+            pins[index] = DEMO_SAM_PIN  # the demo PSAM's published PIN, so signed records work in the demo
+    return pins
+
+
+def _demo_key(keys: Any) -> str:
+    """A fresh demo key each start (the plaintext is shown once and not stored)."""
+    with contextlib.suppress(Exception):
+        keys.revoke("demo")
+    from cardservice.tokens import Scope
+
+    _, token = keys.create("demo", [Scope.HIS], created_by=_DAEMON_ACTOR)
+    return str(token)
+
+
+def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], None] = print) -> int:
+    """Run the daemon until it is told to stop; the exit status."""
+    import uvicorn
+
+    from cardservice.api import EventHub, RateLimiter, Services, create_app
+    from cardservice.audit import AuditLog
+    from cardservice.blacklist import Blacklist
+    from cardservice.readers import InProcessBackend, PcscBackend, ReaderBackend, ReaderManager, load_profiles
+    from cardservice.store import open_database
+    from cardservice.tokens import ApiKeys
+
+    configure_logging(settings)
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    database = open_database(settings.database)
+    audit_log = AuditLog(database, AuditLog.key_from_home(settings.home))
+    keys = ApiKeys(database)
+    blacklist = Blacklist(database)
+    profiles = load_profiles(settings.card_profiles)
+
+    bindings = list(settings.readers)
+    demo_cards: _Demo | None = None
+    backend: ReaderBackend
+    if demo:
+        demo_cards = _demo_images(settings.home)
+        bindings = bindings or [DEMO_BINDING]
+    pcsc = _pcscd_reachable()
+    if pcsc:
+        backend = PcscBackend()
+        if demo_cards is not None:
+            _start_card_sim(demo_cards)
+    elif demo_cards is not None:
+        from simulators.cardos import load_card
+
+        backend = InProcessBackend(
+            {
+                DEMO_CARD_READER: load_card(demo_cards.card_image),
+                DEMO_SAM_READER: load_card(demo_cards.sam_image),
+            }
+        )
+        announce(
+            "pcscd is not reachable: the demo cards run in-process instead (no PC/SC tools will see them)"
+        )
+        log.warning("pcscd not reachable; demo cards in-process")
+    else:
+        backend = PcscBackend()  # keeps trying: readers appear once pcscd is up
+        log.warning("pcscd not reachable yet; waiting for it")
+
+    hub = EventHub()
+
+    def daemon_audit(**fields: Any) -> None:
+        audit_log.record(actor=_DAEMON_ACTOR, **fields)
+
+    def refusal(card_number: str) -> str | None:
+        entry = blacklist.lookup(card_number)
+        return None if entry is None else (entry.reason or "blacklisted")
+
+    manager = ReaderManager(
+        backend,
+        bindings=bindings,
+        profiles=profiles,
+        software_sams=_software_sams(settings),
+        sam_pins=_sam_pins(bindings, demo),
+        blacklist=refusal,
+        on_event=hub.publish,
+        audit=daemon_audit,
+    )
+    services = Services(
+        manager=manager,
+        authenticate=keys.authenticate,
+        audit=audit_log.record,
+        hub=hub,
+        limiter=RateLimiter(settings.rate_limit.per_second, settings.rate_limit.burst),
+        card_timeout=settings.card_timeout,
+    )
+    app = create_app(
+        services,
+        port=settings.port,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
+    )
+    tls = settings.tls_certificate is not None
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=3,
+        ssl_certfile=str(settings.tls_certificate) if tls else None,
+        ssl_keyfile=str(settings.tls_private_key) if tls else None,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    demo_token = _demo_key(keys) if demo else None
+    manager.start()
+    scheme = "https" if tls else "http"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    url = f"{scheme}://{host}:{settings.port}"
+    lines = [
+        f"cardservice {url}  (API docs {url}/docs, OpenAPI {url}/openapi.json)",
+        f"data directory {settings.home}; database {database.url}",
+        f"readers via {backend.kind}",
+    ]
+    if demo_token is not None:
+        lines += [
+            f"demo API key (scope his, shown once): {demo_token}",
+            f"  curl -H 'Authorization: Bearer {demo_token}' {url}/v1/readers/default/card/identity",
+        ]
+    for line in lines:
+        announce(line)
+    started = time.monotonic()
+    try:
+        server.run()  # uvicorn handles SIGINT/SIGTERM: graceful shutdown, then the cleanup below
+    finally:
+        manager.stop()
+        _stop_child(demo_cards)
+        database.close()
+        log.info("stopped after %.0f s", time.monotonic() - started)
+    return 0 if server.started or not server.should_exit else 1

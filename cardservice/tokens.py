@@ -1,0 +1,170 @@
+"""Per-client API keys with scopes: created and revoked with ``cardservice token``, stored hashed.
+
+A key is ``csk_<key id>_<secret>``: the key id (12 hex characters) finds the row, the secret is 32
+random bytes. Only SHA-256 of the whole key is stored: a key with 256 bits of entropy cannot be
+guessed from its hash, so a slow password hash would only cost time on every request.
+
+Scopes (an HIS key may do what a kiosk key may; admin may do anything):
+
+    kiosk   readers, card presence, identity with ID and phone numbers masked, events
+    his     kiosk + full identity, health data, writes of health data
+    issuer  card registry and blacklist management (card-issuer)
+    admin   everything, including /metrics
+
+Successful look-ups are cached for 5 s in the process (requests come by the thousand); a revocation
+through the same process takes effect at once, through another process within those 5 s.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from cardservice.store import ApiClientRow, Database, StoreError
+
+__all__ = ["ApiClientInfo", "ApiKeys", "Scope"]
+
+_TOKEN = re.compile(r"csk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_CACHE_SECONDS = 5.0
+_TOUCH_SECONDS = 60.0
+
+
+class Scope(StrEnum):
+    KIOSK = "kiosk"
+    HIS = "his"
+    ISSUER = "issuer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class ApiClientInfo:
+    id: int
+    name: str
+    key_id: str
+    scopes: frozenset[Scope]
+    created_at: _dt.datetime
+    created_by: str
+    revoked_at: _dt.datetime | None
+    last_used_at: _dt.datetime | None
+
+
+def _info(row: ApiClientRow) -> ApiClientInfo:
+    return ApiClientInfo(
+        row.id, row.name, row.key_id, frozenset(Scope(s) for s in row.scopes.split(",") if s),
+        row.created_at, row.created_by, row.revoked_at, row.last_used_at,
+    )  # fmt: skip
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiKeys:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._cache: dict[str, tuple[ApiClientInfo, float]] = {}
+        self._touched: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def create(
+        self, name: str, scopes: Iterable[Scope | str], *, created_by: str
+    ) -> tuple[ApiClientInfo, str]:
+        """A new key for *name*; the plaintext key is returned here and nowhere else."""
+        if not _NAME.fullmatch(name):
+            raise StoreError("a client name is 1-64 characters: letters, digits, '.', '_', '-'")
+        try:
+            chosen = sorted({Scope(s) for s in scopes})
+        except ValueError:
+            raise StoreError(f"scopes are {', '.join(s.value for s in Scope)}") from None
+        if not chosen:
+            raise StoreError("give at least one scope")
+        key_id = secrets.token_hex(6)
+        token = f"csk_{key_id}_{secrets.token_urlsafe(32)}"
+        with self._db.session() as session:
+            active = session.execute(
+                select(ApiClientRow).where(ApiClientRow.name == name, ApiClientRow.revoked_at.is_(None))
+            ).first()
+            if active is not None:
+                raise StoreError(f"client {name!r} already has an active key (revoke it first)")
+            row = ApiClientRow(
+                name=name, key_id=key_id, key_hash=_digest(token), scopes=",".join(s.value for s in chosen),
+                created_at=_dt.datetime.now(_dt.UTC), created_by=created_by,
+            )  # fmt: skip
+            session.add(row)
+            session.flush()
+            info = _info(row)
+        return info, token
+
+    def authenticate(self, token: str) -> ApiClientInfo | None:
+        """The client of *token*, or None (malformed, unknown, revoked). Never raises on bad input."""
+        if not isinstance(token, str) or len(token) > 80:
+            return None
+        match = _TOKEN.fullmatch(token)
+        if match is None:
+            return None
+        digest = _digest(token)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            with self._db.session(readonly=True) as session:
+                row = session.execute(
+                    select(ApiClientRow).where(ApiClientRow.key_id == match.group(1))
+                ).scalar()
+                info = _info(row) if row is not None else None
+        except SQLAlchemyError:
+            return None
+        if row is None or info is None or info.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(row.key_hash, digest):
+            return None
+        with self._lock:
+            self._cache[digest] = (info, now + _CACHE_SECONDS)
+            touch = now - self._touched.get(info.id, 0.0) > _TOUCH_SECONDS
+            if touch:
+                self._touched[info.id] = now
+        if touch:
+            self._touch(info.id)
+        return info
+
+    def _touch(self, client_id: int) -> None:
+        try:
+            with self._db.session() as session:
+                row = session.get(ApiClientRow, client_id)
+                if row is not None:
+                    row.last_used_at = _dt.datetime.now(_dt.UTC)
+        except SQLAlchemyError:
+            pass  # last-used is informative; never fail a request over it
+
+    def list(self) -> list[ApiClientInfo]:
+        with self._db.session(readonly=True) as session:
+            return [
+                _info(r) for r in session.execute(select(ApiClientRow).order_by(ApiClientRow.id)).scalars()
+            ]
+
+    def revoke(self, name: str) -> ApiClientInfo:
+        with self._db.session() as session:
+            row = session.execute(
+                select(ApiClientRow).where(ApiClientRow.name == name, ApiClientRow.revoked_at.is_(None))
+            ).scalar()
+            if row is None:
+                raise StoreError(f"no active key for client {name!r}")
+            row.revoked_at = _dt.datetime.now(_dt.UTC)
+            info = _info(row)
+        with self._lock:
+            self._cache = {k: v for k, v in self._cache.items() if v[0].id != info.id}
+        return info
