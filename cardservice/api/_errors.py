@@ -88,9 +88,11 @@ def error_response(code: str, message: str, details: dict[str, Any] | None = Non
 
 
 def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` for the error codes an endpoint can answer."""
+    """OpenAPI ``responses=`` for the error codes an endpoint can answer. Always ``invalid_request``:
+    every such endpoint takes key headers, and without a 422 here FastAPI documents its own
+    ``HTTPValidationError`` body, which we never send."""
     by_status: dict[int, list[str]] = {}
-    for code in ("unauthorized", "forbidden", *codes):
+    for code in ("unauthorized", "forbidden", "invalid_request", *codes):
         by_status.setdefault(ERRORS[code][0], []).append(code)
     return {
         status: {"model": ErrorResponse, "description": "error codes: " + ", ".join(sorted(set(names)))}
