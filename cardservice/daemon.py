@@ -107,7 +107,18 @@ def _start_card_sim(demo: _Demo) -> None:
         sys.executable, "-m", "simulators.cli", "serve", "--vpcd", DEMO_VPCD, str(demo.card_image),
         "--sam-vpcd", DEMO_SAM_VPCD, str(demo.sam_image),
     ]  # fmt: skip
-    demo.child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)  # noqa: S603
+    demo.child = subprocess.Popen(  # noqa: S603
+        command, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+    )
+
+
+def _die_with_parent() -> None:
+    """In the card-sim child: SIGTERM when the daemon dies, however it dies (Linux prctl)."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _stop_child(demo: _Demo | None) -> None:
@@ -270,8 +281,10 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
     try:
         server.run()  # uvicorn handles SIGINT/SIGTERM: graceful shutdown, then the cleanup below
     finally:
-        manager.stop()
-        _stop_child(demo_cards)
-        database.close()
+        try:
+            manager.stop()
+        finally:
+            _stop_child(demo_cards)
+            database.close()
         log.info("stopped after %.0f s", time.monotonic() - started)
     return 0 if server.started or not server.should_exit else 1

@@ -87,7 +87,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         if "demo API key" in line:
             key = line.rsplit(" ", 1)[-1].strip()
     for stream in (process.stdout, process.stderr):
-        threading.Thread(target=stream.read, daemon=True).start()
+        # Drained and closed by its own thread: closing it here could block on the reader's lock.
+        threading.Thread(target=lambda s=stream: (s.read(), s.close()), daemon=True).start()
     running = Daemon(home, f"http://127.0.0.1:{port}", key, process)
     try:
         wait_for_state(running, "ready")
@@ -95,8 +96,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     finally:
         process.terminate()
         process.wait(20)
-        for stream in (process.stdout, process.stderr):
-            stream.close()
 
 
 def wait_for_state(daemon: Daemon, state: str, timeout: float = EVENT_TIMEOUT + 5) -> dict[str, Any]:
