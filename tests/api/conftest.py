@@ -7,6 +7,7 @@ import json
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,11 +95,45 @@ class Stack:
         return info
 
 
-def make_card(folder: Path, profile: str) -> CardOS:
-    """A new virtual card (its own image file in *folder*): "health" (the demo holder) or "sam"."""
+def make_card(folder: Path, profile: str, *, holder: dict[str, Any] | None = None) -> CardOS:
+    """A new virtual card (its own image file in *folder*): "health" (*holder*, else the demo holder)
+    or "sam"."""
     path = folder / f"{profile}-{secrets.token_hex(4)}.json"
-    create_image(path, profile)
+    if holder is None:
+        create_image(path, profile)
+    else:
+        create_image(path, profile, holder=holder)
     return load_card(path)
+
+
+class RecordingCard:
+    """A virtual card that counts instructions and records each APDU's (reader, start, end); *delay*
+    seconds per APDU make a card operation long enough to see two of them at once."""
+
+    def __init__(
+        self, card: CardOS, reader: str, log: list[tuple[str, float, float]], delay: float = 0.0
+    ) -> None:
+        self.card, self.reader, self.log, self.delay = card, reader, log, delay
+        self.instructions: Counter[int] = Counter()
+
+    def power_on(self) -> bytes:
+        return self.card.power_on()
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> bytes:
+        return self.card.reset()
+
+    def process(self, apdu: bytes) -> bytes:
+        start = time.monotonic()
+        if self.delay:
+            time.sleep(self.delay)
+        response = self.card.process(apdu)
+        self.log.append((self.reader, start, time.monotonic()))
+        if len(apdu) >= 2:
+            self.instructions[apdu[1]] += 1
+        return response
 
 
 def wait_for(probe: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -141,6 +176,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         software_sams: dict[int, SoftwareSam] | None = None,
         limiter: RateLimiter | None = None,
         blacklist: Callable[[str], str | None] | None = None,
+        card_timeout: float = 15.0,
         wait: tuple[str, ...] = (READER,),
         allowed_hosts: tuple[str, ...] = (EXTRA_HOST,),
     ) -> Stack:
@@ -166,6 +202,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             audit=audit,
             hub=hub,
             limiter=limiter or RateLimiter(1000.0, 1000),
+            card_timeout=card_timeout,
         )
         app = create_app(services, allowed_hosts=allowed_hosts, allowed_origins=(HIS_ORIGIN,))
         stack = Stack(backend, manager, services, app, audit.calls, folder)

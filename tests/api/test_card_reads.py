@@ -3,6 +3,9 @@ re-insertion, never inserted), the blacklist, and the items view keyed by the st
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 from cardservice.healthcard import mask_id_number
@@ -16,6 +19,7 @@ from tests.api.conftest import (
     KIOSK,
     READER,
     SAM_READER,
+    RecordingCard,
     Stack,
     StackFactory,
     error_of,
@@ -24,6 +28,7 @@ from tests.api.conftest import (
 
 IDENTITY = "/v1/readers/default/card/identity"
 MASKED_ID = mask_id_number(ID_NUMBER)
+PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 3 + b"\xff\xd9"  # JPEG markers around filler
 
 
 def test_kiosk_key_gets_masked_numbers(client: TestClient) -> None:
@@ -123,7 +128,7 @@ def test_reinserted_card_gets_a_new_card_id(client: TestClient, stack: Stack) ->
     assert body["name"] == HOLDER["DDF1/EF06"]["name"]
 
 
-def test_card_inserted_into_an_empty_reader_is_read(make_stack: StackFactory, tmp_path: object) -> None:
+def test_card_inserted_into_an_empty_reader_is_read(make_stack: StackFactory) -> None:
     stack = make_stack(cards={CARD_READER: None, SAM_READER: None}, wait=())
     stack.backend.insert(SAM_READER, make_card(stack.folder, "sam"))
     stack.backend.insert(CARD_READER, make_card(stack.folder, "health"))
@@ -203,3 +208,31 @@ def test_health_of_chosen_files(client: TestClient) -> None:
 def test_health_of_a_file_that_does_not_exist_is_invalid(client: TestClient) -> None:
     response = client.get("/v1/readers/default/card/health", params={"files": ["DDF1/EF99"]}, headers=HIS)
     error_of(response, 422, "invalid_request")
+
+
+def test_photo_is_read_on_request_and_audited(make_stack: StackFactory, tmp_path: Path) -> None:
+    holder = {**HOLDER, "DDF1/EF07": {"image_base64": base64.b64encode(PHOTO).decode("ascii")}}
+    card = make_card(tmp_path, "health", holder=holder)
+    stack = make_stack(cards={CARD_READER: card, SAM_READER: make_card(tmp_path, "sam")})
+    with TestClient(stack.app, base_url=BASE_URL) as client:
+        assert client.get(IDENTITY, headers=KIOSK).json()["photo_jpeg_base64"] is None
+        body = client.get(IDENTITY, params={"photo": "true"}, headers=KIOSK).json()
+    assert base64.b64decode(body["photo_jpeg_base64"]) == PHOTO
+    assert body["id_number"] == MASKED_ID
+    assert [c["action"] for c in stack.audit_calls if "actor" in c] == [
+        "card.read_identity",
+        "card.read_photo",
+    ]
+
+
+def test_slow_card_answers_card_timeout(make_stack: StackFactory, tmp_path: Path) -> None:
+    slow = RecordingCard(make_card(tmp_path, "health"), READER, [])
+    stack = make_stack(cards={CARD_READER: slow, SAM_READER: make_card(tmp_path, "sam")}, card_timeout=0.2)
+    slow.delay = 0.05  # from now on: a health read takes seconds
+    with TestClient(stack.app, base_url=BASE_URL) as client:
+        error = error_of(client.get("/v1/readers/default/card/health", headers=HIS), 504, "card_timeout")
+        assert "0.2 s" in error["message"]
+        slow.delay = 0.0
+        assert client.get("/v1/readers/default/card/health", headers=HIS).status_code == 200
+    results = [c["result"] for c in stack.audit_calls if c["action"] == "card.read_health"]
+    assert results == ["card_timeout", "ok"]

@@ -4,7 +4,6 @@ authentication and secure messaging would break); two readers work at the same t
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +13,6 @@ from fastapi.testclient import TestClient
 from cardservice.config import ReaderBinding
 from cardservice.keys import KeyStore, ScryptParams, SoftwareSam
 from simulators import VirtualCard
-from simulators.cardos import CardOS
 from simulators.health import write_demo_keystore
 from tests.api.conftest import (
     BASE_URL,
@@ -24,42 +22,13 @@ from tests.api.conftest import (
     KIOSK,
     READER,
     SAM_READER,
+    RecordingCard,
     StackFactory,
     make_card,
 )
 
 THREADS, REQUESTS = 20, 5
 PASSPHRASE = "correct horse"
-
-
-class RecordingCard:
-    """A virtual card that counts instructions and records each APDU's (reader, start, end); *delay*
-    seconds per APDU make a card operation long enough to see two of them at once."""
-
-    def __init__(
-        self, card: CardOS, reader: str, log: list[tuple[str, float, float]], delay: float = 0.0
-    ) -> None:
-        self.card, self.reader, self.log, self.delay = card, reader, log, delay
-        self.instructions: Counter[int] = Counter()
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
-
-    def process(self, apdu: bytes) -> bytes:
-        start = time.monotonic()
-        if self.delay:
-            time.sleep(self.delay)
-        response = self.card.process(apdu)
-        self.log.append((self.reader, start, time.monotonic()))
-        if len(apdu) >= 2:
-            self.instructions[apdu[1]] += 1
-        return response
 
 
 def mixed_requests(client: TestClient, worker: int) -> list[tuple[str, int]]:

@@ -198,3 +198,18 @@ def test_websocket_ticket_is_one_time(client: TestClient) -> None:
         pass
     assert refused.value.code == 1008
     error_of(client.get(f"/v1/events?ticket={once}"), 401, "unauthorized")
+
+
+def test_sse_client_that_does_not_keep_up_is_cut_off(client: TestClient, stack: Stack) -> None:
+    hub = stack.services.hub
+    with client.stream("GET", "/v1/events", headers=KIOSK) as response, watchdog(hub):
+        stream = response.iter_lines()
+        assert next(stream) == ": connected"
+        for n in range(600):  # more than the 256 a subscriber may have queued; nobody reads meanwhile
+            hub.publish({"type": "test.flood", "n": n})
+        wait_for(lambda: hub.subscribers == 0, DEADLINE, "the slow subscriber to be dropped")
+        types = [
+            json.loads(line.removeprefix("data: "))["type"] for line in stream if line.startswith("data: ")
+        ]
+    assert types[-1] == "overflow"  # then the stream ends
+    assert 0 < types.count("test.flood") < 600
