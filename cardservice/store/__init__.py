@@ -1,7 +1,16 @@
-"""The daemon's database: SQLAlchemy 2 models, Alembic migrations (run at open), SQLite or PostgreSQL."""
+"""The daemon's database: SQLAlchemy 2 models, Alembic migrations (run at open), SQLite or PostgreSQL.
 
-from cardservice.store._db import Database, StoreError, open_database
-from cardservice.store._models import ApiClientRow, AuditHeadRow, AuditRow, Base, BlacklistRow
+    db = open_database("sqlite:////var/lib/cardservice/cardservice.db")   # or postgresql+psycopg://...
+    with db.session() as session:            # committed at the end, rolled back on an exception
+        session.add(BlacklistRow(...))
+    db.close()
+
+Migrations live in ``migrations/versions`` (hand-written, for both dialects); ``open_database`` applies
+them. A new table is a new migration plus its model; ``tests/store`` checks that the two agree.
+"""
+
+from cardservice.store._db import Database, StoreError, describe, open_database
+from cardservice.store._models import ApiClientRow, AuditHeadRow, AuditRow, Base, BlacklistRow, UtcDateTime
 
 __all__ = [
     "ApiClientRow",
@@ -11,5 +20,7 @@ __all__ = [
     "BlacklistRow",
     "Database",
     "StoreError",
+    "UtcDateTime",
+    "describe",
     "open_database",
 ]

@@ -5,10 +5,31 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, Dialect, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
-__all__ = ["ApiClientRow", "AuditHeadRow", "AuditRow", "Base", "BlacklistRow"]
+__all__ = ["ApiClientRow", "AuditHeadRow", "AuditRow", "Base", "BlacklistRow", "UtcDateTime"]
+
+
+class UtcDateTime(TypeDecorator[_dt.datetime]):
+    """A point in time, stored in UTC and always read back timezone-aware in UTC (SQLite keeps no time
+    zone and would give naive datetimes; PostgreSQL gives the session's zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: _dt.datetime | None, dialect: Dialect) -> _dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: give a timezone-aware one")
+        return value.astimezone(_dt.UTC)
+
+    def process_result_value(self, value: _dt.datetime | None, dialect: Dialect) -> _dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -16,7 +37,9 @@ class Base(DeclarativeBase):
 
 
 class ApiClientRow(Base):
-    """An API key. Only the key id (public) and SHA-256 of the whole key are stored."""
+    """An API key. Only the key id (public) and SHA-256 of the whole key are stored. A client name has
+    at most one active (unrevoked) key, enforced by a partial unique index; revoked rows stay, so a name
+    can get a new key and the history of who had which key is kept."""
 
     __tablename__ = "api_clients"
 
@@ -25,12 +48,17 @@ class ApiClientRow(Base):
     key_id: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[str] = mapped_column(String(200))  # comma-joined Scope values
-    created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(128))
-    revoked_at: Mapped[_dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    last_used_at: Mapped[_dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_used_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_api_clients_name", "name"),)
+    __table_args__ = (
+        Index(
+            "uq_api_clients_active_name", "name", unique=True,
+            sqlite_where=text("revoked_at IS NULL"), postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )  # fmt: skip
 
 
 class AuditRow(Base):
@@ -41,7 +69,9 @@ class AuditRow(Base):
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
-    at: Mapped[str] = mapped_column(String(32))  # ISO 8601 UTC with microseconds: hashed exactly as stored
+    # ISO 8601 UTC with microseconds, as text: hashed exactly as stored, whatever the database's time zone
+    # or its datetime round trip (it sorts like the time it names).
+    at: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(128))
     client: Mapped[str | None] = mapped_column(String(200), nullable=True)
     card: Mapped[str | None] = mapped_column(String(64), nullable=True)  # masked card number only
@@ -67,10 +97,12 @@ class AuditHeadRow(Base):
 
 
 class BlacklistRow(Base):
+    """A refused card, by card number (KH, upper case)."""
+
     __tablename__ = "blacklist"
 
     card_number: Mapped[str] = mapped_column(String(32), primary_key=True)
     reason: Mapped[str] = mapped_column(String(200))
-    listed_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True))
+    listed_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
     listed_by: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(200))
