@@ -11,8 +11,14 @@ Scopes (an HIS key may do what a kiosk key may; admin may do anything):
     issuer  card registry and blacklist management (card-issuer)
     admin   everything, including /metrics
 
-Successful look-ups are cached for 5 s in the process (requests come by the thousand); a revocation
-through the same process takes effect at once, through another process within those 5 s.
+A client name has at most one active key (the database enforces it with a partial unique index);
+revoked keys stay listed, and their name can be given a new key.
+
+Successful look-ups are cached for 5 s in the process, keyed by SHA-256 of the key (requests come by
+the thousand; a database round trip each would dominate). A revocation through the same process takes
+effect at once, through another process (``cardservice token revoke`` beside a running daemon, a second
+daemon on a shared PostgreSQL) within those 5 s. ``last_used_at`` is written at most once a minute per
+client and process, not once per request.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -29,19 +36,25 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cardservice.store import ApiClientRow, Database, StoreError
 
 __all__ = ["ApiClientInfo", "ApiKeys", "Scope"]
 
+log = logging.getLogger(__name__)
+
 _TOKEN = re.compile(r"csk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_MAX_TOKEN_LENGTH = 80  # csk_ + 12 + _ + 43 = 60: anything much longer is not worth a regex
 _CACHE_SECONDS = 5.0
+_CACHE_SIZE = 1024  # distinct valid keys seen within the TTL; only successful look-ups are cached
 _TOUCH_SECONDS = 60.0
 
 
 class Scope(StrEnum):
+    """What a key may do (the API checks them; see the module docstring)."""
+
     KIOSK = "kiosk"
     HIS = "his"
     ISSUER = "issuer"
@@ -50,6 +63,8 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True)
 class ApiClientInfo:
+    """An API client as stored: never the key itself (shown once, at creation)."""
+
     id: int
     name: str
     key_id: str
@@ -60,11 +75,15 @@ class ApiClientInfo:
     last_used_at: _dt.datetime | None
 
 
+_KNOWN_SCOPES = frozenset(s.value for s in Scope)
+
+
 def _info(row: ApiClientRow) -> ApiClientInfo:
+    # A scope this version does not know (written by a newer one sharing the database) grants nothing.
+    scopes = frozenset(Scope(s) for s in row.scopes.split(",") if s in _KNOWN_SCOPES)
     return ApiClientInfo(
-        row.id, row.name, row.key_id, frozenset(Scope(s) for s in row.scopes.split(",") if s),
-        row.created_at, row.created_by, row.revoked_at, row.last_used_at,
-    )  # fmt: skip
+        row.id, row.name, row.key_id, scopes, row.created_at, row.created_by, row.revoked_at, row.last_used_at
+    )
 
 
 def _digest(token: str) -> str:
@@ -100,16 +119,21 @@ class ApiKeys:
                 raise StoreError(f"client {name!r} already has an active key (revoke it first)")
             row = ApiClientRow(
                 name=name, key_id=key_id, key_hash=_digest(token), scopes=",".join(s.value for s in chosen),
-                created_at=_dt.datetime.now(_dt.UTC), created_by=created_by,
+                created_at=_dt.datetime.now(_dt.UTC), created_by=created_by[:128],
             )  # fmt: skip
             session.add(row)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError:
+                # Another process created a key for this name since the check above (or, once in 2^48,
+                # the key id exists): the partial unique index refused the second one.
+                raise StoreError(f"client {name!r} already has an active key (revoke it first)") from None
             info = _info(row)
         return info, token
 
     def authenticate(self, token: str) -> ApiClientInfo | None:
         """The client of *token*, or None (malformed, unknown, revoked). Never raises on bad input."""
-        if not isinstance(token, str) or len(token) > 80:
+        if not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH:
             return None
         match = _TOKEN.fullmatch(token)
         if match is None:
@@ -126,15 +150,22 @@ class ApiKeys:
                     select(ApiClientRow).where(ApiClientRow.key_id == match.group(1))
                 ).scalar()
                 info = _info(row) if row is not None else None
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
+            # Refused, not raised: a request must not pass because the database is down.
+            log.warning("API key look-up failed: %s", exc.__class__.__name__)
             return None
         if row is None or info is None or info.revoked_at is not None:
             return None
         if not hmac.compare_digest(row.key_hash, digest):
             return None
         with self._lock:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
+                if len(self._cache) >= _CACHE_SIZE:
+                    self._cache.clear()
             self._cache[digest] = (info, now + _CACHE_SECONDS)
-            touch = now - self._touched.get(info.id, 0.0) > _TOUCH_SECONDS
+            last = self._touched.get(info.id)  # (monotonic time may start near 0: no default of 0)
+            touch = last is None or now - last >= _TOUCH_SECONDS
             if touch:
                 self._touched[info.id] = now
         if touch:
@@ -151,12 +182,14 @@ class ApiKeys:
             pass  # last-used is informative; never fail a request over it
 
     def list(self) -> list[ApiClientInfo]:
+        """Every key ever made, revoked ones included, oldest first."""
         with self._db.session(readonly=True) as session:
             return [
                 _info(r) for r in session.execute(select(ApiClientRow).order_by(ApiClientRow.id)).scalars()
             ]
 
     def revoke(self, name: str) -> ApiClientInfo:
+        """Revoke the active key of *name* (refused at once by this process, within 5 s elsewhere)."""
         with self._db.session() as session:
             row = session.execute(
                 select(ApiClientRow).where(ApiClientRow.name == name, ApiClientRow.revoked_at.is_(None))
