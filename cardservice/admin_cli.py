@@ -1,71 +1,133 @@
 """``cardservice token | audit | blacklist``: manage the daemon's data directory (the same one ``serve``
-uses: ``--home``, else ``$CARDSERVICE_HOME``). Every change is itself audited, with the OS user as actor.
+uses: ``--home``, else ``$CARDSERVICE_HOME``) and its database (``database_url`` of the configuration).
 
 ::
 
     cardservice token create NAME --scope kiosk [--scope his ...]   (the key is printed once)
     cardservice token list | revoke NAME
-    cardservice audit verify | show [--limit N] [--since SEQ] [--action A] [--json]
+    cardservice audit verify | show [--limit N] [--since SEQ] [--action A] [--card MASKED] [--json]
     cardservice blacklist add CARD_NUMBER --reason TEXT | remove CARD_NUMBER
     cardservice blacklist list | export FILE | import FILE
+
+Every change is itself audited, with the OS user as actor (``token.create``, ``token.revoke``,
+``blacklist.add|remove|export|import``), refused ones too (result ``refused``); never the key. Errors
+print one line (a refused import: one more line per bad row) and exit 1, never a traceback.
+
+:func:`add_admin_commands` adds the three groups to the ``cardservice`` parser; each sub-command sets
+``func`` to a handler ``(args) -> int``. The database layer is imported only when a handler runs, so
+the card commands do not pay for SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cardservice.config import ConfigError, Settings, load_settings
+if TYPE_CHECKING:
+    import datetime as _dt
+
+    from cardservice.audit import AuditLog
+    from cardservice.config import Settings
+    from cardservice.store import Database
 
 __all__ = ["add_admin_commands"]
+
+_SCOPES = ("kiosk", "his", "issuer", "admin")
+
+Handler = Callable[[argparse.Namespace], int]
 
 
 @dataclass
 class _Context:
     settings: Settings
-    database: Any
-    audit: Any
+    database: Database
+    audit: AuditLog
     actor: str
 
 
-@contextmanager
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a container's arbitrary uid)
+        return f"uid:{os.getuid()}"
+
+
+@contextlib.contextmanager
 def _context(args: argparse.Namespace) -> Iterator[_Context]:
     from cardservice.audit import AuditLog
+    from cardservice.config import load_settings
     from cardservice.store import open_database
 
-    settings = load_settings(home=args.home)
+    settings = load_settings(home=getattr(args, "home", None))
     database = open_database(settings.database)
     try:
-        yield _Context(
-            settings, database, AuditLog(database, AuditLog.key_from_home(settings.home)), getpass.getuser()
-        )
+        audit = AuditLog(database, AuditLog.key_from_home(settings.home))
+        yield _Context(settings, database, audit, _os_user())
     finally:
         database.close()
 
 
-def _guarded(handler: Callable[[argparse.Namespace, _Context], int]) -> Callable[[argparse.Namespace], int]:
+def _guarded(group: str, handler: Callable[[argparse.Namespace, _Context], int]) -> Handler:
+    """The handler with the data directory open, and every expected failure as one line on stderr."""
+
     def run(args: argparse.Namespace) -> int:
-        from cardservice.store import StoreError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from cardservice.config import ConfigError
+        from cardservice.store import StoreError, describe
 
         try:
             with _context(args) as context:
                 return handler(args, context)
         except (StoreError, ConfigError) as exc:
-            print(f"cardservice {args.command}: {exc}", file=sys.stderr)
-            return 1
+            print(f"cardservice {group}: {exc}", file=sys.stderr)
+        except SQLAlchemyError as exc:  # the database went away or refused mid-command
+            print(f"cardservice {group}: database error: {describe(exc)}", file=sys.stderr)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"cardservice {group}: {where}{exc.strerror or exc.__class__.__name__}", file=sys.stderr)
+        return 1
 
     return run
 
 
-def _when(value: Any) -> str:
+@contextlib.contextmanager
+def _audited(
+    ctx: _Context, action: str, *, target: str | None = None, card: str | None = None
+) -> Iterator[dict[str, object]]:
+    """Audit the change made in the block: ``ok`` with the detail the block filled in, or ``refused``
+    when it raised :class:`StoreError` (then the error goes on to the user)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cardservice.store import StoreError
+
+    detail: dict[str, object] = {}
+    try:
+        yield detail
+    except StoreError:
+        with contextlib.suppress(StoreError, SQLAlchemyError):  # the user hears of the first failure
+            ctx.audit.record(actor=ctx.actor, action=action, result="refused", target=target, card=card)
+        raise
+    ctx.audit.record(actor=ctx.actor, action=action, result="ok", target=target, card=card, detail=detail)
+
+
+def _when(value: _dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def _masked(card_number: str) -> str:
+    from cardservice.healthcard import mask_id_number
+
+    return mask_id_number(card_number.upper())
 
 
 # -- token -----------------------------------------------------------------------------------------------
@@ -74,15 +136,13 @@ def _when(value: Any) -> str:
 def _token_create(args: argparse.Namespace, ctx: _Context) -> int:
     from cardservice.tokens import ApiKeys
 
-    info, token = ApiKeys(ctx.database).create(args.name, args.scope, created_by=ctx.actor)
-    ctx.audit.record(
-        actor=ctx.actor, action="token.create", result="ok", target=info.name,
-        detail={"key_id": info.key_id, "scopes": sorted(info.scopes)},
-    )  # fmt: skip
+    with _audited(ctx, "token.create", target=args.name) as detail:
+        info, token = ApiKeys(ctx.database).create(args.name, args.scope, created_by=ctx.actor)
+        detail.update(key_id=info.key_id, scopes=sorted(info.scopes))
     print(token)
     print(
-        f"API key for {info.name!r} (scopes: {', '.join(sorted(info.scopes))}). It is shown only now: "
-        "store it where the client keeps secrets.",
+        f"API key for {info.name!r} (key id {info.key_id}, scopes {', '.join(sorted(info.scopes))}). "
+        "It will not be shown again: store it where the client keeps its secrets.",
         file=sys.stderr,
     )
     return 0
@@ -107,9 +167,9 @@ def _token_list(args: argparse.Namespace, ctx: _Context) -> int:
 def _token_revoke(args: argparse.Namespace, ctx: _Context) -> int:
     from cardservice.tokens import ApiKeys
 
-    info = ApiKeys(ctx.database).revoke(args.name)
-    ctx.audit.record(actor=ctx.actor, action="token.revoke", result="ok", target=info.name,
-                     detail={"key_id": info.key_id})  # fmt: skip
+    with _audited(ctx, "token.revoke", target=args.name) as detail:
+        info = ApiKeys(ctx.database).revoke(args.name)
+        detail.update(key_id=info.key_id)
     print(f"revoked the key of {info.name!r} ({info.key_id}); a running daemon refuses it within 5 s")
     return 0
 
@@ -129,9 +189,9 @@ def _audit_verify(args: argparse.Namespace, ctx: _Context) -> int:
 
 
 def _audit_show(args: argparse.Namespace, ctx: _Context) -> int:
-    entries = ctx.audit.entries(since_seq=args.since, limit=args.limit, action=args.action)
+    entries = ctx.audit.entries(since_seq=args.since, limit=args.limit, action=args.action, card=args.card)
     if args.json:
-        print(json.dumps([entry.__dict__ for entry in entries], ensure_ascii=False, indent=2))
+        print(json.dumps([dataclasses.asdict(entry) for entry in entries], ensure_ascii=False, indent=2))
         return 0
     for e in entries:
         print(
@@ -146,32 +206,29 @@ def _audit_show(args: argparse.Namespace, ctx: _Context) -> int:
 
 def _blacklist_add(args: argparse.Namespace, ctx: _Context) -> int:
     from cardservice.blacklist import Blacklist
-    from cardservice.healthcard import mask_id_number
 
-    Blacklist(ctx.database).add(args.card_number, args.reason, listed_by=ctx.actor)
-    ctx.audit.record(
-        actor=ctx.actor, action="blacklist.add", result="ok", card=mask_id_number(args.card_number)
-    )
-    print(f"blacklisted {mask_id_number(args.card_number)}")
+    with _audited(ctx, "blacklist.add", card=_masked(args.card_number)):
+        Blacklist(ctx.database).add(args.card_number, args.reason, listed_by=ctx.actor)
+    print(f"blacklisted {_masked(args.card_number)}")
     return 0
 
 
 def _blacklist_remove(args: argparse.Namespace, ctx: _Context) -> int:
     from cardservice.blacklist import Blacklist
-    from cardservice.healthcard import mask_id_number
 
-    Blacklist(ctx.database).remove(args.card_number)
-    ctx.audit.record(
-        actor=ctx.actor, action="blacklist.remove", result="ok", card=mask_id_number(args.card_number)
-    )
-    print(f"removed {mask_id_number(args.card_number)} from the blacklist")
+    with _audited(ctx, "blacklist.remove", card=_masked(args.card_number)):
+        Blacklist(ctx.database).remove(args.card_number, removed_by=ctx.actor)
+    print(f"removed {_masked(args.card_number)} from the blacklist")
     return 0
 
 
 def _blacklist_list(args: argparse.Namespace, ctx: _Context) -> int:
     from cardservice.blacklist import Blacklist
 
-    for e in Blacklist(ctx.database).entries():
+    entries = Blacklist(ctx.database).entries()
+    if not entries:
+        print("the blacklist is empty")
+    for e in entries:
         print(f"{e.card_number:20} {_when(e.listed_at):16} {e.listed_by:16} {e.source:24} {e.reason}")
     return 0
 
@@ -179,8 +236,9 @@ def _blacklist_list(args: argparse.Namespace, ctx: _Context) -> int:
 def _blacklist_export(args: argparse.Namespace, ctx: _Context) -> int:
     from cardservice.blacklist import Blacklist
 
-    count = Blacklist(ctx.database).export(args.file)
-    ctx.audit.record(actor=ctx.actor, action="blacklist.export", result="ok", detail={"entries": count})
+    with _audited(ctx, "blacklist.export", target=str(args.file)) as detail:
+        count = Blacklist(ctx.database).export(args.file)
+        detail.update(entries=count)
     print(f"{count} entries written to {args.file}")
     return 0
 
@@ -188,54 +246,76 @@ def _blacklist_export(args: argparse.Namespace, ctx: _Context) -> int:
 def _blacklist_import(args: argparse.Namespace, ctx: _Context) -> int:
     from cardservice.blacklist import Blacklist
 
-    count = Blacklist(ctx.database).import_(args.file, listed_by=ctx.actor)
-    ctx.audit.record(actor=ctx.actor, action="blacklist.import", result="ok", detail={"entries": count,
-                     "file": args.file.name})  # fmt: skip
+    with _audited(ctx, "blacklist.import", target=str(args.file)) as detail:
+        count = Blacklist(ctx.database).import_(args.file, listed_by=ctx.actor)
+        detail.update(entries=count)
     print(f"{count} entries imported from {args.file}")
     return 0
 
 
+# -- the parser ------------------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return int(text)
+
+
+def _seq(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a sequence number: {text!r}")
+    return int(text)
+
+
 def add_admin_commands(commands: Any) -> None:
-    """Add the ``token``, ``audit`` and ``blacklist`` command groups to an argparse subparsers object."""
+    """Add the ``token``, ``audit`` and ``blacklist`` command groups to *commands* (what
+    ``ArgumentParser.add_subparsers()`` returns). Handlers read ``args.home`` (a Path, or None / absent
+    for the default data directory)."""
     token = commands.add_parser("token", help="API keys of the daemon's clients")
-    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
     create = token_commands.add_parser("create", help="a new key (printed once)")
     create.add_argument("name", help="client name, e.g. kiosk-3 or his-outpatient")
     create.add_argument(
-        "--scope", action="append", required=True, choices=("kiosk", "his", "issuer", "admin"),
+        "--scope", action="append", required=True, choices=_SCOPES,
         help="kiosk, his, issuer or admin (repeat for several)",
     )  # fmt: skip
-    create.set_defaults(func=_guarded(_token_create))
-    token_commands.add_parser("list", help="keys, scopes, last use").set_defaults(func=_guarded(_token_list))
+    create.set_defaults(func=_guarded("token", _token_create))
+    token_commands.add_parser("list", help="keys, scopes, last use").set_defaults(
+        func=_guarded("token", _token_list)
+    )
     revoke = token_commands.add_parser("revoke", help="revoke the active key of a client")
     revoke.add_argument("name")
-    revoke.set_defaults(func=_guarded(_token_revoke))
+    revoke.set_defaults(func=_guarded("token", _token_revoke))
 
     audit = commands.add_parser("audit", help="the hash-chained audit log")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     audit_commands.add_parser("verify", help="detect any edited or deleted record").set_defaults(
-        func=_guarded(_audit_verify)
+        func=_guarded("audit", _audit_verify)
     )
-    show = audit_commands.add_parser("show", help="the newest records")
-    show.add_argument("--limit", type=int, default=50)
-    show.add_argument("--since", type=int, metavar="SEQ", help="records after SEQ")
+    show = audit_commands.add_parser("show", help="the newest records (or those after --since)")
+    show.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N records (50)")
+    show.add_argument("--since", type=_seq, metavar="SEQ", help="the records after SEQ, oldest first")
     show.add_argument("--action", help="only this action, e.g. card.read_identity")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(func=_guarded(_audit_show))
+    show.add_argument("--card", metavar="MASKED", help="only this masked card number")
+    show.add_argument("--json", action="store_true", help="a JSON list")
+    show.set_defaults(func=_guarded("audit", _audit_show))
 
     blacklist = commands.add_parser("blacklist", help="cards the daemon refuses")
-    blacklist_commands = blacklist.add_subparsers(dest="blacklist_command", required=True)
+    blacklist_commands = blacklist.add_subparsers(dest="blacklist_command", required=True, metavar="COMMAND")
     add = blacklist_commands.add_parser("add", help="refuse a card (by card number KH)")
     add.add_argument("card_number")
     add.add_argument("--reason", required=True, help="e.g. 挂失 (reported lost)")
-    add.set_defaults(func=_guarded(_blacklist_add))
+    add.set_defaults(func=_guarded("blacklist", _blacklist_add))
     remove = blacklist_commands.add_parser("remove", help="accept a card again")
     remove.add_argument("card_number")
-    remove.set_defaults(func=_guarded(_blacklist_remove))
-    blacklist_commands.add_parser("list").set_defaults(func=_guarded(_blacklist_list))
+    remove.set_defaults(func=_guarded("blacklist", _blacklist_remove))
+    blacklist_commands.add_parser("list", help="every blacklisted card").set_defaults(
+        func=_guarded("blacklist", _blacklist_list)
+    )
     export = blacklist_commands.add_parser("export", help="CSV for other sites")
     export.add_argument("file", type=Path)
-    export.set_defaults(func=_guarded(_blacklist_export))
+    export.set_defaults(func=_guarded("blacklist", _blacklist_export))
     load = blacklist_commands.add_parser("import", help="CSV from another site (all rows checked first)")
     load.add_argument("file", type=Path)
-    load.set_defaults(func=_guarded(_blacklist_import))
+    load.set_defaults(func=_guarded("blacklist", _blacklist_import))

@@ -1,26 +1,41 @@
 """Cards the daemon refuses (reported lost, cancelled, replaced), by card number (KH).
 
-Shared through the database, or exported and imported as CSV (UTF-8, header
-``card_number,reason,listed_at,source``) for sites that do not share one. An import checks every row
-first and changes nothing if any is bad.
+Shared through the database, or exported and imported as CSV for sites that do not share one:
+
+    card_number,reason,listed_at,source
+    110105198503071230,挂失,2026-11-23T10:30:37.123456+00:00,local
+
+UTF-8 (a byte-order mark is accepted on import), comma-separated, RFC 4180 quoting. ``card_number`` is
+1-32 letters and digits (kept upper case), ``reason`` 1-200 characters, ``listed_at`` ISO 8601 with a
+time zone or empty (import time), ``source`` where the entry came from. An import checks every row
+first and changes nothing if any is bad (the error lists every bad line); imported entries get the
+source ``import:<file name>`` and keep their ``listed_at``. A card number already listed is replaced.
+
+Card numbers are personal data: this module logs them masked only.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as _dt
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from cardservice.healthcard import mask_id_number
 from cardservice.store import BlacklistRow, Database, StoreError
 
 __all__ = ["Blacklist", "BlacklistEntry"]
 
+log = logging.getLogger(__name__)
+
 _CARD_NUMBER = re.compile(r"[0-9A-Za-z]{1,32}")
 _HEADER = ["card_number", "reason", "listed_at", "source"]
+_MAX_REASON = 200
 
 
 @dataclass(frozen=True)
@@ -42,29 +57,62 @@ def _check_number(number: str) -> str:
     return number.upper()
 
 
+def _check_reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason or len(reason) > _MAX_REASON:
+        raise StoreError(f"give a reason of 1-{_MAX_REASON} characters")
+    return reason
+
+
+def _listed_at(text: str) -> _dt.datetime | None:
+    """The CSV's listed_at: None when empty; ValueError when not ISO 8601 with a time zone."""
+    if not text:
+        return None
+    value = _dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("no time zone")
+    return value
+
+
 class Blacklist:
+    """The blacklist of one database."""
+
     def __init__(self, database: Database) -> None:
         self._db = database
 
     def add(self, card_number: str, reason: str, *, listed_by: str, source: str = "local") -> BlacklistEntry:
-        number = _check_number(card_number)
-        if not reason.strip() or len(reason) > 200:
-            raise StoreError("give a reason of at most 200 characters")
+        """List *card_number* (replacing an entry already there)."""
+        number, reason = _check_number(card_number), _check_reason(reason)
         with self._db.session() as session:
-            row = session.get(BlacklistRow, number) or BlacklistRow(card_number=number)
-            row.reason, row.listed_by, row.source = reason.strip(), listed_by, source
-            row.listed_at = _dt.datetime.now(_dt.UTC)
-            session.add(row)
-            return _entry(row)
+            entry = self._put(session, number, reason, _dt.datetime.now(_dt.UTC), listed_by, source)
+        log.info("blacklist: %s listed by %s", mask_id_number(number), listed_by)
+        return entry
 
-    def remove(self, card_number: str) -> None:
+    @staticmethod
+    def _put(
+        session: Session, number: str, reason: str, listed_at: _dt.datetime, listed_by: str, source: str
+    ) -> BlacklistEntry:
+        row = session.get(BlacklistRow, number) or BlacklistRow(card_number=number)
+        row.reason, row.listed_at = reason, listed_at
+        row.listed_by, row.source = listed_by[:128], source[:200]
+        session.add(row)
+        return _entry(row)
+
+    def remove(self, card_number: str, *, removed_by: str) -> BlacklistEntry:
+        """Accept *card_number* again; the entry that was removed. Not listed → :class:`StoreError`.
+        Nothing of the entry is kept: the caller audits who removed it (*removed_by* is logged)."""
+        number = _check_number(card_number)
         with self._db.session() as session:
-            row = session.get(BlacklistRow, _check_number(card_number))
+            row = session.get(BlacklistRow, number)
             if row is None:
                 raise StoreError("that card is not on the blacklist")
+            entry = _entry(row)
             session.delete(row)
+        log.info("blacklist: %s removed by %s", mask_id_number(number), removed_by)
+        return entry
 
     def lookup(self, card_number: str) -> BlacklistEntry | None:
+        """The entry of *card_number*, or None (also for a malformed number: nothing to refuse)."""
         if not _CARD_NUMBER.fullmatch(card_number):
             return None
         with self._db.session(readonly=True) as session:
@@ -72,43 +120,62 @@ class Blacklist:
             return _entry(row) if row else None
 
     def entries(self) -> list[BlacklistEntry]:
+        """Every entry, by card number."""
         with self._db.session(readonly=True) as session:
-            return [
-                _entry(r)
-                for r in session.execute(select(BlacklistRow).order_by(BlacklistRow.card_number)).scalars()
-            ]
+            rows = session.execute(select(BlacklistRow).order_by(BlacklistRow.card_number)).scalars()
+            return [_entry(r) for r in rows]
 
     def export(self, path: Path) -> int:
+        """Write every entry to *path* (the CSV above); how many."""
         entries = self.entries()
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(_HEADER)
-            for e in entries:
-                writer.writerow([e.card_number, e.reason, e.listed_at.isoformat(), e.source])
+        try:
+            with path.open("w", encoding="utf-8", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(_HEADER)
+                for e in entries:
+                    writer.writerow([e.card_number, e.reason, e.listed_at.isoformat(), e.source])
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot write ({exc.strerror or exc.__class__.__name__})") from None
         return len(entries)
 
     def import_(self, path: Path, *, listed_by: str) -> int:
+        """Add every entry of *path* (the CSV above) in one transaction; how many. Any bad row →
+        :class:`StoreError` listing every bad line, and nothing is changed."""
         try:
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 rows = list(csv.reader(handle))
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise StoreError(f"{path}: cannot read ({exc.__class__.__name__})") from None
         if not rows or [c.strip() for c in rows[0]] != _HEADER:
             raise StoreError(f"{path}: the first line must be {','.join(_HEADER)}")
-        problems, good = [], []
+        problems: list[str] = []
+        good: list[tuple[str, str, _dt.datetime | None]] = []
         for line, row in enumerate(rows[1:], start=2):
+            if not row:
+                continue  # a blank line
             if len(row) != len(_HEADER):
                 problems.append(f"line {line}: {len(row)} columns, expected {len(_HEADER)}")
                 continue
-            number, reason = row[0].strip(), row[1].strip()
+            number, reason, listed_at = (value.strip() for value in row[:3])
+            bad = []
+            when: _dt.datetime | None = None
             if not _CARD_NUMBER.fullmatch(number):
-                problems.append(f"line {line}: card number is not 1-32 letters and digits")
-            elif not reason or len(reason) > 200:
-                problems.append(f"line {line}: reason missing or longer than 200 characters")
+                bad.append("card number is not 1-32 letters and digits")
+            if not reason or len(reason) > _MAX_REASON:
+                bad.append(f"reason missing or longer than {_MAX_REASON} characters")
+            try:
+                when = _listed_at(listed_at)
+            except ValueError:
+                bad.append("listed_at is not an ISO 8601 time with a time zone")
+            if bad:
+                problems.append(f"line {line}: " + "; ".join(bad))
             else:
-                good.append((number, reason))
+                good.append((number.upper(), reason, when))
         if problems:
             raise StoreError(f"{path}: nothing imported:\n  " + "\n  ".join(problems))
-        for number, reason in good:
-            self.add(number, reason, listed_by=listed_by, source=f"import:{path.name}")
+        now = _dt.datetime.now(_dt.UTC)
+        with self._db.session() as session:
+            for number, reason, when in good:
+                self._put(session, number, reason, when or now, listed_by, f"import:{path.name}")
+        log.info("blacklist: %d entries imported from %s by %s", len(good), path.name, listed_by)
         return len(good)
