@@ -91,7 +91,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         threading.Thread(target=lambda s=stream: (s.read(), s.close()), daemon=True).start()
     running = Daemon(home, f"http://127.0.0.1:{port}", key, process)
     try:
-        wait_for_state(running, "ready")
+        # Start-up (migrations, card-sim attaching to vpcd, pcscd's polling, the identity read) on a
+        # loaded CI machine: a generous first wait.
+        wait_for_state(running, "ready", timeout=45)
         yield running
     finally:
         process.terminate()
