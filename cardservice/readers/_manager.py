@@ -320,8 +320,10 @@ class ReaderManager:
             slots = list(self._slots.values())
         for slot in slots:
             slot.wipe()
+            # No cancel_futures: it would cancel this very close before the worker picks it up,
+            # leaving the PC/SC handle (and the card) held by a stopped daemon.
             slot.executor.submit(self._close_transport, slot)
-            slot.executor.shutdown(wait=True, cancel_futures=True)
+            slot.executor.shutdown(wait=True)
         for link in [*self._sams.values(), *self._keystore_links.values()]:
             link.card_changed(False, b"")
         self.backend.close()
@@ -375,7 +377,9 @@ class ReaderManager:
             for name in [n for n in self._other if n not in snapshot]:
                 del self._other[name]
                 self._emit({"type": "reader.removed", "reader": reader_id(name), "role": "unassigned"})
-            for name, state in snapshot.items():
+            # SAM readers first: a card found in the same look must find its SAM already there.
+            ordered = sorted(snapshot.items(), key=lambda item: self._role(item[0])[0] != "sam")
+            for name, state in ordered:
                 role, index = self._role(name)
                 if role == "card":
                     assert index is not None
@@ -447,6 +451,24 @@ class ReaderManager:
         if (present, state.atr if present else b"") != (link.present, link.atr):
             link.card_changed(present, state.atr if present else b"")
             self._emit({"type": "sam.inserted" if present else "sam.removed", "reader": reader_id(name)})
+            if present:
+                self._retry_cards_waiting_for(name)
+
+    def _retry_cards_waiting_for(self, sam_reader: str) -> None:
+        """Cards whose insertion read failed for want of this SAM are read again now it is here."""
+        for slot in self._slots.values():
+            bound = slot.binding.sam is not None and _matches(slot.binding.sam, sam_reader)
+            if bound and slot.present and slot.problem is not None and slot.problem.code == "sam_unavailable":
+                slot.generation += 1
+                slot.wipe()
+                slot.state = "reading"
+                slot.ready.clear()
+                slot.executor.submit(
+                    self._insert,
+                    slot,
+                    slot.generation,
+                    slot.insertion_mark[0] if slot.insertion_mark else b"",
+                )
 
     def _emit(self, event: Event) -> None:
         event.setdefault("at", time.time())

@@ -24,9 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
+from cardservice.transport import wait_for_removal
 from simulators.control import default_control_path, send_control
 from tests.healthcard.shared import DEMO
-from tests.pcsc.conftest import CARD_PORT, EVENT_TIMEOUT
+from tests.pcsc.conftest import CARD_PORT, CARD_READER, EVENT_TIMEOUT, SAM_READER
 
 pytestmark = pytest.mark.pcsc
 
@@ -98,6 +99,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     finally:
         process.terminate()
         process.wait(20)
+        # The next module puts its own cards in: the daemon's card-sim must have left both slots.
+        for reader in (CARD_READER, SAM_READER):
+            assert wait_for_removal(reader, EVENT_TIMEOUT + 5), f"{reader} still holds the daemon's card"
 
 
 def wait_for_state(daemon: Daemon, state: str, timeout: float = EVENT_TIMEOUT + 5) -> dict[str, Any]:
