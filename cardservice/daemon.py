@@ -70,14 +70,13 @@ def configure_logging(settings: Settings) -> None:
 
 
 def _pcscd_reachable() -> bool:
+    from cardservice.errors import ServiceUnavailableError
+    from cardservice.transport import list_readers
+
     try:
-        from smartcard import scard
-    except ImportError:  # pragma: no cover - pyscard is a dependency
+        list_readers()
+    except ServiceUnavailableError:
         return False
-    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    if hresult != scard.SCARD_S_SUCCESS:
-        return False
-    scard.SCardReleaseContext(context)
     return True
 
 

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Protocol, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response, StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cardservice import __version__
 from cardservice.api._errors import install_error_handlers, responses
@@ -54,6 +54,7 @@ from cardservice.healthcard import (
     DATA_ITEMS,
     INTERFACE_FUNCTIONS,
     Allergy,
+    CardFile,
     EncounterKind,
     HealthCardSession,
     Immunisation,
@@ -70,6 +71,7 @@ __all__ = ["ApiClient", "Services", "create_app"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 class ApiClient(Protocol):
@@ -507,10 +509,7 @@ def _check_paths(files: list[str] | None) -> set[str] | None:
         return None
     wanted = set()
     for path in files:
-        try:
-            wanted.add(card_file(path).path)
-        except Exception:
-            raise ServiceError("invalid_request", f"{path!r} is not a file of the health card") from None
+        wanted.add(_card_file_at(path).path)
     return wanted
 
 
@@ -560,18 +559,11 @@ async def update_file(
     body: UpdateItemsIn,
     x_card_id: CardIdHeader = None,
 ) -> WriteResult:
-    try:
-        file = card_file(path)
-    except Exception:
-        raise ServiceError("invalid_request", f"{path!r} is not a file of the health card") from None
+    file = _card_file_at(path)
     model = models_by_file().get(file.path)
     if model is None or file.update_key is None:
         raise ServiceError("invalid_request", f"{file.path} cannot be updated by a terminal")
-    try:
-        model.model_validate(body.items)  # every problem now, before any card I/O
-    except ValidationError as exc:
-        problems = [{"where": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
-        raise ServiceError("invalid_data", f"values not valid for {file.path}", problems=problems) from None
+    _validated(model, body.items, f"values not valid for {file.path}")
     fields = dict(body.items)
     view, _ = await _on_card(
         request,
@@ -586,13 +578,24 @@ async def update_file(
     return WriteResult(reader=view.reader_id, card_id=view.card_id, written=file.path)
 
 
-def _check_record(model: type[Allergy | Immunisation], **values: Any) -> None:
-    """Every problem now (a text too long for its field, ...), before any card I/O."""
+_DOES_NOT_FIT = "values do not fit the card's record"
+
+
+def _validated(model: type[M], values: Any, what: str) -> M:
+    """*values* as *model*, every problem reported now (a text too long for its field, ...), before
+    any card I/O."""
     try:
-        model.model_validate(values)
+        return model.model_validate(values)
     except ValidationError as exc:
         problems = [{"where": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
-        raise ServiceError("invalid_data", "values do not fit the card's record", problems=problems) from None
+        raise ServiceError("invalid_data", what, problems=problems) from None
+
+
+def _card_file_at(path: str) -> CardFile:
+    try:
+        return card_file(path)
+    except Exception:
+        raise ServiceError("invalid_request", f"{path!r} is not a file of the health card") from None
 
 
 @router.post(
@@ -606,7 +609,7 @@ def _check_record(model: type[Allergy | Immunisation], **values: Any) -> None:
 async def add_allergy(
     request: Request, client: His, reader: ReaderId, body: AllergyIn, x_card_id: CardIdHeader = None
 ) -> WriteResult:
-    _check_record(Allergy, substance=body.substance, reaction=body.reaction)
+    _validated(Allergy, {"substance": body.substance, "reaction": body.reaction}, _DOES_NOT_FIT)
     view, _ = await _on_card(
         request,
         client,
@@ -631,7 +634,7 @@ async def add_allergy(
 async def add_immunisation(
     request: Request, client: His, reader: ReaderId, body: ImmunisationIn, x_card_id: CardIdHeader = None
 ) -> WriteResult:
-    _check_record(Immunisation, vaccine=body.vaccine, date=body.date)
+    _validated(Immunisation, {"vaccine": body.vaccine, "date": body.date}, _DOES_NOT_FIT)
     view, _ = await _on_card(
         request,
         client,
@@ -684,12 +687,10 @@ async def write_encounter(
     body: dict[str, Any],
     x_card_id: CardIdHeader = None,
 ) -> WriteResult:
-    model = InpatientRecord if kind == "inpatient" else OutpatientRecord
-    try:
-        record = model.model_validate(body)
-    except ValidationError as exc:
-        problems = [{"where": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
-        raise ServiceError("invalid_data", f"not a valid {kind} record", problems=problems) from None
+    model: type[InpatientRecord | OutpatientRecord] = (
+        InpatientRecord if kind == "inpatient" else OutpatientRecord
+    )
+    record = _validated(model, body, f"not a valid {kind} record")
     view, slot = await _on_card(
         request,
         client,

@@ -231,9 +231,12 @@ class CardView:
 
 
 class _CardSlot:
-    def __init__(self, name: str, binding: ReaderBinding, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, name: str, binding_index: int, binding: ReaderBinding, executor: ThreadPoolExecutor
+    ) -> None:
         self.name = name
         self.id = reader_id(name)
+        self.binding_index = binding_index
         self.binding = binding
         self.executor = executor
         self.generation = 0  # bumped by the monitor on every insertion and removal
@@ -397,7 +400,7 @@ class ReaderManager:
 
     def _new_slot(self, name: str, binding_index: int) -> _CardSlot:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"reader-{reader_id(name)}")
-        slot = _CardSlot(name, self._bindings[binding_index], executor)
+        slot = _CardSlot(name, binding_index, self._bindings[binding_index], executor)
         self._slots[name] = slot
         self._emit({"type": "reader.added", "reader": slot.id, "role": "card"})
         return slot
@@ -486,7 +489,7 @@ class ReaderManager:
                 transport.disconnect()
 
     def _sam_for(self, slot: _CardSlot) -> SamLink:
-        index = self._bindings.index(slot.binding)
+        index = slot.binding_index
         if slot.binding.keystore is not None:
             link = self._keystore_links.get(index)
             if link is None:
@@ -721,7 +724,7 @@ class ReaderManager:
 
     def sams(self) -> list[SamInfo]:
         with self._lock:
-            links = {**dict(self._sams.items())}
+            links = dict(self._sams)
             out = [
                 SamInfo(
                     name,
@@ -733,7 +736,7 @@ class ReaderManager:
                 )
                 for name, link in links.items()
             ]
-            for binding in self._bindings:
+            for index, binding in enumerate(self._bindings):
                 if binding.sam is not None and not any(_matches(binding.sam, n) for n in links):
                     out.append(
                         SamInfo(
@@ -741,7 +744,6 @@ class ReaderManager:
                         )
                     )
                 if binding.keystore is not None:
-                    index = self._bindings.index(binding)
                     opened = index in self._software_sams
                     out.append(
                         SamInfo(

@@ -228,7 +228,7 @@ def client(stack: Stack) -> Iterator[TestClient]:
         yield test_client
 
 
-def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     """The error body of *response*, after checking its status, code and shape."""
     assert response.status_code == status, response.text
     body = response.json()

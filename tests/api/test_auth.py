@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import ADMIN, ADMIN_KEY, HIS, HIS_KEY, KIOSK, KIOSK_KEY, error_of
+from tests.api.conftest import ADMIN, ADMIN_KEY, HIS, HIS_KEY, KIOSK, KIOSK_KEY, assert_error
 
 IDENTITY = "/v1/readers/default/card/identity"
 HEALTH = "/v1/readers/default/card/health"
@@ -19,7 +19,7 @@ def test_health_needs_no_key(client: TestClient) -> None:
 
 
 def test_no_key_is_unauthorized(client: TestClient) -> None:
-    error_of(client.get("/v1/readers"), 401, "unauthorized")
+    assert_error(client.get("/v1/readers"), 401, "unauthorized")
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_no_key_is_unauthorized(client: TestClient) -> None:
     ],
 )
 def test_malformed_or_unknown_key_is_unauthorized(client: TestClient, headers: dict[str, str]) -> None:
-    error_of(client.get("/v1/readers", headers=headers), 401, "unauthorized")
+    assert_error(client.get("/v1/readers", headers=headers), 401, "unauthorized")
 
 
 @pytest.mark.parametrize(
@@ -52,12 +52,12 @@ def test_both_key_headers_work(client: TestClient, headers: dict[str, str]) -> N
 
 
 def test_kiosk_key_on_a_his_endpoint_is_forbidden_and_says_what_is_needed(client: TestClient) -> None:
-    error = error_of(client.get(HEALTH, headers=KIOSK), 403, "forbidden")
+    error = assert_error(client.get(HEALTH, headers=KIOSK), 403, "forbidden")
     assert error["details"] == {"needed": "his"}
 
 
 def test_his_key_is_not_admin(client: TestClient) -> None:
-    error = error_of(client.get("/metrics", headers=HIS), 403, "forbidden")
+    error = assert_error(client.get("/metrics", headers=HIS), 403, "forbidden")
     assert error["details"] == {"needed": "admin"}
 
 

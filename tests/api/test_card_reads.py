@@ -22,7 +22,7 @@ from tests.api.conftest import (
     RecordingCard,
     Stack,
     StackFactory,
-    error_of,
+    assert_error,
     make_card,
 )
 
@@ -93,9 +93,9 @@ def test_card_view_has_no_personal_data(client: TestClient) -> None:
 def test_removed_card_answers_card_removed(client: TestClient, stack: Stack) -> None:
     stack.backend.remove(CARD_READER)
     stack.wait_state("empty")
-    error = error_of(client.get(IDENTITY, headers=KIOSK), 409, "card_removed")
+    error = assert_error(client.get(IDENTITY, headers=KIOSK), 409, "card_removed")
     assert error["details"] == {"reader": READER}
-    error_of(client.get("/v1/readers/default/card/health", headers=HIS), 409, "card_removed")
+    assert_error(client.get("/v1/readers/default/card/health", headers=HIS), 409, "card_removed")
     reader = client.get(f"/v1/readers/{READER}", headers=KIOSK).json()
     assert (reader["card_present"], reader["state"], reader["card_id"]) == (False, "empty", None)
 
@@ -112,8 +112,8 @@ def test_reader_empty_since_start_answers_no_card(make_stack: StackFactory) -> N
     stack = make_stack(cards={CARD_READER: None, SAM_READER: None}, wait=())
     with TestClient(stack.app, base_url=BASE_URL) as client:
         stack.wait_state("empty")
-        error_of(client.get(IDENTITY, headers=KIOSK), 409, "no_card")
-        error_of(client.get("/v1/readers/default/card", headers=KIOSK), 409, "no_card")
+        assert_error(client.get(IDENTITY, headers=KIOSK), 409, "no_card")
+        assert_error(client.get("/v1/readers/default/card", headers=KIOSK), 409, "no_card")
 
 
 def test_reinserted_card_gets_a_new_card_id(client: TestClient, stack: Stack) -> None:
@@ -153,9 +153,9 @@ def test_blacklisted_card_is_refused_with_the_reason(make_stack: StackFactory) -
     }
     assert numbers == [CARD_NUMBER]
     with TestClient(stack.app, base_url=BASE_URL) as client:
-        error = error_of(client.get(IDENTITY, headers=HIS), 403, "card_blacklisted")
+        error = assert_error(client.get(IDENTITY, headers=HIS), 403, "card_blacklisted")
         assert error["details"] == {"reason": "reported lost"}
-        error_of(client.get("/v1/readers/default/card/health", headers=HIS), 403, "card_blacklisted")
+        assert_error(client.get("/v1/readers/default/card/health", headers=HIS), 403, "card_blacklisted")
         reader = client.get(f"/v1/readers/{READER}", headers=KIOSK).json()
         assert reader["state"] == "refused"
         assert reader["problem"] == {
@@ -191,7 +191,7 @@ def test_items_filtered_by_abbreviation(client: TestClient) -> None:
 
 def test_items_of_an_unknown_function_are_invalid(client: TestClient) -> None:
     response = client.get("/v1/readers/default/card/items", params={"function": "iR_Nothing"}, headers=HIS)
-    error_of(response, 422, "invalid_request")
+    assert_error(response, 422, "invalid_request")
 
 
 def test_health_of_chosen_files(client: TestClient) -> None:
@@ -207,7 +207,7 @@ def test_health_of_chosen_files(client: TestClient) -> None:
 
 def test_health_of_a_file_that_does_not_exist_is_invalid(client: TestClient) -> None:
     response = client.get("/v1/readers/default/card/health", params={"files": ["DDF1/EF99"]}, headers=HIS)
-    error_of(response, 422, "invalid_request")
+    assert_error(response, 422, "invalid_request")
 
 
 def test_photo_is_read_on_request_and_audited(make_stack: StackFactory, tmp_path: Path) -> None:
@@ -230,7 +230,7 @@ def test_slow_card_answers_card_timeout(make_stack: StackFactory, tmp_path: Path
     stack = make_stack(cards={CARD_READER: slow, SAM_READER: make_card(tmp_path, "sam")}, card_timeout=0.2)
     slow.delay = 0.05  # from now on: a health read takes seconds
     with TestClient(stack.app, base_url=BASE_URL) as client:
-        error = error_of(client.get("/v1/readers/default/card/health", headers=HIS), 504, "card_timeout")
+        error = assert_error(client.get("/v1/readers/default/card/health", headers=HIS), 504, "card_timeout")
         assert "0.2 s" in error["message"]
         slow.delay = 0.0
         assert client.get("/v1/readers/default/card/health", headers=HIS).status_code == 200

@@ -7,31 +7,31 @@ from collections.abc import Iterator
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import ADMIN, HIS, KIOSK, error_of
+from tests.api.conftest import ADMIN, HIS, KIOSK, assert_error
 
 ALLERGIES = "/v1/readers/default/card/allergies"
 
 
 def test_unknown_route_is_not_found(client: TestClient) -> None:
-    error_of(client.get("/v1/nothing-here", headers=KIOSK), 404, "not_found")
-    error_of(client.get("/v2/readers"), 404, "not_found")
+    assert_error(client.get("/v1/nothing-here", headers=KIOSK), 404, "not_found")
+    assert_error(client.get("/v2/readers"), 404, "not_found")
 
 
 def test_wrong_method_is_method_not_allowed(client: TestClient) -> None:
     response = client.delete("/v1/readers", headers=ADMIN)
-    error_of(response, 405, "method_not_allowed")
+    assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "GET"
 
 
 def test_invalid_query_lists_the_problems(client: TestClient) -> None:
     response = client.get("/v1/readers/default/card/identity", params={"photo": "perhaps"}, headers=KIOSK)
-    error = error_of(response, 422, "invalid_request")
+    error = assert_error(response, 422, "invalid_request")
     assert [p["where"] for p in error["details"]["problems"]] == ["query.photo"]
 
 
 def test_invalid_body_lists_the_problems(client: TestClient) -> None:
     response = client.post(ALLERGIES, json={"reaction": "皮疹", "colour": "red"}, headers=HIS)
-    error = error_of(response, 422, "invalid_request")
+    error = assert_error(response, 422, "invalid_request")
     assert {p["where"] for p in error["details"]["problems"]} == {"body.substance", "body.colour"}
 
 
@@ -39,17 +39,17 @@ def test_body_that_is_not_json_is_invalid(client: TestClient) -> None:
     response = client.post(
         ALLERGIES, content=b"{not json", headers={**HIS, "Content-Type": "application/json"}
     )
-    error_of(response, 422, "invalid_request")
+    assert_error(response, 422, "invalid_request")
 
 
 def test_large_body_with_content_length_is_refused(client: TestClient) -> None:
     response = client.post(ALLERGIES, content=b"x" * (256 * 1024 + 1), headers=HIS)
-    error_of(response, 413, "payload_too_large")
+    assert_error(response, 413, "payload_too_large")
 
 
 def test_bad_content_length_is_refused(client: TestClient) -> None:
     response = client.post(ALLERGIES, content=b"{}", headers={**HIS, "Content-Length": "-1"})
-    error_of(response, 413, "payload_too_large")
+    assert_error(response, 413, "payload_too_large")
 
 
 def test_large_chunked_body_is_refused(client: TestClient) -> None:
@@ -59,13 +59,13 @@ def test_large_chunked_body_is_refused(client: TestClient) -> None:
 
     response = client.post(ALLERGIES, content=chunks(), headers={**HIS, "Content-Type": "application/json"})
     assert "content-length" not in {k.lower() for k in response.request.headers}
-    error_of(response, 413, "payload_too_large")
+    assert_error(response, 413, "payload_too_large")
 
 
 def test_unknown_reader(client: TestClient) -> None:
-    error = error_of(
+    error = assert_error(
         client.get("/v1/readers/no-such-reader/card/identity", headers=KIOSK), 404, "reader_not_found"
     )
     assert error["details"] == {"reader": "no-such-reader"}
-    error_of(client.get("/v1/readers/no-such-reader", headers=KIOSK), 404, "reader_not_found")
-    error_of(client.get("/v1/readers/no-such-reader/card/health", headers=HIS), 404, "reader_not_found")
+    assert_error(client.get("/v1/readers/no-such-reader", headers=KIOSK), 404, "reader_not_found")
+    assert_error(client.get("/v1/readers/no-such-reader/card/health", headers=HIS), 404, "reader_not_found")

@@ -26,7 +26,7 @@ from tests.api.conftest import (
     READER,
     WS_URL,
     Stack,
-    error_of,
+    assert_error,
     wait_for,
 )
 
@@ -119,16 +119,16 @@ def test_events_carry_no_personal_data(client: TestClient, stack: Stack) -> None
 def test_sse_ticket_is_one_time(client: TestClient, stack: Stack) -> None:
     once = ticket(client)
     sse_events(client, stack, f"/v1/events?ticket={once}", remove_and_insert(stack), "card.inserted")
-    error_of(client.get(f"/v1/events?ticket={once}"), 401, "unauthorized")
+    assert_error(client.get(f"/v1/events?ticket={once}"), 401, "unauthorized")
 
 
 def test_sse_refuses_unknown_tickets_and_no_key(client: TestClient) -> None:
-    error_of(client.get("/v1/events?ticket=cst_made_up"), 401, "unauthorized")
-    error_of(client.get("/v1/events"), 401, "unauthorized")
+    assert_error(client.get("/v1/events?ticket=cst_made_up"), 401, "unauthorized")
+    assert_error(client.get("/v1/events"), 401, "unauthorized")
 
 
 def test_tickets_need_a_key(client: TestClient) -> None:
-    error_of(client.post("/v1/events/tickets"), 401, "unauthorized")
+    assert_error(client.post("/v1/events/tickets"), 401, "unauthorized")
 
 
 def test_sse_with_a_key_header(client: TestClient, stack: Stack) -> None:
@@ -197,7 +197,7 @@ def test_websocket_ticket_is_one_time(client: TestClient) -> None:
     with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(f"{WS_URL}?ticket={once}"):
         pass
     assert refused.value.code == 1008
-    error_of(client.get(f"/v1/events?ticket={once}"), 401, "unauthorized")
+    assert_error(client.get(f"/v1/events?ticket={once}"), 401, "unauthorized")
 
 
 def test_sse_client_that_does_not_keep_up_is_cut_off(client: TestClient, stack: Stack) -> None:

@@ -9,19 +9,21 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.api.conftest import EXTRA_HOST, HIS, HIS_ORIGIN, KIOSK, WS_URL, error_of
+from tests.api.conftest import EXTRA_HOST, HIS, HIS_ORIGIN, KIOSK, WS_URL, assert_error
 
 IDENTITY = "/v1/readers/default/card/identity"
 EVIL = "https://evil.example"
 
 
 def test_foreign_host_is_refused(client: TestClient) -> None:
-    error_of(client.get("/v1/health", headers={"Host": "evil.example"}), 421, "host_not_allowed")
-    error_of(client.get(IDENTITY, headers={**KIOSK, "Host": "evil.example:8765"}), 421, "host_not_allowed")
+    assert_error(client.get("/v1/health", headers={"Host": "evil.example"}), 421, "host_not_allowed")
+    assert_error(
+        client.get(IDENTITY, headers={**KIOSK, "Host": "evil.example:8765"}), 421, "host_not_allowed"
+    )
 
 
 def test_loopback_name_on_another_port_is_refused(client: TestClient) -> None:
-    error_of(client.get("/v1/health", headers={"Host": "127.0.0.1:9999"}), 421, "host_not_allowed")
+    assert_error(client.get("/v1/health", headers={"Host": "127.0.0.1:9999"}), 421, "host_not_allowed")
 
 
 @pytest.mark.parametrize(
@@ -44,12 +46,12 @@ def test_websocket_with_a_foreign_host_is_refused(client: TestClient) -> None:
 
 def test_foreign_origin_is_refused_even_with_a_valid_key(client: TestClient) -> None:
     response = client.get(IDENTITY, headers={**HIS, "Origin": EVIL})
-    error_of(response, 403, "origin_not_allowed")
+    assert_error(response, 403, "origin_not_allowed")
     assert "access-control-allow-origin" not in response.headers
 
 
 def test_null_origin_is_refused(client: TestClient) -> None:
-    error_of(client.get(IDENTITY, headers={**HIS, "Origin": "null"}), 403, "origin_not_allowed")
+    assert_error(client.get(IDENTITY, headers={**HIS, "Origin": "null"}), 403, "origin_not_allowed")
 
 
 def test_configured_origin_gets_its_own_origin_back(client: TestClient) -> None:
@@ -62,7 +64,7 @@ def test_configured_origin_gets_its_own_origin_back(client: TestClient) -> None:
 def test_errors_to_a_configured_origin_carry_cors_headers(client: TestClient) -> None:
     """Else the page cannot read the error code."""
     response = client.get(IDENTITY, headers={"Origin": HIS_ORIGIN})
-    error_of(response, 401, "unauthorized")
+    assert_error(response, 401, "unauthorized")
     assert response.headers["access-control-allow-origin"] == HIS_ORIGIN
 
 
@@ -101,7 +103,7 @@ def test_private_network_preflight_is_answered(client: TestClient) -> None:
 
 def test_preflight_from_a_foreign_origin_is_refused(client: TestClient) -> None:
     response = preflight(client, EVIL, **{"Access-Control-Request-Private-Network": "true"})
-    error_of(response, 403, "origin_not_allowed")
+    assert_error(response, 403, "origin_not_allowed")
     assert "access-control-allow-private-network" not in response.headers
     assert "access-control-allow-origin" not in response.headers
 

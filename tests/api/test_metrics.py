@@ -6,7 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import ADMIN, HIS, KIOSK, READER, Stack, error_of
+from tests.api.conftest import ADMIN, HIS, KIOSK, READER, Stack, assert_error
 
 
 def test_metrics_count_requests_by_route_template(client: TestClient, stack: Stack) -> None:
@@ -44,5 +44,5 @@ def test_unmatched_paths_share_one_label(client: TestClient) -> None:
 
 
 def test_metrics_need_an_admin_key(client: TestClient) -> None:
-    error_of(client.get("/metrics", headers=KIOSK), 403, "forbidden")
-    error_of(client.get("/metrics"), 401, "unauthorized")
+    assert_error(client.get("/metrics", headers=KIOSK), 403, "forbidden")
+    assert_error(client.get("/metrics"), 401, "unauthorized")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from cardservice.api import RateLimiter
-from tests.api.conftest import BASE_URL, KIOSK, OTHER_KIOSK_KEY, StackFactory, error_of
+from tests.api.conftest import BASE_URL, KIOSK, OTHER_KIOSK_KEY, StackFactory, assert_error
 
 IDENTITY = "/v1/readers/default/card/identity"
 
@@ -16,7 +16,7 @@ def test_burst_then_rate_limited(make_stack: StackFactory) -> None:
     with TestClient(stack.app, base_url=BASE_URL) as client:
         assert [client.get(IDENTITY, headers=KIOSK).status_code for _ in range(3)] == [200, 200, 200]
         response = client.get(IDENTITY, headers=KIOSK)
-        error = error_of(response, 429, "rate_limited")
+        error = assert_error(response, 429, "rate_limited")
         assert 0 < error["details"]["retry_after"] <= 1
         assert response.headers["retry-after"] == "1"
         assert client.get(IDENTITY, headers={"X-API-Key": OTHER_KIOSK_KEY}).status_code == 200
@@ -27,7 +27,7 @@ def test_retry_after_says_how_long_to_wait(make_stack: StackFactory) -> None:
     with TestClient(stack.app, base_url=BASE_URL) as client:
         assert client.get(IDENTITY, headers=KIOSK).status_code == 200
         response = client.get(IDENTITY, headers=KIOSK)
-        error = error_of(response, 429, "rate_limited")
+        error = assert_error(response, 429, "rate_limited")
         assert 9 < error["details"]["retry_after"] <= 10
         assert response.headers["retry-after"] == "10"
 
@@ -37,4 +37,4 @@ def test_card_free_endpoints_are_not_limited(make_stack: StackFactory) -> None:
     with TestClient(stack.app, base_url=BASE_URL) as client:
         assert client.get(IDENTITY, headers=KIOSK).status_code == 200
         assert {client.get("/v1/readers", headers=KIOSK).status_code for _ in range(5)} == {200}
-        error_of(client.get(IDENTITY, headers=KIOSK), 429, "rate_limited")
+        assert_error(client.get(IDENTITY, headers=KIOSK), 429, "rate_limited")

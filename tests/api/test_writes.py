@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import CARD_READER, HIS, HOLDER, KIOSK, Stack, error_of
+from tests.api.conftest import CARD_READER, HIS, HOLDER, KIOSK, Stack, assert_error
 
 CARD = "/v1/readers/default/card"
 EF05 = f"{CARD}/files/DDF1/DF01/EF05"
@@ -60,26 +60,28 @@ def test_update_by_model_field_name(client: TestClient) -> None:
 def test_invalid_value_writes_nothing(client: TestClient) -> None:
     before = health(client, "DDF1/DF01/EF05")
     response = client.patch(EF05, json={"items": {"DZ1": "新地址", "DZLB1": "abc"}}, headers=HIS)
-    error = error_of(response, 422, "invalid_data")
+    error = assert_error(response, 422, "invalid_data")
     assert "DZLB1" in error["details"]["problems"][0]["problem"]
     assert health(client, "DDF1/DF01/EF05") == before
 
 
 def test_unknown_item_is_invalid_data(client: TestClient) -> None:
-    error = error_of(client.patch(EF05, json={"items": {"NOPE": "x"}}, headers=HIS), 422, "invalid_data")
+    error = assert_error(client.patch(EF05, json={"items": {"NOPE": "x"}}, headers=HIS), 422, "invalid_data")
     assert error["details"]["problems"] == [{"where": "NOPE", "problem": "Extra inputs are not permitted"}]
 
 
 def test_files_a_terminal_cannot_update_are_refused(client: TestClient) -> None:
     for path in ("DDF1/EF06", "DDF1/DF02/EF07", "DDF1/EF99", "nonsense"):
         response = client.patch(f"{CARD}/files/{path}", json={"items": {"XM": "张三"}}, headers=HIS)
-        error_of(response, 422, "invalid_request")
+        assert_error(response, 422, "invalid_request")
     assert client.get(f"{CARD}/identity", headers=HIS).json()["name"] == HOLDER["DDF1/EF06"]["name"]
 
 
 def test_kiosk_key_cannot_write(client: TestClient) -> None:
-    error_of(client.patch(EF05, json={"items": NEW_ADDRESS}, headers=KIOSK), 403, "forbidden")
-    error_of(client.post(f"{CARD}/allergies", json={"substance": "花生"}, headers=KIOSK), 403, "forbidden")
+    assert_error(client.patch(EF05, json={"items": NEW_ADDRESS}, headers=KIOSK), 403, "forbidden")
+    assert_error(
+        client.post(f"{CARD}/allergies", json={"substance": "花生"}, headers=KIOSK), 403, "forbidden"
+    )
 
 
 def test_write_for_a_card_that_was_swapped_out_changes_nothing(client: TestClient, stack: Stack) -> None:
@@ -88,9 +90,9 @@ def test_write_for_a_card_that_was_swapped_out_changes_nothing(client: TestClien
     stack.wait_state("ready", other_than=old)
     before = health(client, "DDF1/DF01/EF05")
     response = client.patch(EF05, json={"items": NEW_ADDRESS}, headers={**HIS, "X-Card-Id": old})
-    error_of(response, 409, "card_changed")
+    assert_error(response, 409, "card_changed")
     response = client.post(f"{CARD}/allergies", json={"substance": "花生"}, headers={**HIS, "X-Card-Id": old})
-    error_of(response, 409, "card_changed")
+    assert_error(response, 409, "card_changed")
     assert health(client, "DDF1/DF01/EF05") == before
     assert "花生" not in [a["GMWZMC"] for a in health(client, "DDF1/DF02/EF07")]
 
@@ -100,11 +102,11 @@ def test_write_for_a_card_that_was_reinserted_changes_nothing(client: TestClient
     stack.backend.remove(CARD_READER)
     stack.wait_state("empty")
     response = client.patch(EF05, json={"items": NEW_ADDRESS}, headers={**HIS, "X-Card-Id": old})
-    error_of(response, 409, "card_removed")
+    assert_error(response, 409, "card_removed")
     stack.backend.insert(CARD_READER)  # the same card again: a new card_id
     stack.wait_state("ready", other_than=old)
     response = client.patch(EF05, json={"items": NEW_ADDRESS}, headers={**HIS, "X-Card-Id": old})
-    error_of(response, 409, "card_changed")
+    assert_error(response, 409, "card_changed")
     assert health(client, "DDF1/DF01/EF05")["DZ1"] == HOLDER["DDF1/DF01/EF05"]["address1"]
 
 
@@ -135,7 +137,7 @@ def test_append_immunisation_then_read_it_first(client: TestClient) -> None:
 def test_allergy_that_does_not_fit_is_invalid_data(client: TestClient) -> None:
     before = health(client, "DDF1/DF02/EF07")
     response = client.post(f"{CARD}/allergies", json={"substance": "过敏物质" * 16}, headers=HIS)
-    error = error_of(response, 422, "invalid_data")
+    error = assert_error(response, 422, "invalid_data")
     assert "GMWZMC" in error["details"]["problems"][0]["problem"]
     assert health(client, "DDF1/DF02/EF07") == before
 
@@ -143,7 +145,7 @@ def test_allergy_that_does_not_fit_is_invalid_data(client: TestClient) -> None:
 def test_immunisation_that_does_not_fit_is_invalid_data(client: TestClient) -> None:
     before = health(client, "DDF1/DF02/EF08")
     response = client.post(f"{CARD}/immunisations", json={"vaccine": "疫苗" * 20}, headers=HIS)
-    error_of(response, 422, "invalid_data")
+    assert_error(response, 422, "invalid_data")
     assert health(client, "DDF1/DF02/EF08") == before
 
 
@@ -176,12 +178,12 @@ def test_invalid_encounter_record_writes_nothing(client: TestClient) -> None:
     response = client.post(
         f"{CARD}/encounters/outpatient", json={**OUTPATIENT, "visit_time": "yesterday"}, headers=HIS
     )
-    error = error_of(response, 422, "invalid_data")
+    error = assert_error(response, 422, "invalid_data")
     assert [p["where"] for p in error["details"]["problems"]] == ["visit_time"]
     listed = client.get(f"{CARD}/encounters/outpatient", headers=HIS).json()["encounters"]
     assert [e["slot"] for e in listed] == [1]
 
 
 def test_erase_slot_out_of_range_is_invalid(client: TestClient) -> None:
-    error_of(client.delete(f"{CARD}/encounters/outpatient/11", headers=HIS), 422, "invalid_request")
-    error_of(client.delete(f"{CARD}/encounters/dental/1", headers=HIS), 422, "invalid_request")
+    assert_error(client.delete(f"{CARD}/encounters/outpatient/11", headers=HIS), 422, "invalid_request")
+    assert_error(client.delete(f"{CARD}/encounters/dental/1", headers=HIS), 422, "invalid_request")
