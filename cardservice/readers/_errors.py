@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from cardservice.errors import (
     AuthenticationBlockedError,
     CardAbsentError,
@@ -79,8 +81,8 @@ def classify(exc: BaseException, *, writing: bool = False) -> ServiceError:
         )
     if isinstance(exc, StatusWordError):
         return ServiceError("card_refused", f"the card refused a command ({exc.sw:04X})", sw=f"{exc.sw:04X}")
-    if isinstance(exc, CodecError):
-        # Writing, a codec error is about the caller's values; reading, about what the card holds.
+    if isinstance(exc, CodecError | ValidationError):
+        # Writing, a codec or model error is about the caller's values; reading, about what the card holds.
         return ServiceError("invalid_data" if writing else "invalid_card_data", str(exc))
     if isinstance(exc, CryptoError):
         return ServiceError("crypto_error", "a cryptographic check failed")
