@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc python3-venv python3-dev postgresql)
+# fonts-wqy-microhei: a CJK font for rendering Chinese tickets (virtual printer, raster printing);
+# libusb-1.0-0: USB printers through pyusb.
+apt_packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc python3-venv python3-dev postgresql
+    fonts-wqy-microhei libusb-1.0-0)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
