@@ -23,6 +23,7 @@ from simulators.cardos._fs import (
     FileStructure,
     KeyAlgorithm,
     KeyUsage,
+    Lifecycle,
     SmMode,
     after_auth,
 )
@@ -32,6 +33,7 @@ from simulators.cardos._os import CardOS, build_atr
 from simulators.cardos._profiles import (
     BLANK_TRANSPORT_KEY,
     BLANK_TRANSPORT_KEY_REF,
+    BLANK_TRANSPORT_SM_KEY_REF,
     PROFILES,
     create_image,
     load_card,
@@ -44,6 +46,7 @@ __all__ = [
     "ALWAYS",
     "BLANK_TRANSPORT_KEY",
     "BLANK_TRANSPORT_KEY_REF",
+    "BLANK_TRANSPORT_SM_KEY_REF",
     "GET_DATA_SERIAL",
     "NEVER",
     "PAGE_SIZE",
@@ -65,6 +68,7 @@ __all__ = [
     "KeyAlgorithm",
     "KeySpec",
     "KeyUsage",
+    "Lifecycle",
     "SmMode",
     "SwError",
     "after_auth",

@@ -6,6 +6,7 @@ or raises :class:`~._sw.SwError`. :class:`~._os.CardOS` turns errors into respon
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from simulators.cardos._fs import (
     FileSystem,
     KeyRecord,
     KeyUsage,
+    Lifecycle,
     Path,
     SmMode,
     new_file_areas,
@@ -116,6 +118,32 @@ def _check(card: CardOS, rule: AccessRule, *, sm: bool = False) -> None:
         raise SwError(SW_SECURITY)
 
 
+def _operational_ancestor(card: CardOS, path: Path, header: FileHeader) -> FileHeader | None:
+    """``None`` when the file and all its ancestors are operational; otherwise the nearest
+    operational ancestor DF, whose rights stand in while the file is personalised (:mod:`._fs`)."""
+    fs = _fs(card)
+    chain = [fs.header(path[:depth]) for depth in range(len(path) - 1, 0, -1)]
+    if header.lifecycle is Lifecycle.OPERATIONAL and all(
+        ancestor is not None and ancestor.lifecycle is Lifecycle.OPERATIONAL for ancestor in chain
+    ):
+        return None
+    for ancestor in chain:
+        if ancestor is not None and ancestor.lifecycle is Lifecycle.OPERATIONAL:
+            return ancestor
+    # An MF in initialisation has no stand-in: the MF's own create / write-key rights apply.
+    mf = chain[-1] if chain else header
+    return mf if mf is not None else header
+
+
+def _rule(card: CardOS, path: Path, header: FileHeader, operation: str) -> AccessRule:
+    """The access rule in force for *operation* on the file at *path* (its own, or the stand-in
+    ancestor's ``create`` right — ``write_key`` for WRITE KEY — while it is personalised)."""
+    stand_in = _operational_ancestor(card, path, header)
+    if stand_in is None:
+        return header.rule(operation)
+    return stand_in.rule("write_key" if operation == "write_key" else "create")
+
+
 def _find_key(card: CardOS, ref: int) -> tuple[Path, KeyRecord] | None:
     """Key lookup: the current DF; for a global reference (b8 = 0) also its ancestors up to the MF."""
     df = card.state.current_df
@@ -187,9 +215,9 @@ def _fid(data: bytes) -> int:
 
 def _child(card: CardOS, df: Path, fid: int, structure: FileStructure | None = None) -> Path | None:
     for path, header in _fs(card).children(df):
-        if header.fid == fid and (structure is None or (header.structure is FileStructure.DF) == (
-            structure is FileStructure.DF
-        )):
+        if header.fid == fid and (
+            structure is None or (header.structure is FileStructure.DF) == (structure is FileStructure.DF)
+        ):
             return path
     return None
 
@@ -331,7 +359,7 @@ def _binary_target(card: CardOS, command: Command) -> tuple[Path, FileHeader, in
 def read_binary(card: CardOS, command: Command) -> bytes:
     """READ BINARY (§11.3.3). Short file with an explicit Le → data ‖ 6282."""
     path, header, offset = _binary_target(card, command)
-    _check(card, header.rule("read"))
+    _check(card, _rule(card, path, header, "read"))
     if command.ne is None or command.data:
         raise SwError(SW_WRONG_LENGTH)
     if offset >= header.size:
@@ -346,7 +374,7 @@ def read_binary(card: CardOS, command: Command) -> bytes:
 def update_binary(card: CardOS, command: Command) -> bytes:
     """UPDATE BINARY (§11.3.5), plain or with secure messaging."""
     path, header, offset = _binary_target(card, command)
-    rule = header.rule("update")
+    rule = _rule(card, path, header, "update")
     _check(card, rule, sm=command.secure_messaging)
     data = _data(card, command, rule)
     if not data:
@@ -404,7 +432,7 @@ def read_record(card: CardOS, command: Command) -> bytes:
     """READ RECORD(S) (§11.3.3). P2 = SFI << 3 | mode; mode 101 returns records P1..last
     concatenated (as many whole records as fit in Ne)."""
     path, header = _record_target(card, command.p2 >> 3)
-    _check(card, header.rule("read"))
+    _check(card, _rule(card, path, header, "read"))
     if command.data:
         raise SwError(SW_WRONG_LENGTH)
     records = _fs(card).records(path, header)
@@ -439,7 +467,7 @@ def _check_record_length(header: FileHeader, data: bytes) -> None:
 def update_record(card: CardOS, command: Command) -> bytes:
     """UPDATE RECORD (§11.3.7), by number or by identifier, plain or with secure messaging."""
     path, header = _record_target(card, command.p2 >> 3)
-    rule = header.rule("update")
+    rule = _rule(card, path, header, "update")
     _check(card, rule, sm=command.secure_messaging)
     data = _data(card, command, rule)
     _check_record_length(header, data)
@@ -459,7 +487,7 @@ def erase_record(card: CardOS, command: Command) -> bytes:
     path, header = _record_target(card, command.p2 >> 3)
     if header.structure is FileStructure.CYCLIC:
         raise SwError(SW_INCOMPATIBLE_FILE)
-    rule = header.rule("erase")
+    rule = _rule(card, path, header, "erase")
     _check(card, rule, sm=command.secure_messaging)
     if _data(card, command, rule):
         raise SwError(SW_WRONG_LENGTH)
@@ -476,7 +504,7 @@ def append_record(card: CardOS, command: Command) -> bytes:
     if command.p1 or command.p2 & 0x07:
         raise SwError(SW_WRONG_P1P2)
     path, header = _record_target(card, command.p2 >> 3)
-    rule = header.rule("append")
+    rule = _rule(card, path, header, "append")
     _check(card, rule, sm=command.secure_messaging)
     data = _data(card, command, rule)
     _check_record_length(header, data)
@@ -607,8 +635,9 @@ def create_file(card: CardOS, command: Command) -> bytes:
         raise SwError(SW_WRONG_P1P2)
     state = card.state
     df_header = _require_header(card, state.current_df)
-    _check(card, df_header.rule("create"))
-    header = FileHeader.decode(command.data)
+    create = _rule(card, state.current_df, df_header, "create")
+    _check(card, create, sm=command.secure_messaging)
+    header = FileHeader.decode(_data(card, command, create))
     fs = _fs(card)
     if header.fid == MF_FID:
         raise SwError(SW_WRONG_DATA)
@@ -635,15 +664,43 @@ def write_key(card: CardOS, command: Command) -> bytes:
         raise SwError(SW_WRONG_P1P2)
     state = card.state
     df_header = _require_header(card, state.current_df)
-    if any(True for _ in _fs(card).keys(state.current_df)):
-        _check(card, df_header.rule("write_key"))
-    record = KeyRecord.decode(command.data)
+    rule = _rule(card, state.current_df, df_header, "write_key")
+    # An empty DF takes its first key freely (initial key loading) unless it is being personalised:
+    # then the issuer's write-key right applies, so key values can be required to travel encrypted.
+    personalising = _operational_ancestor(card, state.current_df, df_header) is not None
+    if personalising or any(True for _ in _fs(card).keys(state.current_df)):
+        _check(card, rule, sm=command.secure_messaging)
+    record = KeyRecord.decode(_data(card, command, rule))
     card.image.nvm.commit(
         {
             FileSystem.key_area(state.current_df, command.p2): record.encode(),
             FileSystem.counter_area(state.current_df, command.p2): bytes([record.max_tries]),
         }
     )
+    return b""
+
+
+def activate_file(card: CardOS, command: Command) -> bytes:
+    """ACTIVATE FILE (ISO/IEC 7816-9 §6.4; P1-P2 00 00, no data): the current EF, else the current
+    DF with everything below it, leaves the initialisation state for good. Needs the right that
+    stands in while the file is being personalised; an operational file answers 9000 unchanged."""
+    if command.p1 or command.p2:
+        raise SwError(SW_WRONG_P1P2)
+    if command.data:
+        raise SwError(SW_WRONG_LENGTH)
+    state = card.state
+    path = state.current_ef or state.current_df
+    header = _require_header(card, path)
+    targets = list(_fs(card).walk(path)) if header.structure is FileStructure.DF else [(path, header)]
+    changes: dict[str, bytes | None] = {
+        FileSystem.header_area(target): dataclasses.replace(h, lifecycle=Lifecycle.OPERATIONAL).encode()
+        for target, h in targets
+        if h.lifecycle is not Lifecycle.OPERATIONAL
+    }
+    if not changes:
+        return b""  # nothing in the initialisation state: idempotent, nothing to protect
+    _check(card, _rule(card, path, header, "create" if header.structure is FileStructure.DF else "update"))
+    card.image.nvm.commit(changes)
     return b""
 
 
@@ -680,7 +737,8 @@ STANDARD_INSTRUCTIONS: dict[int, Instruction] = {
     0x20: Instruction(verify),
     0x24: Instruction(change_reference_data),
     0xCA: Instruction(get_data),
-    0xE0: Instruction(create_file),
-    0xD4: Instruction(write_key, proprietary_only=True),
+    0xE0: Instruction(create_file, secure_messaging=True),
+    0xD4: Instruction(write_key, proprietary_only=True, secure_messaging=True),
+    0x44: Instruction(activate_file),
     0xC0: Instruction(get_response),
 }

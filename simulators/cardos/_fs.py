@@ -19,7 +19,16 @@ tag   length     meaning
 80    2          transparent EF size in bytes (mandatory for transparent EFs)
 88    1          short EF identifier, ISO form ``SFI << 3`` (SFI 1..30); absent = no SFI
 86    6 / 12     security attributes, project format below; absent = every operation ALWAYS
+8A    1          life cycle status (ISO/IEC 7816-4 §7.4.10): ``03`` initialisation, ``05`` operational
+                 (activated); absent = ``05``
 ====  =========  ===================================================================================
+
+**Life cycle.** A file created with ``8A 01 03`` is in the initialisation state until ACTIVATE FILE
+(``00 44 00 00``). While a file or any of its ancestors is in that state its own security attributes
+are not in force: every operation on it (read, update, append, erase, create inside it, activate) needs
+the *create* right of the nearest operational ancestor DF, and WRITE KEY into it that ancestor's
+*write key* right (with the SM that rule names). This is how an issuer writes files that are
+read-only or NEVER-update after issuance and then locks them all at once; activation cannot be undone.
 
 **Security attributes (tag 86, project-defined "proprietary format" per ISO/IEC 7816-4 §7.4.3):**
 three bytes per operation — ``condition ‖ sm ‖ stk``:
@@ -76,6 +85,7 @@ __all__ = [
     "KeyAlgorithm",
     "KeyRecord",
     "KeyUsage",
+    "Lifecycle",
     "Path",
     "SmMode",
     "after_auth",
@@ -178,6 +188,13 @@ def after_auth(key: int, sm: SmMode = SmMode.NONE, stk: int = 0) -> AccessRule:
     return AccessRule(key=key, sm=sm, stk=stk)
 
 
+class Lifecycle(enum.IntEnum):
+    """Life cycle status byte (ISO/IEC 7816-4 Table 15): the two states the card OS knows."""
+
+    INITIALISATION = 0x03
+    OPERATIONAL = 0x05
+
+
 EF_OPERATIONS = ("read", "update", "append", "erase")
 DF_OPERATIONS = ("create", "write_key")
 
@@ -195,6 +212,7 @@ class FileHeader:
     max_records: int = 0
     sfi: int | None = None
     rules: tuple[AccessRule, ...] = field(default=())
+    lifecycle: Lifecycle = Lifecycle.OPERATIONAL
 
     def rule(self, operation: str) -> AccessRule:
         """The access rule of *operation* (``read``/``update``/``append``/``erase`` or
@@ -225,6 +243,8 @@ class FileHeader:
             body += encode_ber_tlv(0x88, bytes([self.sfi << 3]))
         if self.rules:
             body += encode_ber_tlv(0x86, b"".join(rule.encode() for rule in self.rules))
+        if self.lifecycle is not Lifecycle.OPERATIONAL:  # absent = operational (older images)
+            body += encode_ber_tlv(0x8A, bytes([self.lifecycle]))
         return encode_ber_tlv(0x62, body)
 
     @classmethod
@@ -287,6 +307,11 @@ def _decode_header(template: bytes) -> FileHeader:
         if structure is not FileStructure.DF and decoded[0].sm is not SmMode.NONE:
             raise SwError(SW_WRONG_DATA)  # responses are never wrapped: SM on read is meaningless
         values["rules"] = decoded
+    lifecycle = items.get(0x8A)
+    if lifecycle is not None:
+        if len(lifecycle) != 1 or lifecycle[0] not in {int(state) for state in Lifecycle}:
+            raise SwError(SW_WRONG_DATA)
+        values["lifecycle"] = Lifecycle(lifecycle[0])
     return FileHeader(**values)  # type: ignore[arg-type]
 
 

@@ -5,10 +5,13 @@ A profile factory is called as ``factory(serial=<8 bytes>, options=<CardOptions>
 extra commands register them with :func:`register_profile` (``instructions``), and every card whose
 image names that profile gets them.
 
-``blank``: only the MF 3F00 (no DF name) with one key — the transport key, reference ``01``, SM4,
-plain ISO scheme (EXTERNAL AUTHENTICATE data = SM4_enc(K, R ‖ 00×8), 16 bytes), 15 tries, value
-:data:`BLANK_TRANSPORT_KEY` = ``00 01 02 … 0F`` (a published demo value: a blank card is not a
-secret). It grants CREATE FILE and WRITE KEY in the MF; everything else happens with APDUs.
+``blank``: only the MF 3F00 (no DF name) with the transport keys, value :data:`BLANK_TRANSPORT_KEY` =
+``00 01 02 … 0F`` (a published demo value: a blank card is not a secret; a card vendor ships real
+ones per batch): reference ``01`` for EXTERNAL AUTHENTICATE (SM4, plain ISO scheme: data =
+SM4_enc(K, R ‖ 00×8), 16 bytes, 15 tries) and reference ``02``, the secure-messaging key under which
+WRITE KEY data travels encrypted and MACed. CREATE FILE in the MF needs key 01; WRITE KEY needs key
+01 and encrypted SM with key 02 — also for every file the issuer creates in the initialisation state,
+since the MF's rights stand in until ACTIVATE FILE (:mod:`._fs`). Everything else happens with APDUs.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from pathlib import Path
 
 from cardservice.keys import random_bytes
 from simulators.cardos._commands import Instruction
-from simulators.cardos._fs import MF_FID, AuthScheme, KeyUsage, after_auth
+from simulators.cardos._fs import MF_FID, AuthScheme, KeyUsage, SmMode, after_auth
 from simulators.cardos._image import CardImage, CardOptions, DfSpec, KeySpec
 from simulators.cardos._os import PROFILE_INSTRUCTIONS, CardOS
 
 __all__ = [
     "BLANK_TRANSPORT_KEY",
     "BLANK_TRANSPORT_KEY_REF",
+    "BLANK_TRANSPORT_SM_KEY_REF",
     "PROFILES",
     "ProfileFactory",
     "blank_profile",
@@ -39,11 +43,11 @@ ProfileFactory = Callable[..., CardImage]
 
 BLANK_TRANSPORT_KEY = bytes(range(16))
 BLANK_TRANSPORT_KEY_REF = 0x01
+BLANK_TRANSPORT_SM_KEY_REF = 0x02
 
 
 def blank_profile(*, serial: bytes, options: CardOptions) -> CardImage:
     """A blank card: MF with the transport key, ready for personalisation by APDUs."""
-    transport = after_auth(BLANK_TRANSPORT_KEY_REF)
     mf = DfSpec(
         fid=MF_FID,
         keys=(
@@ -53,9 +57,10 @@ def blank_profile(*, serial: bytes, options: CardOptions) -> CardImage:
                 usage=KeyUsage.EXTERNAL_AUTH,
                 scheme=AuthScheme.PLAIN,
             ),
+            KeySpec(BLANK_TRANSPORT_SM_KEY_REF, BLANK_TRANSPORT_KEY, usage=KeyUsage.SECURE_MESSAGING),
         ),
-        create=transport,
-        write_key=transport,
+        create=after_auth(BLANK_TRANSPORT_KEY_REF),
+        write_key=after_auth(BLANK_TRANSPORT_KEY_REF, SmMode.ENCRYPTED_MAC, BLANK_TRANSPORT_SM_KEY_REF),
     )
     return CardImage.build(mf, serial=serial, profile="blank", options=options)
 

@@ -13,19 +13,19 @@ DEMO keys (:func:`demo_master_keys`, :func:`write_demo_keystore`) are derived fr
 for demos and tests only. See simulators/README.md, section "Virtual PSAM".
 """
 
-from simulators.health._card import (
-    HEALTH_PROFILE,
-    PERSONALISATION_SAM_SERIAL,
-    create_health_card,
-    health_profile,
-)
-from simulators.health._certs import (
+from cardservice.healthcard import (
+    HOLDER_FORMAT,
     ISSUER_CERTIFICATE_SIZE,
+    PERSONALISATION_SAM_SERIAL,
     SAM_CERTIFICATE_SIZE,
+    Holder,
+    HolderError,
     issuer_certificate,
     sam_certificate,
 )
-from simulators.health._holder import DEMO_HOLDER_PATH, HOLDER_FORMAT, Holder, HolderError, load_holder
+from cardservice.healthcard import load_holder as _load_holder
+from simulators.health._card import HEALTH_PROFILE, create_health_card, health_profile
+from simulators.health._demo import DEMO_HOLDER_PATH
 from simulators.health._keys import (
     DEMO_SAM_PIN,
     MasterKey,
@@ -42,6 +42,12 @@ from simulators.health._sam import (
     sam_profile,
     sam_serial_number,
 )
+
+
+def load_holder(source: object = None) -> Holder:
+    """:func:`cardservice.healthcard.load_holder`, with ``None`` = the demo holder."""
+    return _load_holder(DEMO_HOLDER_PATH if source is None else source)  # type: ignore[arg-type]
+
 
 __all__ = [
     "DEMO_HOLDER_PATH",

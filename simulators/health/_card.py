@@ -24,39 +24,28 @@ The whole tree comes from the dictionary (``cardservice.healthcard.CARD_FILES``)
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from cardservice.healthcard import (
     CARD_FILES,
-    HEALTH_KEYS,
-    Allergy,
+    Access,
     CardFile,
+    EfStructure,
+    FileContent,
     FileKind,
-    HealthKey,
-    Immunisation,
-    InpatientIndex,
-    InpatientRecord,
+    HolderError,
     KeyRole,
-    OutpatientIndex,
-    OutpatientRecord,
-    UpdateSm,
     card_factor,
     city_factor,
-    encode_photo,
-    encode_record,
-    items_in_file,
+    df_keys,
+    ef_shape,
+    file_contents,
+    load_holder,
 )
-from cardservice.keys import (
-    BlockCipher,
-    KeyStore,
-    Sm2PrivateKey,
-    diversify,
-)
+from cardservice.keys import BlockCipher, KeyStore, diversify
 from simulators.cardos import (
-    ALWAYS,
     NEVER,
     AccessRule,
     CardImage,
@@ -68,34 +57,19 @@ from simulators.cardos import (
     KeySpec,
     KeyUsage,
     SmMode,
-    after_auth,
     build_atr,
     create_image,
     register_profile,
 )
-from simulators.health._certs import issuer_certificate, sam_certificate
-from simulators.health._holder import (
-    ALLERGY_FILE,
-    IMMUNISATION_FILE,
-    INPATIENT_FILES,
-    OUTPATIENT_FILES,
-    PHOTO_FILE,
-    Holder,
-    HolderError,
-    load_holder,
-)
+from simulators.health._demo import DEMO_HOLDER_PATH
 from simulators.health._keys import MasterKey, demo_sm2_private_key, master_keys, open_keystore
 
-__all__ = ["HEALTH_PROFILE", "PERSONALISATION_SAM_SERIAL", "create_health_card", "health_profile"]
+__all__ = ["HEALTH_PROFILE", "create_health_card", "health_profile"]
 
 HEALTH_PROFILE = "health"
 
-#: SAM number written into the certificate area of encounter records signed at personalisation.
-PERSONALISATION_SAM_SERIAL = bytes(10)
-
 _MF_NAME = b"jmjkkyyhj".ljust(16, b"\x00")
 _PBOC_SHELL = ((0xAF01, b"1PAY.SYS.DDF01"), (0xAF02, b"2PAY.SYS.DDF01"))
-_SM_MODES = {UpdateSm.MAC: SmMode.MAC, UpdateSm.ENC_MAC: SmMode.ENCRYPTED_MAC}
 _USAGES = {
     KeyRole.READ: KeyUsage.EXTERNAL_AUTH,
     KeyRole.UPDATE: KeyUsage.EXTERNAL_AUTH,
@@ -146,7 +120,7 @@ def health_profile(
 ) -> CardImage:
     """Profile factory (``create_image(path, "health", holder=PATH, keys=PATH, passphrase=STR)``)."""
     keystore = open_keystore(keys, passphrase, keystore)
-    data = load_holder(holder)
+    data = load_holder(DEMO_HOLDER_PATH if holder is None else holder)
     masters = master_keys(keystore)
     sm2 = keystore.sm2_private_key if keystore is not None else demo_sm2_private_key()
     atr = build_atr(serial, options.protocols)
@@ -154,7 +128,7 @@ def health_profile(
     if city is None:
         raise HolderError("holder DDF1/EF05: city_code (YYCSDM) is required: level-2 keys derive from it")
     factors = (card_factor(atr), city_factor(city))
-    mf = _mf(_issuer_certificate_item(data, sm2), masters, factors, sm2)
+    mf = _mf(file_contents(data, sm2), masters, factors)
     return CardImage.build(mf, serial=serial, profile=HEALTH_PROFILE, options=options)
 
 
@@ -162,13 +136,13 @@ def health_profile(
 
 
 def _mf(
-    data: Holder, masters: Mapping[str, MasterKey], factors: tuple[bytes, bytes], sm2: Sm2PrivateKey | None
+    contents: Mapping[str, FileContent], masters: Mapping[str, MasterKey], factors: tuple[bytes, bytes]
 ) -> DfSpec:
     children: dict[str, list[DfSpec | EfSpec]] = {}
     dfs = [f for f in CARD_FILES if f.is_df]
     for file in CARD_FILES:
         if not file.is_df:
-            children.setdefault(file.parent, []).append(_ef(file, data, sm2))
+            children.setdefault(file.parent, []).append(_ef(file, contents[file.path]))
 
     def build(file: CardFile) -> DfSpec:
         subs: list[DfSpec | EfSpec] = [build(d) for d in dfs if d.parent == file.path and file.path != "MF"]
@@ -187,13 +161,9 @@ def _mf(
     return build(next(f for f in dfs if f.kind is FileKind.MF))
 
 
-def _df_keys(df: str) -> list[HealthKey]:
-    return [key for key in HEALTH_KEYS if key.df == df]
-
-
 def _keys(df: str, masters: Mapping[str, MasterKey], factors: tuple[bytes, bytes]) -> tuple[KeySpec, ...]:
     specs = []
-    for key in _df_keys(df):
+    for key in df_keys(df):
         master = masters[key.name]
         value = diversify(master.value, factors[: key.levels], cipher=master.algorithm)
         specs.append(
@@ -208,136 +178,34 @@ def _keys(df: str, masters: Mapping[str, MasterKey], factors: tuple[bytes, bytes
     return tuple(specs)
 
 
-def _ref(name: str | None) -> int:
-    return next(key.card_ref for key in HEALTH_KEYS if key.name == name)
+def _rule(access: Access) -> AccessRule:
+    return AccessRule(key=access.key, never=access.never, sm=SmMode(int(access.sm)), stk=access.stk)
 
 
-def _stk(df: str) -> int:
-    return next(key.card_ref for key in _df_keys(df) if key.role is KeyRole.SECURE_MESSAGING)
+_STRUCTURES = {
+    EfStructure.TRANSPARENT: FileStructure.TRANSPARENT,
+    EfStructure.LINEAR_FIXED: FileStructure.LINEAR_FIXED,
+    EfStructure.LINEAR_VARIABLE: FileStructure.LINEAR_VARIABLE,
+    EfStructure.CYCLIC: FileStructure.CYCLIC,
+}
 
 
-def _df_of(file: CardFile) -> str:
-    return file.parent.rpartition("/")[2]
-
-
-def _rules(file: CardFile) -> tuple[AccessRule, AccessRule, AccessRule, AccessRule]:
-    """read, update, append, erase from the dictionary's keys and SM modes (facts sheet §4.2)."""
-    read = ALWAYS if file.read_key is None else after_auth(_ref(file.read_key))
-    sm = _SM_MODES.get(file.update_sm, SmMode.NONE)
-    if file.update_sm is UpdateSm.PROHIBITED or file.update_key is None:
-        update = NEVER
-    else:
-        update = after_auth(_ref(file.update_key), sm, _stk(_df_of(file)) if sm else 0)
-    append = update if file.kind is FileKind.CYCLIC else NEVER
-    erase = NEVER
-    if file.erase_key is not None:
-        erase = after_auth(_ref(file.erase_key), sm, _stk(_df_of(file)) if sm else 0)
-    return read, update, append, erase
-
-
-def _ef(file: CardFile, data: Holder, sm2: Sm2PrivateKey | None) -> EfSpec:
-    read, update, append, erase = _rules(file)
-    spec = _ef_shape(file, data, sm2)
-    return dataclasses.replace(spec, read=read, update=update, append=append, erase=erase)
-
-
-def _ef_shape(file: CardFile, data: Holder, sm2: Sm2PrivateKey | None) -> EfSpec:
-    sfi = file.fid & 0x1F if file.fid in (0xEF05, 0xEF06, 0xEF07, 0xEF08) else None
-    if file.kind is FileKind.TLV_RECORDS:
-        return EfSpec(
-            file.fid,
-            FileStructure.LINEAR_VARIABLE,
-            record_length=max(file.record_sizes),
-            max_records=file.record_count,
-            simple_tlv=True,
-            sfi=sfi,
-            content=_tlv_records(file, data),
-        )
-    if file.kind is FileKind.CYCLIC:
-        return EfSpec(
-            file.fid,
-            FileStructure.CYCLIC,
-            record_length=file.record_sizes[0],
-            max_records=file.record_count,
-            sfi=sfi,
-            content=_cyclic_records(file, data),
-        )
-    if file.kind is FileKind.LINEAR_FIXED:
-        return EfSpec(
-            file.fid,
-            FileStructure.LINEAR_FIXED,
-            record_length=1,
-            max_records=file.record_count,
-            sfi=sfi,
-            content=_index_records(file, data),
-        )
-    assert file.size is not None
-    return EfSpec(file.fid, size=file.size, sfi=sfi, content=_transparent(file, data, sm2))
-
-
-def _tlv_records(file: CardFile, data: Holder) -> tuple[bytes, ...]:
-    """Every record at full length: the holder's value, or the item's filler."""
-    model = data.model(file.path)
-    given = model.to_records()
-    records = tuple(given.get(item.record) or encode_record(item, None) for item in items_in_file(file.path))
-    if tuple(len(r) for r in records) != file.record_sizes:  # the dictionary contradicts itself
-        raise AssertionError(f"{file.path}: records do not match the dictionary's record sizes")
-    return records
-
-
-def _cyclic_records(file: CardFile, data: Holder) -> tuple[bytes, ...]:
-    entries: tuple[Allergy, ...] | tuple[Immunisation, ...]
-    if file.path == ALLERGY_FILE:
-        entries, empty = data.allergies, Allergy().to_bytes(full=True)
-    elif file.path == IMMUNISATION_FILE:
-        entries, empty = data.immunisations, Immunisation().to_bytes(full=True)
-    else:
-        raise AssertionError(f"no holder data for cyclic file {file.path}")
-    records = [entry.to_bytes(full=True) for entry in entries]
-    return tuple(records + [empty] * (file.record_count - len(records)))
-
-
-def _index_records(file: CardFile, data: Holder) -> tuple[bytes, ...]:
-    index: InpatientIndex | OutpatientIndex
-    if file.path == InpatientIndex.FILE:
-        index = InpatientIndex(in_use=tuple(path in data.inpatient for path in INPATIENT_FILES))
-    elif file.path == OutpatientIndex.FILE:
-        index = OutpatientIndex(in_use=tuple(path in data.outpatient for path in OUTPATIENT_FILES))
-    else:
-        raise AssertionError(f"no index for {file.path}")
-    return tuple(index.to_records().values())
-
-
-def _transparent(file: CardFile, data: Holder, sm2: Sm2PrivateKey | None) -> bytes:
-    if file.path == PHOTO_FILE:
-        return encode_photo(data.photo) if data.photo else b""
-    record: InpatientRecord | OutpatientRecord
-    if file.path in INPATIENT_FILES:
-        record = data.inpatient.get(file.path) or InpatientRecord()
-    elif file.path in OUTPATIENT_FILES:
-        record = data.outpatient.get(file.path) or OutpatientRecord()
-    else:
-        raise AssertionError(f"no content for transparent file {file.path}")
-    present = file.path in data.inpatient or file.path in data.outpatient
-    if present and sm2 is not None and record.signature is None:
-        # shared/spec/README.md: signature = SM2 over SM3(Z ‖ data part), default user ID.
-        record = record.model_copy(
-            update={
-                "signature": sm2.sign(record.to_bytes()),
-                "sam_certificate": record.sam_certificate or sam_certificate(sm2, PERSONALISATION_SAM_SERIAL),
-            }
-        )
-    return record.to_bytes(full=True)
-
-
-def _issuer_certificate_item(data: Holder, sm2: Sm2PrivateKey | None) -> Holder:
-    """Fill FKJGZS (DDF1/EF05) with the issuer certificate when the holder gives none."""
-    issuer = data.issuer
-    if issuer.issuer_certificate is not None or sm2 is None:
-        return data
-    files = dict(data.files)
-    files[issuer.FILE] = issuer.model_copy(update={"issuer_certificate": issuer_certificate(sm2)})
-    return Holder(files, data.allergies, data.immunisations, data.photo, data.inpatient, data.outpatient)
+def _ef(file: CardFile, content: FileContent) -> EfSpec:
+    shape = ef_shape(file)
+    return EfSpec(
+        shape.fid,
+        _STRUCTURES[shape.structure],
+        size=shape.size,
+        record_length=shape.record_length,
+        max_records=shape.max_records,
+        simple_tlv=shape.simple_tlv,
+        sfi=shape.sfi,
+        content=content,
+        read=_rule(shape.read),
+        update=_rule(shape.update),
+        append=_rule(shape.append),
+        erase=_rule(shape.erase),
+    )
 
 
 register_profile(HEALTH_PROFILE, health_profile)

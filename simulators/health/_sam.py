@@ -22,6 +22,7 @@ import os
 import weakref
 from dataclasses import dataclass, field
 
+from cardservice.healthcard._certs import ISSUER_ID, VALID_FROM, VALID_TO, issuer_certificate, sam_certificate
 from cardservice.keys import (
     BlockCipher,
     KeyStore,
@@ -49,7 +50,6 @@ from simulators.cardos import (
     create_image,
     register_profile,
 )
-from simulators.health._certs import ISSUER_ID, VALID_FROM, VALID_TO, issuer_certificate, sam_certificate
 from simulators.health._keys import DEMO_SAM_PIN, demo_sm2_private_key, master_keys, open_keystore
 
 __all__ = ["SAM_PIN_REF", "SAM_PIN_TRIES", "SAM_PROFILE", "create_sam", "sam_profile", "sam_serial_number"]

@@ -1,4 +1,6 @@
-"""The cardholder file of the virtual health card: a JSON document validated by the dictionary models.
+"""What goes on a health card: one document validated by the dictionary models, and the bytes of
+every file it yields. The issuer writes these bytes with APDUs; the simulator builds a card image
+from the same bytes; so an issued card and a simulated one cannot drift apart.
 
 Format ``cardservice.health-holder/1`` (UTF-8 JSON object). Top-level keys are card file paths as in
 ``cardservice.healthcard.CARD_FILES``; each value uses the **English field names** of that file's model
@@ -40,7 +42,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from cardservice.healthcard import (
+from cardservice.healthcard._certs import issuer_certificate, sam_certificate
+from cardservice.healthcard._dictionary import CARD_FILES, CardFile, FileKind, card_file, items_in_file
+from cardservice.healthcard._formats import Kind
+from cardservice.healthcard._models import (
     Addresses,
     Allergy,
     Cardholder,
@@ -50,23 +55,37 @@ from cardservice.healthcard import (
     Documents,
     EmergencyContacts,
     Immunisation,
+    InpatientIndex,
     InpatientRecord,
     IssuerData,
-    Kind,
     LayoutModel,
+    OutpatientIndex,
     OutpatientRecord,
     SpecialInfo,
     TlvFileModel,
-    card_file,
+    encode_photo,
 )
+from cardservice.healthcard._records import encode_record
+from cardservice.keys import Sm2PrivateKey
 
-__all__ = ["DEMO_HOLDER_PATH", "HOLDER_FORMAT", "Holder", "HolderError", "load_holder"]
+__all__ = [
+    "ALLERGY_FILE",
+    "HOLDER_FORMAT",
+    "IMMUNISATION_FILE",
+    "INPATIENT_FILES",
+    "OUTPATIENT_FILES",
+    "PERSONALISATION_SAM_SERIAL",
+    "PHOTO_FILE",
+    "TLV_MODELS",
+    "FileContent",
+    "Holder",
+    "HolderError",
+    "file_contents",
+    "load_holder",
+]
 
 HOLDER_FORMAT = "cardservice.health-holder/1"
 _M = TypeVar("_M", bound=BaseModel)
-
-#: The synthetic demo cardholder (no real person; the ID number is made up but well-formed).
-DEMO_HOLDER_PATH = Path(__file__).parent / "data" / "demo-holder.json"
 
 #: TLV record files and their models.
 TLV_MODELS: Mapping[str, type[TlvFileModel]] = {
@@ -83,6 +102,9 @@ TLV_MODELS: Mapping[str, type[TlvFileModel]] = {
         SpecialInfo,
     )
 }
+#: SAM number written into the certificate area of encounter records signed at personalisation.
+PERSONALISATION_SAM_SERIAL = bytes(10)
+
 ALLERGY_FILE, IMMUNISATION_FILE, PHOTO_FILE = "DDF1/DF02/EF07", "DDF1/DF02/EF08", "DDF1/EF07"
 INPATIENT_FILES = tuple(f"DDF1/DF03/EE0{n}" for n in range(1, 4))
 OUTPATIENT_FILES = tuple(f"DDF1/DF03/ED0{n}" for n in range(1, 6))
@@ -127,10 +149,8 @@ class Holder:
         return f"Holder(files={sorted(self.files)}, encounters={len(self.inpatient) + len(self.outpatient)})"
 
 
-def load_holder(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> Holder:
-    """Validate a holder given as a JSON file path or an already-parsed mapping (``None`` = demo)."""
-    if source is None:
-        source = DEMO_HOLDER_PATH
+def load_holder(source: str | os.PathLike[str] | Mapping[str, Any]) -> Holder:
+    """Validate a holder given as a JSON file path or an already-parsed mapping."""
     if isinstance(source, Mapping):
         document: Any = source
     else:
@@ -238,3 +258,97 @@ def _photo(value: dict[str, Any]) -> bytes | None:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise HolderError(f"holder {PHOTO_FILE}: image_base64 is not base64") from None
+
+
+# -- file contents ---------------------------------------------------------------------------
+
+#: A file's contents: the records of a record file (in order), or a transparent file's bytes.
+FileContent = tuple[bytes, ...] | bytes
+
+
+def file_contents(data: Holder, sm2: Sm2PrivateKey | None = None) -> dict[str, FileContent]:
+    """The bytes of every EF of :data:`CARD_FILES` for *data*, keyed by path.
+
+    TLV record files hold every item's record at full length (absent items = the item's filler);
+    the allergy and immunisation cyclic files are filled to capacity (entries newest first, then
+    empty records); index files hold ``00`` for every EE/ED slot in use and ``FF`` otherwise. With
+    *sm2*, FKJGZS gets the issuer certificate when *data* gives none, and encounter records are
+    signed (shared/spec/README.md: SM2 over SM3(Z ‖ data part), default user ID).
+    """
+    data = _with_issuer_certificate(data, sm2)
+    contents: dict[str, FileContent] = {}
+    for file in CARD_FILES:
+        if file.is_df:
+            continue
+        if file.kind is FileKind.TLV_RECORDS:
+            contents[file.path] = _tlv_records(file, data)
+        elif file.kind is FileKind.CYCLIC:
+            contents[file.path] = _cyclic_records(file, data)
+        elif file.kind is FileKind.LINEAR_FIXED:
+            contents[file.path] = _index_records(file, data)
+        else:
+            contents[file.path] = _transparent(file, data, sm2)
+    return contents
+
+
+def _tlv_records(file: CardFile, data: Holder) -> tuple[bytes, ...]:
+    model = data.model(file.path)
+    given = model.to_records()
+    records = tuple(given.get(item.record) or encode_record(item, None) for item in items_in_file(file.path))
+    if tuple(len(r) for r in records) != file.record_sizes:  # the dictionary contradicts itself
+        raise AssertionError(f"{file.path}: records do not match the dictionary's record sizes")
+    return records
+
+
+def _cyclic_records(file: CardFile, data: Holder) -> tuple[bytes, ...]:
+    entries: tuple[Allergy, ...] | tuple[Immunisation, ...]
+    if file.path == ALLERGY_FILE:
+        entries, empty = data.allergies, Allergy().to_bytes(full=True)
+    elif file.path == IMMUNISATION_FILE:
+        entries, empty = data.immunisations, Immunisation().to_bytes(full=True)
+    else:
+        raise AssertionError(f"no holder data for cyclic file {file.path}")
+    records = [entry.to_bytes(full=True) for entry in entries]
+    return tuple(records + [empty] * (file.record_count - len(records)))
+
+
+def _index_records(file: CardFile, data: Holder) -> tuple[bytes, ...]:
+    index: InpatientIndex | OutpatientIndex
+    if file.path == InpatientIndex.FILE:
+        index = InpatientIndex(in_use=tuple(path in data.inpatient for path in INPATIENT_FILES))
+    elif file.path == OutpatientIndex.FILE:
+        index = OutpatientIndex(in_use=tuple(path in data.outpatient for path in OUTPATIENT_FILES))
+    else:
+        raise AssertionError(f"no index for {file.path}")
+    return tuple(index.to_records().values())
+
+
+def _transparent(file: CardFile, data: Holder, sm2: Sm2PrivateKey | None) -> bytes:
+    if file.path == PHOTO_FILE:
+        return encode_photo(data.photo) if data.photo else b""
+    record: InpatientRecord | OutpatientRecord
+    if file.path in INPATIENT_FILES:
+        record = data.inpatient.get(file.path) or InpatientRecord()
+    elif file.path in OUTPATIENT_FILES:
+        record = data.outpatient.get(file.path) or OutpatientRecord()
+    else:
+        raise AssertionError(f"no content for transparent file {file.path}")
+    present = file.path in data.inpatient or file.path in data.outpatient
+    if present and sm2 is not None and record.signature is None:
+        record = record.model_copy(
+            update={
+                "signature": sm2.sign(record.to_bytes()),
+                "sam_certificate": record.sam_certificate or sam_certificate(sm2, PERSONALISATION_SAM_SERIAL),
+            }
+        )
+    return record.to_bytes(full=True)
+
+
+def _with_issuer_certificate(data: Holder, sm2: Sm2PrivateKey | None) -> Holder:
+    """Fill FKJGZS (DDF1/EF05) with the issuer certificate when the document gives none."""
+    issuer = data.issuer
+    if issuer.issuer_certificate is not None or sm2 is None:
+        return data
+    files = dict(data.files)
+    files[issuer.FILE] = issuer.model_copy(update={"issuer_certificate": issuer_certificate(sm2)})
+    return Holder(files, data.allergies, data.immunisations, data.photo, data.inpatient, data.outpatient)
