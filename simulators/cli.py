@@ -5,7 +5,8 @@
     card-sim new IMAGE [--profile blank] [--serial HEX16] [--force] [--t0]
     card-sim info IMAGE
     card-sim serve --vpcd HOST:PORT IMAGE [--sam-vpcd HOST:PORT SAM_IMAGE] [--control PATH] [--latency MS]
-    card-sim ctl [--control PATH | --port N] status|insert|remove|swap IMAGE|tear N [--after-writes K]
+    card-sim serve --vpcd HOST:PORT --feeder N [--profile blank] [--feeder-dir DIR] ...
+    card-sim ctl [--control PATH | --port N] status|insert|remove|eject|swap IMAGE|tear N [--after-writes K]
                  |latency MS|mute|unmute [--slot card|sam]
 
 User errors print one line and exit 1 (2 for a malformed command line); never a traceback.
@@ -31,6 +32,7 @@ from cardservice.secret_input import KEYS_PASSPHRASE_ENV as PASSPHRASE_ENV
 from cardservice.secret_input import keystore_passphrase
 from simulators.cardos import PROFILES, ImageError, create_image, load_card
 from simulators.control import ControlError, ControlServer, default_control_path, send_control
+from simulators.feeder import Feeder
 from simulators.vpcd import VpcdBridge
 
 __all__ = ["main"]
@@ -128,7 +130,23 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     host, port = args.vpcd
-    slots: dict[str, tuple[tuple[str, int], Path]] = {"card": ((host, port), Path(args.image))}
+    feeder: Feeder | None = None
+    if args.feeder is not None:
+        if args.image is not None:
+            raise UserError("give either IMAGE or --feeder N (the feeder makes its own images)")
+        _load_profiles()
+        directory = Path(args.feeder_dir or "card-feeder").resolve()
+        try:
+            feeder = Feeder.create(directory, args.feeder, args.profile)
+        except (ValueError, OSError) as exc:
+            raise UserError(f"--feeder: {exc}") from None
+        _out(f"feeder: {args.feeder} {args.profile} card(s) in {directory}")
+        image = feeder.images[0]
+    elif args.image is None:
+        raise UserError("give a card IMAGE (or --feeder N)")
+    else:
+        image = Path(args.image)
+    slots: dict[str, tuple[tuple[str, int], Path]] = {"card": ((host, port), image)}
     if args.sam_vpcd is not None:
         try:
             slots["sam"] = (_endpoint(args.sam_vpcd[0]), Path(args.sam_vpcd[1]))
@@ -142,6 +160,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         name: VpcdBridge(cards[name], endpoint[0], endpoint[1], name=name, on_event=_out)
         for name, (endpoint, _) in slots.items()
     }
+    bridges["card"].feeder = feeder
     if args.latency:
         for bridge in bridges.values():
             bridge.set_latency(args.latency)
@@ -238,7 +257,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="put card images into vpcd readers (foreground)")
     serve.add_argument("--vpcd", type=_endpoint, required=True, metavar="HOST:PORT", help="user-card slot")
-    serve.add_argument("image", metavar="IMAGE")
+    serve.add_argument("image", metavar="IMAGE", nargs="?")
+    serve.add_argument("--feeder", type=int, metavar="N", help="present N fresh cards one after another")
+    serve.add_argument("--profile", default="blank", help="--feeder: profile of its cards (default: blank)")
+    serve.add_argument(
+        "--feeder-dir", metavar="DIR", help="--feeder: where its images go (default: ./card-feeder)"
+    )
     serve.add_argument(
         "--sam-vpcd", nargs=2, metavar=("HOST:PORT", "SAM_IMAGE"), help="second slot (the SAM) and its image"
     )
@@ -253,6 +277,7 @@ def _build_parser() -> argparse.ArgumentParser:
         ("status", "show both slots (or --slot)"),
         ("insert", "put the card in"),
         ("remove", "pull the card out"),
+        ("eject", "eject the card (a feeder then presents the next)"),
         ("unmute", "answer again, the held command first"),
     ):
         _ctl_target_options(actions.add_parser(name, help=text), suppress=True)

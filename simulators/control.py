@@ -8,6 +8,7 @@ One request per line, one reply per line; the connection stays open for more::
     {"cmd": "tear", "after_commands": 0, "after_writes": 2}
     {"cmd": "latency", "ms": 200}
     {"cmd": "mute"} or {"cmd": "mute", "timeout": SECONDS} / {"cmd": "unmute"} / {"cmd": "insert"}
+    {"cmd": "eject"}                                    → feeder: next card; otherwise as "remove"
     anything wrong                                      → {"ok": false, "error": "..."}
 
 ``slot`` defaults to ``"card"``. The socket is mode 0600 in a directory of mode 0700: only the user who
@@ -91,11 +92,20 @@ def _mute(bridge: VpcdBridge, request: Mapping[str, Any]) -> None:
     bridge.mute(timeout)
 
 
+def _eject(bridge: VpcdBridge, request: Mapping[str, Any]) -> None:
+    feeder = getattr(bridge, "feeder", None)
+    if feeder is None:
+        bridge.remove()  # a reader without a feeder: the card comes out, nothing follows
+    else:
+        feeder.eject(bridge)
+
+
 #: cmd → what it does to the slot's bridge (``status`` is answered by :func:`handle_request` itself).
 COMMANDS: dict[str, Handler] = {
     "status": lambda bridge, request: None,
     "insert": lambda bridge, request: bridge.insert(),
     "remove": lambda bridge, request: bridge.remove(),
+    "eject": _eject,
     "swap": _swap,
     "tear": _tear,
     "latency": _latency,
@@ -113,7 +123,7 @@ def handle_request(slots: Mapping[str, VpcdBridge], request: object) -> dict[str
     if handler is None:
         return {"ok": False, "error": f"unknown cmd {cmd!r} (known: {', '.join(COMMANDS)})"}
     if cmd == "status" and "slot" not in request:
-        return {"ok": True, "slots": {name: bridge.status() for name, bridge in slots.items()}}
+        return {"ok": True, "slots": {name: slot_status(bridge) for name, bridge in slots.items()}}
     slot = request.get("slot", "card")
     bridge = slots.get(slot) if isinstance(slot, str) else None
     if bridge is None:
@@ -122,7 +132,15 @@ def handle_request(slots: Mapping[str, VpcdBridge], request: object) -> dict[str
         handler(bridge, request)
     except (ValueError, ImageError, OSError) as exc:
         return {"ok": False, "error": str(exc)}
-    return {"ok": True, "slot": slot, "status": bridge.status()}
+    return {"ok": True, "slot": slot, "status": slot_status(bridge)}
+
+
+def slot_status(bridge: VpcdBridge) -> dict[str, Any]:
+    status = bridge.status()
+    feeder = getattr(bridge, "feeder", None)
+    if feeder is not None:
+        status["feeder"] = feeder.status()
+    return status
 
 
 # -- server ---------------------------------------------------------------------------------------------

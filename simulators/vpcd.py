@@ -101,6 +101,8 @@ class VpcdBridge:
     #: Seconds a swapped card leaves the reader empty: longer than pcscd's 400 ms poll, so applications
     #: see a removal and an insertion rather than a silently different card.
     swap_gap = 0.5
+    #: The slot's card feeder (``simulators.feeder.Feeder``), if ``serve --feeder`` made one.
+    feeder: Any = None
 
     def __init__(
         self,
