@@ -111,6 +111,19 @@ class Blacklist:
         log.info("blacklist: %s removed by %s", mask_id_number(number), removed_by)
         return entry
 
+    @staticmethod
+    def list_in(session: Session, card_number: str, reason: str, *, listed_by: str) -> None:
+        """List a card inside the caller's transaction (the registry's status changes)."""
+        Blacklist._put(session, _check_number(card_number), _check_reason(reason),
+                       _dt.datetime.now(_dt.UTC), listed_by, "registry")  # fmt: skip
+
+    @staticmethod
+    def unlist_in(session: Session, card_number: str) -> None:
+        """Remove a card inside the caller's transaction (no error when it is not listed)."""
+        row = session.get(BlacklistRow, _check_number(card_number))
+        if row is not None:
+            session.delete(row)
+
     def lookup(self, card_number: str) -> BlacklistEntry | None:
         """The entry of *card_number*, or None (also for a malformed number: nothing to refuse)."""
         if not _CARD_NUMBER.fullmatch(card_number):

@@ -10,14 +10,27 @@ them. A new table is a new migration plus its model; ``tests/store`` checks that
 """
 
 from cardservice.store._db import Database, StoreError, describe, open_database
-from cardservice.store._models import ApiClientRow, AuditHeadRow, AuditRow, Base, BlacklistRow, UtcDateTime
+from cardservice.store._models import (
+    LIVE_CARD_STATES,
+    ApiClientRow,
+    AuditHeadRow,
+    AuditRow,
+    Base,
+    BlacklistRow,
+    CardEventRow,
+    CardRow,
+    UtcDateTime,
+)
 
 __all__ = [
+    "LIVE_CARD_STATES",
     "ApiClientRow",
     "AuditHeadRow",
     "AuditRow",
     "Base",
     "BlacklistRow",
+    "CardEventRow",
+    "CardRow",
     "Database",
     "StoreError",
     "UtcDateTime",

@@ -106,3 +106,54 @@ class BlacklistRow(Base):
     listed_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
     listed_by: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(200))
+
+
+#: Registry states in which a card counts as the person's card (one per person, by index).
+LIVE_CARD_STATES = ("issued", "active", "lost", "locked")
+_LIVE = text("status IN ('issued', 'active', 'lost', 'locked')")
+_PERSONALISING = text("status = 'personalising'")
+
+
+class CardRow(Base):
+    """A card in the issuer's registry (cardservice.issuance.registry). ``content``: the holder
+    document written at issuance (the registry's last copy, for a replacement when the card is gone)."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_number: Mapped[str] = mapped_column(String(32))  # KH = ID number
+    issuance_serial: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)  # XPXLH
+    chip_serial: Mapped[str | None] = mapped_column(String(32), nullable=True)  # card OS serial (ATR)
+    status: Mapped[str] = mapped_column(String(16))
+    batch: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    batch_row: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    replaces: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_cards_card_number", "card_number"),
+        Index("ix_cards_batch", "batch"),
+        Index("uq_cards_live_person", "card_number", unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE),
+        Index(
+            "uq_cards_personalising_person", "card_number", unique=True,
+            sqlite_where=_PERSONALISING, postgresql_where=_PERSONALISING,
+        ),
+    )
+
+
+class CardEventRow(Base):
+    """One transition of a card's status: who, when, why."""
+
+    __tablename__ = "card_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    __table_args__ = (Index("ix_card_events_card_id", "card_id"),)

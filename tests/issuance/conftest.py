@@ -3,6 +3,9 @@ from __future__ import annotations
 import pytest
 
 from cardservice.keys import KeyStore, ScryptParams, SoftwareSam
+from tests.dbfixtures import database, database_url
+
+__all__ = ["database", "database_url"]
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from cardservice.store import ApiClientRow, Base, BlacklistRow, Database, StoreError, open_database
 from tests import dbfixtures
 
-TABLES = {"alembic_version", "api_clients", "audit_head", "audit_log", "blacklist"}
+TABLES = {"alembic_version", "api_clients", "audit_head", "audit_log", "blacklist", "cards", "card_events"}
 
 
 def alembic_config(connection: object) -> Config:

@@ -1,0 +1,255 @@
+"""The card registry: every card the issuer made, its status, and who changed it when.
+
+States and transitions (each recorded in ``card_events`` with actor, time and reason)::
+
+    personalising ─► active | issued | spoiled       (verified, or failed verification / interrupted)
+    issued        ─► active | lost | cancelled         (handed over)
+    active        ─► lost | locked | replaced | cancelled
+    lost (挂失)    ─► active (解挂) | replaced (补卡) | cancelled
+    locked        ─► active | replaced | cancelled
+
+Entering lost, locked, replaced or cancelled lists the card number on the blacklist in the same
+transaction; going back to active removes it — so a daemon on the same database refuses the card from
+the next insertion, and ``blacklist export`` carries it to other sites. The database itself refuses a
+second live card (issued/active/lost/locked) or a second card in personalisation for one person
+(partial unique indexes, migration 0003). Card numbers are personal data: logged masked only.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cardservice.blacklist import Blacklist
+from cardservice.healthcard import mask_id_number
+from cardservice.store import LIVE_CARD_STATES, CardEventRow, CardRow, Database, StoreError
+
+__all__ = ["CardRecord", "CardStatus", "Registry", "RegistryError"]
+
+log = logging.getLogger(__name__)
+
+
+class CardStatus(StrEnum):
+    PERSONALISING = "personalising"
+    ISSUED = "issued"
+    ACTIVE = "active"
+    LOST = "lost"
+    LOCKED = "locked"
+    REPLACED = "replaced"
+    CANCELLED = "cancelled"
+    SPOILED = "spoiled"
+
+
+S = CardStatus
+_ALLOWED: dict[CardStatus, frozenset[CardStatus]] = {
+    S.PERSONALISING: frozenset({S.ACTIVE, S.ISSUED, S.SPOILED}),
+    S.ISSUED: frozenset({S.ACTIVE, S.LOST, S.CANCELLED}),
+    S.ACTIVE: frozenset({S.LOST, S.LOCKED, S.REPLACED, S.CANCELLED}),
+    S.LOST: frozenset({S.ACTIVE, S.REPLACED, S.CANCELLED}),
+    S.LOCKED: frozenset({S.ACTIVE, S.REPLACED, S.CANCELLED}),
+    S.REPLACED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.SPOILED: frozenset(),
+}
+_BLACKLIST_REASONS = {S.LOST: "挂失", S.LOCKED: "锁定", S.REPLACED: "已补换卡", S.CANCELLED: "注销"}
+
+
+class RegistryError(StoreError):
+    """A refused registry operation (message safe to show: card numbers masked)."""
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    id: int
+    card_number: str = field(repr=False)
+    issuance_serial: str | None
+    chip_serial: str | None
+    status: CardStatus
+    batch: str | None
+    batch_row: int | None
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+
+    @property
+    def masked(self) -> str:
+        return mask_id_number(self.card_number)
+
+
+def _record(row: CardRow) -> CardRecord:
+    return CardRecord(
+        row.id,
+        row.card_number,
+        row.issuance_serial,
+        row.chip_serial,
+        CardStatus(row.status),
+        row.batch,
+        row.batch_row,
+        row.created_at,
+        row.updated_at,
+    )
+
+
+class Registry:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # -- issuance ------------------------------------------------------------------------------
+
+    def begin(
+        self,
+        card_number: str,
+        *,
+        actor: str,
+        batch: str | None = None,
+        batch_row: int | None = None,
+        replaces: int | None = None,
+    ) -> CardRecord:
+        """Reserve the person's next card (status personalising) and its issuance serial (XPXLH).
+        Refused when the person has a live card (unless this replaces it) or one in personalisation."""
+        now = _dt.datetime.now(_dt.UTC)
+        try:
+            with self._db.session() as session:
+                live = self._live(session, card_number)
+                if live is not None and live.id != replaces:
+                    raise RegistryError(f"{mask_id_number(card_number)} already has a card ({live.status})")
+                row = CardRow(
+                    card_number=card_number,
+                    status=S.PERSONALISING,
+                    batch=batch,
+                    batch_row=batch_row,
+                    replaces=replaces,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(row)
+                session.flush()
+                row.issuance_serial = f"{row.id:010d}"
+                self._event(session, row.id, actor, None, S.PERSONALISING, batch)
+                return _record(row)
+        except IntegrityError:
+            raise RegistryError(f"{mask_id_number(card_number)} already has a card being issued") from None
+
+    def attach(self, card_id: int, *, chip_serial: str, content: str) -> None:
+        """Record which chip is being personalised and what goes on it (before the first write)."""
+        with self._db.session() as session:
+            row = self._row(session, card_id)
+            row.chip_serial, row.content = chip_serial, content
+            row.updated_at = _dt.datetime.now(_dt.UTC)
+
+    def complete(self, card_id: int, *, actor: str, hold: bool = False) -> CardRecord:
+        """Verified: active (or issued with *hold*: awaiting handover). A replacement also moves the
+        card it replaces to replaced (and onto the blacklist) in the same transaction."""
+        target = S.ISSUED if hold else S.ACTIVE
+        with self._db.session() as session:
+            row = self._row(session, card_id)
+            if row.replaces is not None:
+                self._move(
+                    session, self._row(session, row.replaces), S.REPLACED, actor, f"replaced by {row.id}"
+                )
+            self._move(session, row, target, actor, None)
+            return _record(row)
+
+    def spoil(self, card_id: int, *, actor: str, reason: str) -> CardRecord:
+        with self._db.session() as session:
+            row = self._row(session, card_id)
+            self._move(session, row, S.SPOILED, actor, reason)
+            return _record(row)
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def transition(
+        self, card_number: str, to: CardStatus, *, actor: str, reason: str | None = None
+    ) -> CardRecord:
+        """Move the person's live card to *to* (挂失 = LOST, 解挂 = ACTIVE, CANCELLED, LOCKED...)."""
+        with self._db.session() as session:
+            row = self._live(session, card_number)
+            if row is None:
+                raise RegistryError(f"{mask_id_number(card_number)} has no live card")
+            self._move(session, row, to, actor, reason)
+            return _record(row)
+
+    def _move(self, session: Session, row: CardRow, to: CardStatus, actor: str, reason: str | None) -> None:
+        current = CardStatus(row.status)
+        if to not in _ALLOWED[current]:
+            raise RegistryError(f"card {row.issuance_serial}: {current} cannot become {to}")
+        row.status, row.updated_at = to, _dt.datetime.now(_dt.UTC)
+        session.flush()
+        if to in _BLACKLIST_REASONS:
+            Blacklist.list_in(session, row.card_number, _BLACKLIST_REASONS[to], listed_by=actor)
+        elif to is S.ACTIVE and current in _BLACKLIST_REASONS:
+            Blacklist.unlist_in(session, row.card_number)
+        self._event(session, row.id, actor, current, to, reason)
+        log.info(
+            "registry: card %s of %s %s -> %s by %s",
+            row.issuance_serial,
+            mask_id_number(row.card_number),
+            current,
+            to,
+            actor,
+        )
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def live_card(self, card_number: str) -> CardRecord | None:
+        with self._db.session(readonly=True) as session:
+            row = self._live(session, card_number)
+            return _record(row) if row else None
+
+    def pending(self) -> list[CardRecord]:
+        """Cards left in personalisation by an interrupted run (the batch journal)."""
+        return self.cards(status=S.PERSONALISING)
+
+    def content(self, card_id: int) -> str | None:
+        with self._db.session(readonly=True) as session:
+            return self._row(session, card_id).content
+
+    def cards(self, *, status: CardStatus | None = None, batch: str | None = None) -> list[CardRecord]:
+        with self._db.session(readonly=True) as session:
+            query = select(CardRow).order_by(CardRow.id)
+            if status is not None:
+                query = query.where(CardRow.status == status)
+            if batch is not None:
+                query = query.where(CardRow.batch == batch)
+            return [_record(row) for row in session.execute(query).scalars()]
+
+    def history(self, card_id: int) -> list[tuple[_dt.datetime, str, str | None, str, str | None]]:
+        with self._db.session(readonly=True) as session:
+            rows = session.execute(
+                select(CardEventRow).where(CardEventRow.card_id == card_id).order_by(CardEventRow.id)
+            ).scalars()
+            return [(r.at, r.actor, r.from_status, r.to_status, r.reason) for r in rows]
+
+    @staticmethod
+    def _live(session: Session, card_number: str) -> CardRow | None:
+        query = select(CardRow).where(
+            CardRow.card_number == card_number, CardRow.status.in_(LIVE_CARD_STATES)
+        )
+        return session.execute(query).scalars().first()
+
+    @staticmethod
+    def _row(session: Session, card_id: int) -> CardRow:
+        row = session.get(CardRow, card_id)
+        if row is None:
+            raise RegistryError(f"no card {card_id} in the registry")
+        return row
+
+    @staticmethod
+    def _event(
+        session: Session, card_id: int, actor: str, old: str | None, new: str, reason: str | None
+    ) -> None:
+        session.add(
+            CardEventRow(
+                card_id=card_id,
+                at=_dt.datetime.now(_dt.UTC),
+                actor=actor[:128],
+                from_status=old,
+                to_status=new,
+                reason=(reason or None) and reason[:200],
+            )
+        )
