@@ -137,8 +137,11 @@ class CardRow(Base):
         Index("ix_cards_batch", "batch"),
         Index("uq_cards_live_person", "card_number", unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE),
         Index(
-            "uq_cards_personalising_person", "card_number", unique=True,
-            sqlite_where=_PERSONALISING, postgresql_where=_PERSONALISING,
+            "uq_cards_personalising_person",
+            "card_number",
+            unique=True,
+            sqlite_where=_PERSONALISING,
+            postgresql_where=_PERSONALISING,
         ),
     )
 
