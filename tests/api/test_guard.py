@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.api.conftest import EXTRA_HOST, HIS, HIS_ORIGIN, KIOSK, WS_URL, assert_error
+from tests.api.conftest import EXTRA_HOST, HIS, HIS_ORIGIN, KIOSK, WS_URL, Stack, assert_error
 
 IDENTITY = "/v1/readers/default/card/identity"
 EVIL = "https://evil.example"
@@ -118,7 +118,8 @@ def test_websocket_from_a_foreign_origin_is_refused_even_with_a_ticket(client: T
     assert (refused.value.code, refused.value.reason) == (1008, "origin_not_allowed")
 
 
-def test_websocket_from_a_configured_origin_is_accepted(client: TestClient) -> None:
+def test_websocket_from_a_configured_origin_is_accepted(client: TestClient, stack: Stack) -> None:
     ticket = client.post("/v1/events/tickets", headers=KIOSK).json()["ticket"]
     with client.websocket_connect(f"{WS_URL}?ticket={ticket}", headers={"Origin": HIS_ORIGIN}) as ws:
+        assert stack.services.hub.subscribers == 1  # accepted and subscribed, not closed with 1008
         ws.close()

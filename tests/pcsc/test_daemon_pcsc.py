@@ -8,8 +8,10 @@ card refused, many clients on one reader, and an intact audit log at the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +79,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     process = subprocess.Popen(
         [str(BIN / "cardservice"), "serve", "--demo", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group: teardown reaches its card-sim child too
     )  # fmt: skip
     assert process.stdout is not None
     key = ""
@@ -97,8 +100,15 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         wait_for_state(running, "ready", timeout=45)
         yield running
     finally:
-        process.terminate()
-        process.wait(20)
+        # The whole group: a daemon slow to stop (or killed) must not leave its card-sim in the readers.
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the card-sim child, if it outlived the daemon
         # The next module puts its own cards in: the daemon's card-sim must have left both slots.
         for reader in (CARD_READER, SAM_READER):
             assert wait_for_removal(reader, EVENT_TIMEOUT + 5), f"{reader} still holds the daemon's card"
