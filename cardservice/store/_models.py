@@ -5,7 +5,19 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -160,3 +172,163 @@ class CardEventRow(Base):
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     __table_args__ = (Index("ix_card_events_card_id", "card_id"),)
+
+
+# The embedded reference HIS (cardservice.his.EmbeddedHis, migration 0004). Money is integer fen; times
+# are UTC (shown in Beijing time by the connector); card_number is the card's KH as the daemon read it.
+
+
+class HisDepartmentRow(Base):
+    """A clinic department (科室)."""
+
+    __tablename__ = "his_departments"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(64))
+    sort_order: Mapped[int] = mapped_column(Integer)
+
+
+class HisDoctorRow(Base):
+    """A doctor of one department, with a professional title (主任医师, ...)."""
+
+    __tablename__ = "his_doctors"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    department_id: Mapped[str] = mapped_column(String(16), ForeignKey("his_departments.id"))
+    name: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(16))
+    specialty: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    __table_args__ = (Index("ix_his_doctors_department_id", "department_id"),)
+
+
+class HisSlotRow(Base):
+    """A bookable slot (号源): a doctor's, or a department's general clinic (普通门诊) when doctor_id is
+    empty. ``remaining`` only changes by conditional UPDATEs (never below 0: the CHECK backs that);
+    ``issued`` counts queue numbers handed out, so a cancelled place never gives a number twice."""
+
+    __tablename__ = "his_slots"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    department_id: Mapped[str] = mapped_column(String(16), ForeignKey("his_departments.id"))
+    doctor_id: Mapped[str | None] = mapped_column(String(16), ForeignKey("his_doctors.id"), nullable=True)
+    start_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    end_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    session: Mapped[str] = mapped_column(String(8))  # 上午 / 下午
+    fee_fen: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    issued: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("remaining >= 0 AND remaining <= capacity", name="ck_his_slots_remaining"),
+        Index("ix_his_slots_department_start", "department_id", "start_at"),
+    )
+
+
+class HisBillRow(Base):
+    """A bill (收费单): ``outstanding``, ``settled`` (with the payment's reference) or ``cancelled``."""
+
+    __tablename__ = "his_bills"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    card_number: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(32))  # 挂号费, 药费, 检查费, ...
+    department: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    total_fen: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    settled_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    payment_reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_his_bills_card_number", "card_number"),)
+
+
+class HisBillItemRow(Base):
+    """One line of a bill; amount_fen = quantity × unit_price_fen."""
+
+    __tablename__ = "his_bill_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bill_id: Mapped[str] = mapped_column(String(32), ForeignKey("his_bills.id"))
+    line: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_fen: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("bill_id", "line", name="uq_his_bill_items_line"),)
+
+
+class HisRegistrationRow(Base):
+    """A booked place in a slot (挂号) with its queue number (就诊序号) and its registration-fee bill."""
+
+    __tablename__ = "his_registrations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    card_number: Mapped[str] = mapped_column(String(32))
+    patient_name: Mapped[str] = mapped_column(String(64))
+    slot_id: Mapped[str] = mapped_column(String(32), ForeignKey("his_slots.id"))
+    queue_number: Mapped[int] = mapped_column(Integer)
+    fee_fen: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # booked / cancelled
+    bill_id: Mapped[str] = mapped_column(String(32), ForeignKey("his_bills.id"))
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("slot_id", "queue_number", name="uq_his_registrations_queue"),
+        Index("ix_his_registrations_card_number", "card_number"),
+    )
+
+
+class HisLabReportRow(Base):
+    """A lab report (检验报告)."""
+
+    __tablename__ = "his_lab_reports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    card_number: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(64))  # 血常规, 肝功能, ...
+    specimen: Mapped[str] = mapped_column(String(32))  # 全血, 血清, 尿液, ...
+    department: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    doctor_name: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    collected_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    reported_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_his_lab_reports_card_number", "card_number"),)
+
+
+class HisLabItemRow(Base):
+    """One result of a lab report. Results and numeric bounds are kept as the laboratory printed them
+    (text: "4.50" is not "4.5" on a report); the abnormal flag is computed, never stored."""
+
+    __tablename__ = "his_lab_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(32), ForeignKey("his_lab_reports.id"))
+    line: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reference_low: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reference_high: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reference_text: Mapped[str | None] = mapped_column(String(64), nullable=True)  # 阴性, ...
+
+    __table_args__ = (UniqueConstraint("report_id", "line", name="uq_his_lab_items_line"),)
+
+
+class HisIdempotencyRow(Base):
+    """An idempotency key of a mutating call: the request it was first used for (SHA-256 of the
+    operation's parameters) and the id of what that call made or changed."""
+
+    __tablename__ = "his_idempotency"
+
+    operation: Mapped[str] = mapped_column(String(16), primary_key=True)  # book / cancel / settle
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    result_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)

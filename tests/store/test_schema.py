@@ -20,7 +20,11 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from cardservice.store import ApiClientRow, Base, BlacklistRow, Database, StoreError, open_database
 from tests import dbfixtures
 
-TABLES = {"alembic_version", "api_clients", "audit_head", "audit_log", "blacklist", "cards", "card_events"}
+TABLES = {
+    "alembic_version", "api_clients", "audit_head", "audit_log", "blacklist", "cards", "card_events",
+    "his_departments", "his_doctors", "his_slots", "his_registrations", "his_bills", "his_bill_items",
+    "his_lab_reports", "his_lab_items", "his_idempotency",
+}  # fmt: skip
 
 
 def alembic_config(connection: object) -> Config:
