@@ -177,11 +177,14 @@ def run_bench(*, in_process: bool = False, rounds: int = 10) -> dict[str, float]
         probe = HealthCardSession(card, ApduSam(sam_t))
         yycsdm = _city_code(probe.read_issuer_data())
         slots = _in_use_slots(CountingTransport(card), ApduSam(sam_t), yycsdm)
-        all_files = tuple(
-            f.path
-            for f in CARD_FILES
-            if not f.is_df and not f.path.split("/")[-1].startswith(("EE", "ED"))
-        ) + slots
+        all_files = (
+            tuple(
+                f.path
+                for f in CARD_FILES
+                if not f.is_df and not f.path.split("/")[-1].startswith(("EE", "ED"))
+            )
+            + slots
+        )
         cases = {
             "identity": (
                 lambda c, s: HealthCardSession(c, s).read_identity(),

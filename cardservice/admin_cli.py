@@ -6,7 +6,7 @@ uses: ``--home``, else ``$CARDSERVICE_HOME``) and its database (``database_url``
     cardservice token create NAME --scope kiosk [--scope his ...]   (the key is printed once)
     cardservice token list | revoke NAME
     cardservice audit verify | show [--limit N] [--since SEQ] [--action A] [--card MASKED] [--json]
-    cardservice blacklist add CARD_NUMBER --reason TEXT | remove CARD_NUMBER
+    cardservice blacklist add CARD_NUMBER [--serial XPXLH] --reason TEXT | remove CARD_NUMBER [--serial XPXLH]
     cardservice blacklist list | export FILE | import FILE
 
 Every change is itself audited, with the OS user as actor (``token.create``, ``token.revoke``,
@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from cardservice.config import Settings
     from cardservice.store import Database
 
-__all__ = ["add_admin_commands"]
+__all__ = [
+    "DataContext",
+    "add_admin_commands",
+    "add_blacklist_commands",
+    "audited",
+    "data_context",
+    "guarded",
+]
 
 _SCOPES = ("kiosk", "his", "issuer", "admin")
 
@@ -47,7 +54,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 @dataclass
-class _Context:
+class DataContext:
     settings: Settings
     database: Database
     audit: AuditLog
@@ -62,7 +69,7 @@ def _os_user() -> str:
 
 
 @contextlib.contextmanager
-def _context(args: argparse.Namespace) -> Iterator[_Context]:
+def data_context(args: argparse.Namespace) -> Iterator[DataContext]:
     from cardservice.audit import AuditLog
     from cardservice.config import load_settings
     from cardservice.store import open_database
@@ -71,12 +78,14 @@ def _context(args: argparse.Namespace) -> Iterator[_Context]:
     database = open_database(settings.database)
     try:
         audit = AuditLog(database, AuditLog.key_from_home(settings.home))
-        yield _Context(settings, database, audit, _os_user())
+        yield DataContext(settings, database, audit, _os_user())
     finally:
         database.close()
 
 
-def _guarded(group: str, handler: Callable[[argparse.Namespace, _Context], int]) -> Handler:
+def guarded(
+    group: str, handler: Callable[[argparse.Namespace, DataContext], int], *, program: str = "cardservice"
+) -> Handler:
     """The handler with the data directory open, and every expected failure as one line on stderr."""
 
     def run(args: argparse.Namespace) -> int:
@@ -86,23 +95,23 @@ def _guarded(group: str, handler: Callable[[argparse.Namespace, _Context], int])
         from cardservice.store import StoreError, describe
 
         try:
-            with _context(args) as context:
+            with data_context(args) as context:
                 return handler(args, context)
         except (StoreError, ConfigError) as exc:
-            print(f"cardservice {group}: {exc}", file=sys.stderr)
+            print(f"{program} {group}: {exc}", file=sys.stderr)
         except SQLAlchemyError as exc:  # the database went away or refused mid-command
-            print(f"cardservice {group}: database error: {describe(exc)}", file=sys.stderr)
+            print(f"{program} {group}: database error: {describe(exc)}", file=sys.stderr)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
-            print(f"cardservice {group}: {where}{exc.strerror or exc.__class__.__name__}", file=sys.stderr)
+            print(f"{program} {group}: {where}{exc.strerror or exc.__class__.__name__}", file=sys.stderr)
         return 1
 
     return run
 
 
 @contextlib.contextmanager
-def _audited(
-    ctx: _Context, action: str, *, target: str | None = None, card: str | None = None
+def audited(
+    ctx: DataContext, action: str, *, target: str | None = None, card: str | None = None
 ) -> Iterator[dict[str, object]]:
     """Audit the change made in the block: ``ok`` with the detail the block filled in, or ``refused``
     when it raised :class:`StoreError` (then the error goes on to the user)."""
@@ -133,10 +142,10 @@ def _masked(card_number: str) -> str:
 # -- token -----------------------------------------------------------------------------------------------
 
 
-def _token_create(args: argparse.Namespace, ctx: _Context) -> int:
+def _token_create(args: argparse.Namespace, ctx: DataContext) -> int:
     from cardservice.tokens import ApiKeys
 
-    with _audited(ctx, "token.create", target=args.name) as detail:
+    with audited(ctx, "token.create", target=args.name) as detail:
         info, token = ApiKeys(ctx.database).create(args.name, args.scope, created_by=ctx.actor)
         detail.update(key_id=info.key_id, scopes=sorted(info.scopes))
     print(token)
@@ -148,7 +157,7 @@ def _token_create(args: argparse.Namespace, ctx: _Context) -> int:
     return 0
 
 
-def _token_list(args: argparse.Namespace, ctx: _Context) -> int:
+def _token_list(args: argparse.Namespace, ctx: DataContext) -> int:
     from cardservice.tokens import ApiKeys
 
     rows = ApiKeys(ctx.database).list()
@@ -164,10 +173,10 @@ def _token_list(args: argparse.Namespace, ctx: _Context) -> int:
     return 0
 
 
-def _token_revoke(args: argparse.Namespace, ctx: _Context) -> int:
+def _token_revoke(args: argparse.Namespace, ctx: DataContext) -> int:
     from cardservice.tokens import ApiKeys
 
-    with _audited(ctx, "token.revoke", target=args.name) as detail:
+    with audited(ctx, "token.revoke", target=args.name) as detail:
         info = ApiKeys(ctx.database).revoke(args.name)
         detail.update(key_id=info.key_id)
     print(f"revoked the key of {info.name!r} ({info.key_id}); a running daemon refuses it within 5 s")
@@ -177,7 +186,7 @@ def _token_revoke(args: argparse.Namespace, ctx: _Context) -> int:
 # -- audit -----------------------------------------------------------------------------------------------
 
 
-def _audit_verify(args: argparse.Namespace, ctx: _Context) -> int:
+def _audit_verify(args: argparse.Namespace, ctx: DataContext) -> int:
     report = ctx.audit.verify()
     if report.ok:
         print(f"audit log intact: {report.records} records")
@@ -188,7 +197,7 @@ def _audit_verify(args: argparse.Namespace, ctx: _Context) -> int:
     return 1
 
 
-def _audit_show(args: argparse.Namespace, ctx: _Context) -> int:
+def _audit_show(args: argparse.Namespace, ctx: DataContext) -> int:
     entries = ctx.audit.entries(since_seq=args.since, limit=args.limit, action=args.action, card=args.card)
     if args.json:
         print(json.dumps([dataclasses.asdict(entry) for entry in entries], ensure_ascii=False, indent=2))
@@ -204,49 +213,58 @@ def _audit_show(args: argparse.Namespace, ctx: _Context) -> int:
 # -- blacklist -------------------------------------------------------------------------------------------
 
 
-def _blacklist_add(args: argparse.Namespace, ctx: _Context) -> int:
+def _serial_note(serial: str | None) -> str:
+    return f" (card {serial})" if serial else ""
+
+
+def _blacklist_add(args: argparse.Namespace, ctx: DataContext) -> int:
     from cardservice.blacklist import Blacklist
 
-    with _audited(ctx, "blacklist.add", card=_masked(args.card_number)):
-        Blacklist(ctx.database).add(args.card_number, args.reason, listed_by=ctx.actor)
-    print(f"blacklisted {_masked(args.card_number)}")
+    with audited(ctx, "blacklist.add", card=_masked(args.card_number)):
+        Blacklist(ctx.database).add(
+            args.card_number, args.reason, listed_by=ctx.actor, issuance_serial=args.serial or ""
+        )
+    print(f"blacklisted {_masked(args.card_number)}{_serial_note(args.serial)}")
     return 0
 
 
-def _blacklist_remove(args: argparse.Namespace, ctx: _Context) -> int:
+def _blacklist_remove(args: argparse.Namespace, ctx: DataContext) -> int:
     from cardservice.blacklist import Blacklist
 
-    with _audited(ctx, "blacklist.remove", card=_masked(args.card_number)):
-        Blacklist(ctx.database).remove(args.card_number, removed_by=ctx.actor)
-    print(f"removed {_masked(args.card_number)} from the blacklist")
+    with audited(ctx, "blacklist.remove", card=_masked(args.card_number)):
+        Blacklist(ctx.database).remove(args.card_number, removed_by=ctx.actor, issuance_serial=args.serial)
+    print(f"removed {_masked(args.card_number)}{_serial_note(args.serial)} from the blacklist")
     return 0
 
 
-def _blacklist_list(args: argparse.Namespace, ctx: _Context) -> int:
+def _blacklist_list(args: argparse.Namespace, ctx: DataContext) -> int:
     from cardservice.blacklist import Blacklist
 
     entries = Blacklist(ctx.database).entries()
     if not entries:
         print("the blacklist is empty")
     for e in entries:
-        print(f"{e.card_number:20} {_when(e.listed_at):16} {e.listed_by:16} {e.source:24} {e.reason}")
+        print(
+            f"{e.card_number:20} {e.issuance_serial or '*':12} {_when(e.listed_at):16} {e.listed_by:16} "
+            f"{e.source:24} {e.reason}"
+        )
     return 0
 
 
-def _blacklist_export(args: argparse.Namespace, ctx: _Context) -> int:
+def _blacklist_export(args: argparse.Namespace, ctx: DataContext) -> int:
     from cardservice.blacklist import Blacklist
 
-    with _audited(ctx, "blacklist.export", target=str(args.file)) as detail:
+    with audited(ctx, "blacklist.export", target=str(args.file)) as detail:
         count = Blacklist(ctx.database).export(args.file)
         detail.update(entries=count)
     print(f"{count} entries written to {args.file}")
     return 0
 
 
-def _blacklist_import(args: argparse.Namespace, ctx: _Context) -> int:
+def _blacklist_import(args: argparse.Namespace, ctx: DataContext) -> int:
     from cardservice.blacklist import Blacklist
 
-    with _audited(ctx, "blacklist.import", target=str(args.file)) as detail:
+    with audited(ctx, "blacklist.import", target=str(args.file)) as detail:
         count = Blacklist(ctx.database).import_(args.file, listed_by=ctx.actor)
         detail.update(entries=count)
     print(f"{count} entries imported from {args.file}")
@@ -280,18 +298,18 @@ def add_admin_commands(commands: Any) -> None:
         "--scope", action="append", required=True, choices=_SCOPES,
         help="kiosk, his, issuer or admin (repeat for several)",
     )  # fmt: skip
-    create.set_defaults(func=_guarded("token", _token_create))
+    create.set_defaults(func=guarded("token", _token_create))
     token_commands.add_parser("list", help="keys, scopes, last use").set_defaults(
-        func=_guarded("token", _token_list)
+        func=guarded("token", _token_list)
     )
     revoke = token_commands.add_parser("revoke", help="revoke the active key of a client")
     revoke.add_argument("name")
-    revoke.set_defaults(func=_guarded("token", _token_revoke))
+    revoke.set_defaults(func=guarded("token", _token_revoke))
 
     audit = commands.add_parser("audit", help="the hash-chained audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     audit_commands.add_parser("verify", help="detect any edited or deleted record").set_defaults(
-        func=_guarded("audit", _audit_verify)
+        func=guarded("audit", _audit_verify)
     )
     show = audit_commands.add_parser("show", help="the newest records (or those after --since)")
     show.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N records (50)")
@@ -299,23 +317,30 @@ def add_admin_commands(commands: Any) -> None:
     show.add_argument("--action", help="only this action, e.g. card.read_identity")
     show.add_argument("--card", metavar="MASKED", help="only this masked card number")
     show.add_argument("--json", action="store_true", help="a JSON list")
-    show.set_defaults(func=_guarded("audit", _audit_show))
+    show.set_defaults(func=guarded("audit", _audit_show))
 
+    add_blacklist_commands(commands)
+
+
+def add_blacklist_commands(commands: Any, *, program: str = "cardservice") -> None:
+    """The ``blacklist`` group (also part of ``card-issuer``: the issuer exports lists for other sites)."""
     blacklist = commands.add_parser("blacklist", help="cards the daemon refuses")
     blacklist_commands = blacklist.add_subparsers(dest="blacklist_command", required=True, metavar="COMMAND")
     add = blacklist_commands.add_parser("add", help="refuse a card (by card number KH)")
     add.add_argument("card_number")
     add.add_argument("--reason", required=True, help="e.g. 挂失 (reported lost)")
-    add.set_defaults(func=_guarded("blacklist", _blacklist_add))
+    add.add_argument("--serial", metavar="XPXLH", help="only the card with this issuance serial")
+    add.set_defaults(func=guarded("blacklist", _blacklist_add, program=program))
     remove = blacklist_commands.add_parser("remove", help="accept a card again")
     remove.add_argument("card_number")
-    remove.set_defaults(func=_guarded("blacklist", _blacklist_remove))
+    remove.add_argument("--serial", metavar="XPXLH", help="only the entry of this issuance serial")
+    remove.set_defaults(func=guarded("blacklist", _blacklist_remove, program=program))
     blacklist_commands.add_parser("list", help="every blacklisted card").set_defaults(
-        func=_guarded("blacklist", _blacklist_list)
+        func=guarded("blacklist", _blacklist_list, program=program)
     )
     export = blacklist_commands.add_parser("export", help="CSV for other sites")
     export.add_argument("file", type=Path)
-    export.set_defaults(func=_guarded("blacklist", _blacklist_export))
+    export.set_defaults(func=guarded("blacklist", _blacklist_export, program=program))
     load = blacklist_commands.add_parser("import", help="CSV from another site (all rows checked first)")
     load.add_argument("file", type=Path)
-    load.set_defaults(func=_guarded("blacklist", _blacklist_import))
+    load.set_defaults(func=guarded("blacklist", _blacklist_import, program=program))

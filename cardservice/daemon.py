@@ -223,8 +223,8 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
     def daemon_audit(**fields: Any) -> None:
         audit_log.record(actor=_DAEMON_ACTOR, **fields)
 
-    def refusal(card_number: str) -> str | None:
-        entry = blacklist.lookup(card_number)
+    def refusal(card_number: str, issuance_serial: str | None) -> str | None:
+        entry = blacklist.lookup(card_number, issuance_serial)
         return None if entry is None else (entry.reason or "blacklisted")
 
     manager = ReaderManager(

@@ -49,6 +49,7 @@ from cardservice.healthcard._content import (
     HolderError,
     file_contents,
     load_holder,
+    seal_document,
 )
 from cardservice.healthcard._dictionary import (
     CARD_FILES,
@@ -299,6 +300,7 @@ __all__ = [
     "run",
     "sam_certificate",
     "sam_certificate_public_key",
+    "seal_document",
     "secure_command",
     "secure_update_binary",
     "secure_update_record",

@@ -82,6 +82,7 @@ __all__ = [
     "HolderError",
     "file_contents",
     "load_holder",
+    "seal_document",
 ]
 
 HOLDER_FORMAT = "cardservice.health-holder/1"
@@ -352,3 +353,23 @@ def _with_issuer_certificate(data: Holder, sm2: Sm2PrivateKey | None) -> Holder:
     files = dict(data.files)
     files[issuer.FILE] = issuer.model_copy(update={"issuer_certificate": issuer_certificate(sm2)})
     return Holder(files, data.allergies, data.immunisations, data.photo, data.inpatient, data.outpatient)
+
+
+def seal_document(document: Mapping[str, Any], sm2: Sm2PrivateKey | None) -> dict[str, Any]:
+    """*document* with what :func:`file_contents` would sign filled in (the issuer certificate, each
+    encounter record's signature and SAM certificate, as hex). SM2 signatures are randomised: only
+    a sealed document yields the same bytes twice, so it is what an issuer journals and verifies."""
+    sealed: dict[str, Any] = json.loads(json.dumps(dict(document)))
+    if sm2 is None:
+        return sealed
+    holder = _parse(sealed)
+    issuer = sealed.setdefault(IssuerData.FILE, {})
+    if issuer.get("issuer_certificate") is None:
+        issuer["issuer_certificate"] = issuer_certificate(sm2).hex()
+    records: dict[str, InpatientRecord | OutpatientRecord] = {**holder.inpatient, **holder.outpatient}
+    for path, record in records.items():
+        if record.signature is None:
+            sealed[path]["signature"] = sm2.sign(record.to_bytes()).hex()
+            certificate = record.sam_certificate or sam_certificate(sm2, PERSONALISATION_SAM_SERIAL)
+            sealed[path]["sam_certificate"] = certificate.hex()
+    return sealed

@@ -1,15 +1,17 @@
 """Running a batch: one person per blank card, journaled in the registry so a killed run resumes.
 
-For each person without a live card: take the next card → check it is blank → reserve the card in
-the registry (status personalising, issuance serial) → record the chip and the contents → personalise
-→ read everything back with terminal keys (the SAM, or a software SAM over the key store) → active,
-or spoiled when anything differs → eject. A person who already has a card is skipped, so running the
-same file again issues nothing new.
+For each person without a live card: take the next card → check it is blank (a card that is not is
+ejected and the next one taken) → reserve the card in the registry (status personalising, issuance
+serial) → record the chip and the contents → personalise → read everything back with terminal keys
+(the SAM, or a software SAM over the key store) → active, or spoiled when anything differs → eject.
+A person who already has a card is skipped, so running the same file again issues nothing new.
 
-Resuming: a card left in ``personalising`` by a killed run is the journal. If that very chip is in the
-reader, it is verified against the recorded contents: complete → active; otherwise (or if the chip is
-gone) → spoiled, and the person gets a fresh card in this run. No card is issued twice: the database
-refuses a second live card per person.
+Resuming: a card left in ``personalising`` by a killed run of the same station is the journal. If
+that very chip is in the reader, it is verified against the recorded contents: complete → active;
+still blank → spoiled in the registry, the card reused; otherwise (or if the chip is gone) →
+spoiled, and the person gets a fresh card in this run. No card is issued twice: the database
+refuses a second live card per person. Killed after completion but before the eject, the issued
+card is still in the reader: it is not blank, so the next person's turn ejects it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from cardservice.apdu import run_flow, select_by_fid, select_by_name, transceive
 from cardservice.errors import CardError, CodecError
@@ -33,13 +35,16 @@ from cardservice.healthcard import (
     city_factor,
     file_contents,
     load_holder,
+    seal_document,
 )
 from cardservice.issuance._people import IssuerProfile, Person, holder_document
 from cardservice.issuance._personalise import CardKey, TransportKeys, personalise, verify_contents
-from cardservice.issuance._registry import Registry, RegistryError
+from cardservice.issuance._registry import CardRecord, Registry, RegistryError
 from cardservice.keys import KeyStore, Sam, diversify
 
-__all__ = ["BatchResult", "CardSource", "IssuedCard", "run_batch"]
+__all__ = ["BatchResult", "CardSource", "IssuedCard", "blank_card", "resume", "run_batch", "write_card"]
+
+_MAX_NOT_BLANK_IN_A_ROW = 3
 
 
 class Card(Protocol):
@@ -65,8 +70,14 @@ class IssuedCard:
     issuance_serial: str | None = None
     chip_serial: str | None = None
     detail: str = ""
-    seconds: float = 0.0
-    card_io_seconds: float = 0.0
+    seconds: float = 0.0  # from asking for the card to its ejection
+    card_io_seconds: float = 0.0  # waiting for the card's answers (pcscd, reader, card)
+    wait_seconds: float = 0.0  # waiting for cards to arrive and leave (feeder mechanics, operator)
+
+    @property
+    def tool_seconds(self) -> float:
+        """The tool's own work: building contents, signing, crypto, the registry."""
+        return max(0.0, self.seconds - self.card_io_seconds - self.wait_seconds)
 
 
 @dataclass
@@ -82,18 +93,18 @@ class _TimedCard:
     """Counts the time spent waiting for the card (the rest of a card's time is the tool's own)."""
 
     def __init__(self, card: Card) -> None:
-        self._card = card
+        self.card = card
         self.seconds = 0.0
         self.apdus = 0
 
     @property
     def atr(self) -> bytes:
-        return self._card.atr
+        return self.card.atr
 
     def transmit(self, apdu: bytes) -> bytes:
         started = time.perf_counter()
         try:
-            return self._card.transmit(apdu)
+            return self.card.transmit(apdu)
         finally:
             self.seconds += time.perf_counter() - started
             self.apdus += 1
@@ -129,29 +140,42 @@ def _verify(card: Card, sam: Sam, content: str, sm2: object) -> list[str]:
 
 
 def resume(
-    registry: Registry, source_card: Card | None, sam: Sam, keystore: KeyStore, *, actor: str
-) -> list[str]:
-    """Settle cards a killed run left in personalisation; returns one line per card settled."""
+    registry: Registry, card: Card | None, sam: Sam, keystore: KeyStore, *, actor: str, station: str
+) -> tuple[list[str], bool]:
+    """Settle the cards a killed run of *station* left in personalisation (another station's cards
+    in a shared database are not ours to judge). *card*: the card in the reader now, if any.
+
+    Returns one line per card settled, and whether *card* must be ejected: it is the interrupted
+    chip and was completed or spoiled. A chip still blank (killed before the first write) is spoiled
+    in the registry but stays in the reader for the next person."""
     lines = []
-    for record in registry.pending():
+    eject = False
+    serial = chip_serial(card.atr) if card is not None else None
+    for record in registry.pending(station=station):
         content = registry.content(record.id)
-        here = source_card is not None and record.chip_serial == chip_serial(source_card.atr)
+        here = card is not None and record.chip_serial == serial
         wrong: list[str] | None = None
-        if here and content is not None and source_card is not None:
+        reason = "interrupted; card not in the reader"
+        if here and card is not None:
             try:
-                wrong = _verify(source_card, sam, content, keystore.sm2_private_key)
+                if _is_blank(card):
+                    reason = "interrupted before the first write; the blank card is reused"
+                elif content is not None:
+                    eject = True
+                    reason = "interrupted mid-personalisation"
+                    wrong = _verify(card, sam, content, keystore.sm2_private_key)
             except (CardError, CodecError) as exc:
-                wrong = [str(exc)]
+                eject, wrong = True, [str(exc)]
         if wrong == []:
             registry.complete(record.id, actor=actor)
             lines.append(
-                f"card {record.issuance_serial} ({record.masked}): interrupted after completion; active"
+                f"card {record.issuance_serial} ({record.masked}): interrupted after writing; "
+                "verified, active"
             )
         else:
-            reason = "interrupted; card not in the reader" if not here else "interrupted mid-personalisation"
             registry.spoil(record.id, actor=actor, reason=reason)
             lines.append(f"card {record.issuance_serial} ({record.masked}): {reason}; spoiled")
-    return lines
+    return lines, eject
 
 
 def run_batch(
@@ -165,22 +189,19 @@ def run_batch(
     issuer: IssuerProfile,
     actor: str,
     batch: str,
+    station: str,
     hold: bool = False,
     on_card: Callable[[IssuedCard], None] = lambda card: None,
+    on_note: Callable[[str], None] = lambda line: None,
     today: Callable[[], _dt.date] = _dt.date.today,
 ) -> BatchResult:
+    """Issue a card to every person in *people* who has none (see the module docstring)."""
     result = BatchResult(batch)
-
-    def report(card: IssuedCard) -> None:
-        result.cards.append(card)
-        on_card(card)
-
     for person in people:
         if registry.live_card(person.id_number) is not None:
-            report(IssuedCard(person.row, person.masked, "skipped", detail="already has a card"))
-            continue
-        report(
-            _issue_one(
+            card = IssuedCard(person.row, person.masked, "skipped", detail="already has a card")
+        else:
+            card = _one_person(
                 person,
                 registry=registry,
                 source=source,
@@ -190,91 +211,129 @@ def run_batch(
                 issuer=issuer,
                 actor=actor,
                 batch=batch,
+                station=station,
                 hold=hold,
+                on_note=on_note,
                 today=today(),
             )
-        )
+        result.cards.append(card)
+        on_card(card)
     return result
+
+
+def _waited(source: CardSource) -> float:
+    return float(getattr(source, "wait_seconds", 0.0))
+
+
+def blank_card(source: CardSource, on_note: Callable[[str], None]) -> Card:
+    """The next blank card; cards that are not blank (already issued, foreign, mute) are ejected."""
+    for _ in range(_MAX_NOT_BLANK_IN_A_ROW):
+        card = source.next_card()
+        try:
+            if _is_blank(card):
+                return card
+            problem = "is not blank"
+        except (CardError, CodecError) as exc:
+            problem = f"does not answer as a blank card ({exc})"
+        on_note(f"the card in the reader (chip {chip_serial(card.atr)}) {problem}; ejected")
+        source.eject(card)
+    raise CardError(f"{_MAX_NOT_BLANK_IN_A_ROW} cards in a row were not blank: check the cards in the feeder")
+
+
+def _one_person(
+    person: Person, *, source: CardSource, on_note: Callable[[str], None], **kwargs: Any
+) -> IssuedCard:
+    started, waited = time.perf_counter(), _waited(source)
+    card = _TimedCard(blank_card(source, on_note))
+    # Should this raise (database gone, reader gone, ^C), the card stays in the reader: the
+    # registry's journal names it and the next run's resume settles it.
+    outcome, serial, detail = _issue_one(person, card, **kwargs)
+    if outcome != "skipped":  # a skipped person leaves the blank card for the next one
+        source.eject(card.card)
+    return IssuedCard(
+        person.row,
+        person.masked,
+        outcome,
+        serial,
+        chip_serial(card.atr),
+        detail,
+        seconds=time.perf_counter() - started,
+        card_io_seconds=card.seconds,
+        wait_seconds=_waited(source) - waited,
+    )
 
 
 def _issue_one(
     person: Person,
+    card: _TimedCard,
     *,
     registry: Registry,
-    source: CardSource,
     keystore: KeyStore,
     sam: Sam,
     transport: TransportKeys,
     issuer: IssuerProfile,
     actor: str,
     batch: str,
+    station: str,
     hold: bool,
     today: _dt.date,
-) -> IssuedCard:
-    started = time.perf_counter()
-    card = _TimedCard(source.next_card())
-    serial = chip_serial(card.atr)
+) -> tuple[str, str | None, str]:
+    """Personalise and verify one blank card for *person*: (outcome, issuance serial, detail)."""
     try:
-        if not _is_blank(card):
-            return IssuedCard(
-                person.row, person.masked, "failed", chip_serial=serial, detail="card is not blank"
-            )
-        try:
-            record = registry.begin(person.id_number, actor=actor, batch=batch, batch_row=person.row)
-        except RegistryError as exc:
-            return IssuedCard(person.row, person.masked, "skipped", detail=str(exc))
-        document = holder_document(
-            person,
-            issuer,
-            issuance_serial=record.issuance_serial or "",
-            issue_date=today,
-            security_code=f"{secrets.randbelow(1000):03d}",
+        record = registry.begin(
+            person.id_number, actor=actor, batch=batch, batch_row=person.row, station=station
         )
-        content = json.dumps(document, ensure_ascii=False, sort_keys=True)
-        registry.attach(record.id, chip_serial=serial, content=content)
-        holder = load_holder(document)
-        contents = file_contents(holder, keystore.sm2_private_key)
-        keys = card_keys(keystore, card.atr, holder.issuer.city_code or "")
-        try:
-            run_flow(personalise(contents, keys, transport), partial(transceive, card.transmit))
-            wrong = verify_contents(HealthCardSession(card, sam).read_file, contents)
-        except (CardError, CodecError) as exc:
-            registry.spoil(record.id, actor=actor, reason=f"personalisation failed: {exc}"[:200])
-            return IssuedCard(
-                person.row,
-                person.masked,
-                "spoiled",
-                record.issuance_serial,
-                serial,
-                str(exc),
-                time.perf_counter() - started,
-                card.seconds,
-            )
-        if wrong:
-            registry.spoil(record.id, actor=actor, reason="verification: " + ", ".join(wrong)[:180])
-            return IssuedCard(
-                person.row,
-                person.masked,
-                "spoiled",
-                record.issuance_serial,
-                serial,
-                "read back differs: " + ", ".join(wrong),
-                time.perf_counter() - started,
-                card.seconds,
-            )
-        done = registry.complete(record.id, actor=actor, hold=hold)
-        return IssuedCard(
-            person.row,
-            person.masked,
-            str(done.status),
-            record.issuance_serial,
-            serial,
-            "",
-            time.perf_counter() - started,
-            card.seconds,
-        )
-    finally:
-        source.eject(card._card)
+    except RegistryError as exc:
+        return "skipped", None, str(exc)
+    document = holder_document(
+        person,
+        issuer,
+        issuance_serial=record.issuance_serial or "",
+        issue_date=today,
+        security_code=new_security_code(),
+    )
+    return write_card(
+        card, record, document, registry=registry, keystore=keystore, sam=sam, transport=transport,
+        actor=actor, hold=hold,
+    )  # fmt: skip
+
+
+def new_security_code() -> str:
+    """安全码 AQM: three random digits."""
+    return f"{secrets.randbelow(1000):03d}"
+
+
+def write_card(
+    card: Card,
+    record: CardRecord,
+    document: dict[str, Any],
+    *,
+    registry: Registry,
+    keystore: KeyStore,
+    sam: Sam,
+    transport: TransportKeys,
+    actor: str,
+    hold: bool = False,
+) -> tuple[str, str | None, str]:
+    """Journal *document* for the reserved card *record*, personalise the blank *card* with it, read
+    it all back: (outcome, issuance serial, detail); the registry says active/issued or spoiled."""
+    sealed = seal_document(document, keystore.sm2_private_key)  # the exact bytes, journaled
+    content = json.dumps(sealed, ensure_ascii=False, sort_keys=True)
+    registry.attach(record.id, chip_serial=chip_serial(card.atr), content=content)
+    holder = load_holder(sealed)
+    contents = file_contents(holder, keystore.sm2_private_key)
+    keys = card_keys(keystore, card.atr, holder.issuer.city_code or "")
+    try:
+        run_flow(personalise(contents, keys, transport), partial(transceive, card.transmit))
+        wrong = verify_contents(HealthCardSession(card, sam).read_file, contents)
+    except (CardError, CodecError) as exc:
+        registry.spoil(record.id, actor=actor, reason=f"personalisation failed: {exc}"[:200])
+        return "spoiled", record.issuance_serial, str(exc)
+    if wrong:
+        registry.spoil(record.id, actor=actor, reason="verification: " + ", ".join(wrong)[:180])
+        return "spoiled", record.issuance_serial, "read back differs: " + ", ".join(wrong)
+    done = registry.complete(record.id, actor=actor, hold=hold)
+    return str(done.status), record.issuance_serial, ""
 
 
 def batch_id(now: _dt.datetime | None = None) -> str:

@@ -8,8 +8,9 @@ States and transitions (each recorded in ``card_events`` with actor, time and re
     lost (挂失)    ─► active (解挂) | replaced (补卡) | cancelled
     locked        ─► active | replaced | cancelled
 
-Entering lost, locked, replaced or cancelled lists the card number on the blacklist in the same
-transaction; going back to active removes it — so a daemon on the same database refuses the card from
+Entering lost, locked, replaced or cancelled lists the card (card number and issuance serial: a
+replacement has the same number) on the blacklist in the same transaction; going back to active
+removes it — so a daemon on the same database refuses the card from
 the next insertion, and ``blacklist export`` carries it to other sites. The database itself refuses a
 second live card (issued/active/lost/locked) or a second card in personalisation for one person
 (partial unique indexes, migration 0003). Card numbers are personal data: logged masked only.
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from cardservice.blacklist import Blacklist
 from cardservice.healthcard import mask_id_number
+from cardservice.issuance._sealing import ContentCipher
 from cardservice.store import LIVE_CARD_STATES, CardEventRow, CardRow, Database, StoreError
 
 __all__ = ["CardRecord", "CardStatus", "Registry", "RegistryError"]
@@ -75,6 +77,8 @@ class CardRecord:
     batch_row: int | None
     created_at: _dt.datetime
     updated_at: _dt.datetime
+    station: str | None = None
+    replaces: int | None = None
 
     @property
     def masked(self) -> str:
@@ -92,12 +96,18 @@ def _record(row: CardRow) -> CardRecord:
         row.batch_row,
         row.created_at,
         row.updated_at,
+        row.station,
+        row.replaces,
     )
 
 
 class Registry:
-    def __init__(self, database: Database) -> None:
+    """The registry of one database. *cipher* seals the card contents it keeps (needed to record or
+    read them; status changes and queries work without it)."""
+
+    def __init__(self, database: Database, cipher: ContentCipher | None = None) -> None:
         self._db = database
+        self._cipher = cipher
 
     # -- issuance ------------------------------------------------------------------------------
 
@@ -109,6 +119,7 @@ class Registry:
         batch: str | None = None,
         batch_row: int | None = None,
         replaces: int | None = None,
+        station: str | None = None,
     ) -> CardRecord:
         """Reserve the person's next card (status personalising) and its issuance serial (XPXLH).
         Refused when the person has a live card (unless this replaces it) or one in personalisation."""
@@ -124,6 +135,7 @@ class Registry:
                     batch=batch,
                     batch_row=batch_row,
                     replaces=replaces,
+                    station=station and station[:128],
                     created_at=now,
                     updated_at=now,
                 )
@@ -137,9 +149,12 @@ class Registry:
 
     def attach(self, card_id: int, *, chip_serial: str, content: str) -> None:
         """Record which chip is being personalised and what goes on it (before the first write)."""
+        if self._cipher is None:
+            raise RegistryError("card contents are kept encrypted: open the registry with the key store")
         with self._db.session() as session:
             row = self._row(session, card_id)
-            row.chip_serial, row.content = chip_serial, content
+            row.chip_serial = chip_serial
+            row.content = self._cipher.seal(row.id, row.issuance_serial, content)
             row.updated_at = _dt.datetime.now(_dt.UTC)
 
     def complete(self, card_id: int, *, actor: str, hold: bool = False) -> CardRecord:
@@ -180,10 +195,13 @@ class Registry:
             raise RegistryError(f"card {row.issuance_serial}: {current} cannot become {to}")
         row.status, row.updated_at = to, _dt.datetime.now(_dt.UTC)
         session.flush()
+        serial = row.issuance_serial or ""
         if to in _BLACKLIST_REASONS:
-            Blacklist.list_in(session, row.card_number, _BLACKLIST_REASONS[to], listed_by=actor)
+            Blacklist.list_in(
+                session, row.card_number, _BLACKLIST_REASONS[to], issuance_serial=serial, listed_by=actor
+            )
         elif to is S.ACTIVE and current in _BLACKLIST_REASONS:
-            Blacklist.unlist_in(session, row.card_number)
+            Blacklist.unlist_in(session, row.card_number, issuance_serial=serial)
         self._event(session, row.id, actor, current, to, reason)
         log.info(
             "registry: card %s of %s %s -> %s by %s",
@@ -201,21 +219,41 @@ class Registry:
             row = self._live(session, card_number)
             return _record(row) if row else None
 
-    def pending(self) -> list[CardRecord]:
-        """Cards left in personalisation by an interrupted run (the batch journal)."""
-        return self.cards(status=S.PERSONALISING)
+    def pending(self, *, station: str | None = None) -> list[CardRecord]:
+        """Cards left in personalisation by an interrupted run (the batch journal) of *station*."""
+        return [
+            card
+            for card in self.cards(status=S.PERSONALISING)
+            if station is None or card.station == station[:128]
+        ]
 
     def content(self, card_id: int) -> str | None:
+        """What was written to the card (the holder document as JSON), or None if nothing was yet."""
         with self._db.session(readonly=True) as session:
-            return self._row(session, card_id).content
+            row = self._row(session, card_id)
+            stored, serial = row.content, row.issuance_serial
+        if stored is None:
+            return None
+        if self._cipher is None:
+            raise RegistryError("card contents are kept encrypted: open the registry with the key store")
+        return self._cipher.open(card_id, serial, stored)
 
-    def cards(self, *, status: CardStatus | None = None, batch: str | None = None) -> list[CardRecord]:
+    def cards(
+        self,
+        *,
+        status: CardStatus | None = None,
+        batch: str | None = None,
+        card_number: str | None = None,
+    ) -> list[CardRecord]:
+        """Cards in the order they were begun, filtered by status, batch and card number."""
         with self._db.session(readonly=True) as session:
             query = select(CardRow).order_by(CardRow.id)
             if status is not None:
                 query = query.where(CardRow.status == status)
             if batch is not None:
                 query = query.where(CardRow.batch == batch)
+            if card_number is not None:
+                query = query.where(CardRow.card_number == card_number.upper())
             return [_record(row) for row in session.execute(query).scalars()]
 
     def history(self, card_id: int) -> list[tuple[_dt.datetime, str, str | None, str, str | None]]:

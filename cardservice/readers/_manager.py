@@ -268,7 +268,8 @@ class _CardSlot:
 class ReaderManager:
     """Readers, cards and SAMs of one daemon. Thread-safe; :meth:`call` is the way to a card.
 
-    *blacklist* answers a card number with a refusal reason (or ``None``); *on_event* receives card and
+    *blacklist* answers a card number and issuance serial (XPXLH; a replacement card has its
+    predecessor's number) with a refusal reason (or ``None``); *on_event* receives card and
     reader events (plain dicts, no personal data) on the monitor or a worker thread; *audit* records the
     daemon's own card accesses (the read at insertion).
     """
@@ -281,7 +282,7 @@ class ReaderManager:
         profiles: ProfileTable,
         software_sams: Mapping[int, SoftwareSam] | None = None,
         sam_pins: Mapping[int, str] | None = None,
-        blacklist: Callable[[str], str | None] | None = None,
+        blacklist: Callable[[str, str | None], str | None] | None = None,
         on_event: Callable[[Event], None] | None = None,
         audit: Callable[..., None] | None = None,
     ) -> None:
@@ -523,7 +524,8 @@ class ReaderManager:
             apdus = counted.apdus
             number = identity.issuer.card_number or ""
             masked = mask_id_number(number) if number else None
-            refusal = self._blacklist(number) if (self._blacklist and number) else None
+            serial = identity.issuer.issuance_serial
+            refusal = self._blacklist(number, serial) if (self._blacklist and number) else None
         except Exception as exc:
             problem = classify(exc)
             if problem.code == "internal_error":

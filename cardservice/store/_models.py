@@ -109,11 +109,13 @@ class AuditHeadRow(Base):
 
 
 class BlacklistRow(Base):
-    """A refused card, by card number (KH, upper case)."""
+    """A refused card: by card number (KH, upper case) and issuance serial (XPXLH), or every card with
+    that number when the serial is empty (migration 0005)."""
 
     __tablename__ = "blacklist"
 
     card_number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    issuance_serial: Mapped[str] = mapped_column(String(16), primary_key=True, default="")
     reason: Mapped[str] = mapped_column(String(200))
     listed_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
     listed_by: Mapped[str] = mapped_column(String(128))
@@ -141,6 +143,7 @@ class CardRow(Base):
     batch_row: Mapped[int | None] = mapped_column(Integer, nullable=True)
     replaces: Mapped[int | None] = mapped_column(Integer, nullable=True)
     content: Mapped[str | None] = mapped_column(Text, nullable=True)
+    station: Mapped[str | None] = mapped_column(String(128), nullable=True)  # host/reader that issued it
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
 

@@ -138,10 +138,10 @@ def test_card_inserted_into_an_empty_reader_is_read(make_stack: StackFactory) ->
 
 
 def test_blacklisted_card_is_refused_with_the_reason(make_stack: StackFactory) -> None:
-    numbers: list[str] = []
+    numbers: list[tuple[str, str | None]] = []
 
-    def blacklist(number: str) -> str:
-        numbers.append(number)
+    def blacklist(number: str, serial: str | None) -> str:
+        numbers.append((number, serial))
         return "reported lost"
 
     stack = make_stack(blacklist=blacklist, wait=())
@@ -151,7 +151,7 @@ def test_blacklisted_card_is_refused_with_the_reason(make_stack: StackFactory) -
         "message": "this card is blacklisted",
         "reason": "reported lost",
     }
-    assert numbers == [CARD_NUMBER]
+    assert numbers == [(CARD_NUMBER, HOLDER["DDF1/EF05"]["issuance_serial"])]
     with TestClient(stack.app, base_url=BASE_URL) as client:
         error = assert_error(client.get(IDENTITY, headers=HIS), 403, "card_blacklisted")
         assert error["details"] == {"reason": "reported lost"}

@@ -27,7 +27,7 @@ def test_add_lookup_remove(database: Database, caplog: pytest.LogCaptureFixture)
     assert entry.listed_at.tzinfo == dt.UTC
     assert blacklist.lookup("11010519850307123X") is None
     assert blacklist.lookup("not a number!") is None
-    removed = blacklist.remove(NUMBER, removed_by="desk-2")
+    [removed] = blacklist.remove(NUMBER, removed_by="desk-2")
     assert removed.reason == "挂失 reported lost"
     assert blacklist.lookup(NUMBER) is None
     assert NUMBER not in caplog.text  # logged masked
@@ -62,7 +62,7 @@ def test_export_then_import_elsewhere_keeps_reason_and_time(database: Database, 
     source.add("B2", "挂失", listed_by="t")
     assert source.export(tmp_path / "list.csv") == 2
     text = (tmp_path / "list.csv").read_bytes().decode()
-    assert text.startswith(HEADER.replace("\n", "\r\n"))
+    assert text.startswith("card_number,reason,listed_at,source,issuance_serial\r\n")
     assert '"lost, then found, then lost"' in text
     with open_database(f"sqlite:///{tmp_path / 'other.db'}") as other:
         assert Blacklist(other).import_(tmp_path / "list.csv", listed_by="site-2") == 2
@@ -109,7 +109,7 @@ def test_a_bad_import_changes_nothing_and_lists_every_bad_row(database: Database
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"number,why\nA1,lost\n", "the first line must be card_number,reason,listed_at,source"),
+        (b"number,why\nA1,lost\n", "must be card_number,reason,listed_at,source,issuance_serial"),
         (b"", "the first line must be"),
         (b"card_number,reason,listed_at,source\nA1,\xff\xfe,,x\n", "cannot read (UnicodeDecodeError)"),
     ],
@@ -128,3 +128,66 @@ def test_missing_files_are_store_errors(database: Database, tmp_path: Path) -> N
         Blacklist(database).import_(tmp_path / "none.csv", listed_by="t")
     with pytest.raises(StoreError, match="cannot write"):
         Blacklist(database).export(tmp_path / "no" / "dir.csv")
+
+
+def test_a_serial_refuses_one_card_of_a_number_and_no_serial_refuses_them_all(database: Database) -> None:
+    """A replacement card (补卡) has its predecessor's card number: listing the old card by its
+    issuance serial must leave the new one usable."""
+    blacklist = Blacklist(database)
+    blacklist.add(NUMBER, "已补换卡", listed_by="t", issuance_serial="0000000007")
+    refused = blacklist.lookup(NUMBER, "0000000007")
+    assert refused is not None
+    assert refused.issuance_serial == "0000000007"
+    assert blacklist.lookup(NUMBER, "0000000008") is None  # the replacement
+    assert blacklist.lookup(NUMBER) is not None  # a card without a serial: any entry refuses it
+    blacklist.add(NUMBER, "挂失", listed_by="t")  # by hand, no serial: every card of the number
+    whole = blacklist.lookup(NUMBER, "0000000008")
+    assert whole is not None
+    assert (whole.reason, whole.issuance_serial) == ("挂失", "")
+    assert [e.issuance_serial for e in blacklist.entries()] == ["", "0000000007"]
+    [gone] = blacklist.remove(NUMBER, removed_by="t", issuance_serial="")
+    assert gone.reason == "挂失"
+    assert blacklist.lookup(NUMBER, "0000000008") is None
+    with pytest.raises(StoreError, match="up to 16 letters and digits"):
+        blacklist.add(NUMBER, "x", listed_by="t", issuance_serial="no spaces")
+
+
+def test_serials_travel_through_export_and_import(database: Database, tmp_path: Path) -> None:
+    source = Blacklist(database)
+    source.add(NUMBER, "已补换卡", listed_by="t", issuance_serial="0000000007")
+    source.add("B2", "挂失", listed_by="t")
+    source.export(tmp_path / "list.csv")
+    with open_database(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        assert Blacklist(other).import_(tmp_path / "list.csv", listed_by="site-2") == 2
+        assert Blacklist(other).lookup(NUMBER, "0000000008") is None
+        assert Blacklist(other).lookup(NUMBER, "0000000007") is not None
+        assert Blacklist(other).lookup("B2", "0000000001") is not None
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "card_number,reason,listed_at,source,issuance_serial\nA1,lost,,x,no spaces\n", encoding="utf-8"
+    )
+    with pytest.raises(StoreError, match="line 2: issuance serial is not 0-16 letters and digits"):
+        Blacklist(database).import_(bad, listed_by="t")
+
+
+def test_entries_from_before_serials_keep_refusing_the_whole_number(database_url: str) -> None:
+    """Migration 0005 rebuilds the table: an entry listed before it refuses every card of its number."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from tests.store.test_schema import alembic_config
+
+    with open_database(database_url, migrate=False) as database:
+        with database.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0003")
+            connection.execute(
+                text(
+                    "INSERT INTO blacklist (card_number, reason, listed_at, listed_by, source) "
+                    "VALUES (:n, '挂失', :at, 'desk', 'local')"
+                ),
+                {"n": NUMBER, "at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC)},
+            )
+        database.migrate()
+        entry = Blacklist(database).lookup(NUMBER, "0000000009")
+        assert entry is not None
+        assert (entry.reason, entry.issuance_serial, entry.listed_by) == ("挂失", "", "desk")

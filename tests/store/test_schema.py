@@ -105,7 +105,7 @@ def test_an_in_memory_sqlite_database_is_one_database() -> None:
                 )
             )
         with database.session(readonly=True) as session:
-            assert session.get(BlacklistRow, "A1") is not None
+            assert session.get(BlacklistRow, ("A1", "")) is not None
 
 
 def test_a_session_rolls_back_on_an_exception(database: Database) -> None:
@@ -126,7 +126,7 @@ def test_a_session_rolls_back_on_an_exception(database: Database) -> None:
     with pytest.raises(RuntimeError):
         add_then_fail()
     with database.session(readonly=True) as session:
-        assert session.get(BlacklistRow, "A1") is None
+        assert session.get(BlacklistRow, ("A1", "")) is None
 
 
 def test_times_come_back_in_utc_and_naive_ones_are_refused(database: Database) -> None:
@@ -135,7 +135,7 @@ def test_times_come_back_in_utc_and_naive_ones_are_refused(database: Database) -
     with database.session() as session:
         session.add(BlacklistRow(card_number="A1", reason="r", listed_at=listed, listed_by="t", source="x"))
     with database.session(readonly=True) as session:
-        row = session.get(BlacklistRow, "A1")
+        row = session.get(BlacklistRow, ("A1", ""))
         assert row is not None
         assert row.listed_at == listed
         assert row.listed_at.tzinfo == dt.UTC

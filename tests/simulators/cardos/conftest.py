@@ -96,7 +96,6 @@ def build_image(**options: object) -> CardImage:
     return CardImage.build(mf, serial=SERIAL, profile="test", options=CardOptions.from_mapping(options))
 
 
-
 Send = Callable[[str], tuple[bytes, int]]
 
 
@@ -181,8 +180,18 @@ def sm_mac(session: bytes, data: bytes) -> bytes:
     return encrypt_cbc(BlockCipher.SM4, session, bytes(16), pad_m2(data))[-16:][:4]
 
 
-def sm_command(card: CardOS, cla: int, ins: int, p1: int, p2: int, plain: bytes, *, encrypt: bool,
-               stk: bytes = STK, corrupt: bool = False) -> bytes:
+def sm_command(
+    card: CardOS,
+    cla: int,
+    ins: int,
+    p1: int,
+    p2: int,
+    plain: bytes,
+    *,
+    encrypt: bool,
+    stk: bytes = STK,
+    corrupt: bool = False,
+) -> bytes:
     """Build an SM command after a fresh challenge (the card's latest challenge R)."""
     session = health_session(stk, challenge(card))
     body = sm4_ecb(session, pad_m2(bytes([len(plain)]) + plain)) if encrypt else plain
@@ -195,6 +204,3 @@ def sm_command(card: CardOS, cla: int, ins: int, p1: int, p2: int, plain: bytes,
 
 def sm4_ecb(key: bytes, data: bytes) -> bytes:
     return b"".join(sm4(key, data[i : i + 16]) for i in range(0, len(data), 16))
-
-
-

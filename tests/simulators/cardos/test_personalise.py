@@ -19,9 +19,7 @@ def test_personalise_blank_card_then_use_it(tmp_path: Path) -> None:
     create_image(path, serial=unhex("00 81 86 6B 00 00 10 15"))
     card = load_card(path)
     card.power_on()
-    df_template = (
-        unhex("62 1D 82 01 38 83 02 DD F1 84 0C") + DDF_NAME + unhex("86 06 01 00 00 01 00 00")
-    )
+    df_template = unhex("62 1D 82 01 38 83 02 DD F1 84 0C") + DDF_NAME + unhex("86 06 01 00 00 01 00 00")
     assert send(card, unhex("80 E0 00 00") + bytes([len(df_template)]) + df_template)[1] == 0x6982
     r = challenge(card)
     cryptogram = encrypt_ecb(BlockCipher.SM4, BLANK_TRANSPORT_KEY, r + bytes(8))
