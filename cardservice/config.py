@@ -128,6 +128,14 @@ class Settings(BaseSettings):
     card_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
         default=15.0, description="seconds one card operation may take before the client gets card_timeout"
     )
+    his_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="the hospital HIS (docs/his-contract.md); unset: the embedded reference HIS",
+    )
+    his_token_env: str | None = Field(
+        default=None, description="environment variable holding the HIS API token (never in the file)"
+    )
 
     @field_validator("allowed_origins")
     @classmethod

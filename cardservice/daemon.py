@@ -171,6 +171,17 @@ def _demo_key(keys: Any) -> str:
     return str(token)
 
 
+def _his(settings: Settings, database: Any) -> Any:
+    """The HIS connector: a hospital's HIS over HTTPS when ``his_url`` is configured, else the embedded
+    reference HIS in the daemon's own database (seeded: departments, a week of slots, demo data)."""
+    from cardservice.his import HttpHis, HttpHisConfig, open_embedded_his
+
+    if settings.his_url:
+        token = os.environ.get(settings.his_token_env) if settings.his_token_env else None
+        return HttpHis(HttpHisConfig(settings.his_url, token=token))
+    return open_embedded_his(database)
+
+
 def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], None] = print) -> int:
     """Run the daemon until it is told to stop; the exit status."""
     import uvicorn
@@ -244,6 +255,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         hub=hub,
         limiter=RateLimiter(settings.rate_limit.per_second, settings.rate_limit.burst),
         card_timeout=settings.card_timeout,
+        his=_his(settings, database),
     )
     app = create_app(
         services,

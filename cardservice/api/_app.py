@@ -17,18 +17,31 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+from dataclasses import replace
+from typing import Annotated, Any, Literal, TypeVar
 
-import anyio
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from cardservice import __version__
+from cardservice.api._deps import (
+    Admin,
+    ApiClient,
+    CardIdHeader,
+    His,
+    Kiosk,
+    ReaderId,
+    Services,
+    audit_access,
+    card_view,
+    services_of,
+    token_from,
+)
 from cardservice.api._errors import install_error_handlers, responses
-from cardservice.api._events import EventHub, sse_format
-from cardservice.api._metrics import Metrics, MetricsMiddleware
+from cardservice.api._events import sse_format
+from cardservice.api._hospital import hospital_router
+from cardservice.api._metrics import MetricsMiddleware
 from cardservice.api._models import (
     AllergyIn,
     CardOut,
@@ -48,7 +61,7 @@ from cardservice.api._models import (
     UpdateItemsIn,
     WriteResult,
 )
-from cardservice.api._security import GuardMiddleware, RateLimiter, TicketBook, loopback_hosts, scope_allows
+from cardservice.api._security import GuardMiddleware, loopback_hosts, scope_allows
 from cardservice.healthcard import (
     CODE_TABLES,
     DATA_ITEMS,
@@ -64,7 +77,7 @@ from cardservice.healthcard import (
     mask_id_number,
     models_by_file,
 )
-from cardservice.readers import CardView, ReaderInfo, ReaderManager, ServiceError
+from cardservice.readers import CardView, ReaderInfo, ServiceError
 from cardservice.render import file_data, identity_files, plain
 
 __all__ = ["ApiClient", "Services", "create_app"]
@@ -72,131 +85,6 @@ __all__ = ["ApiClient", "Services", "create_app"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-
-
-class ApiClient(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def scopes(self) -> Iterable[str]: ...
-
-
-@dataclass
-class Services:
-    """What the API needs from the rest of the daemon."""
-
-    manager: ReaderManager
-    authenticate: Callable[[str], ApiClient | None]
-    audit: Callable[..., object]
-    hub: EventHub = field(default_factory=EventHub)
-    tickets: TicketBook = field(default_factory=TicketBook)
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(10.0, 20))
-    card_timeout: float = 15.0
-    started: float = field(default_factory=time.monotonic)
-    metrics: Metrics = field(default_factory=Metrics)
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-# -- authentication -------------------------------------------------------------------------------------
-
-
-def _token_from(authorization: str | None, api_key: str | None) -> str | None:
-    if api_key:
-        return api_key.strip()
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    return None
-
-
-def _require(scope: str) -> Callable[..., Any]:
-    async def dependency(
-        request: Request,
-        authorization: Annotated[str | None, Header(description="Bearer csk_... API key")] = None,
-        x_api_key: Annotated[str | None, Header(description="the API key, instead of Authorization")] = None,
-    ) -> ApiClient:
-        services = _services(request)
-        token = _token_from(authorization, x_api_key)
-        client = services.authenticate(token) if token else None
-        if client is None:
-            raise ServiceError("unauthorized", "an API key is required (Authorization: Bearer csk_...)")
-        if not scope_allows(client.scopes, scope):
-            raise ServiceError("forbidden", f"this key lacks the {scope!r} scope", needed=scope)
-        request.state.client = client
-        return client
-
-    return dependency
-
-
-Kiosk = Annotated[ApiClient, Depends(_require("kiosk"))]
-His = Annotated[ApiClient, Depends(_require("his"))]
-Admin = Annotated[ApiClient, Depends(_require("admin"))]
-ReaderId = Annotated[
-    str,
-    Path(
-        description="reader id from /v1/readers, or `default` for the first card reader",
-        examples=["default"],
-        max_length=128,
-    ),
-]
-CardIdHeader = Annotated[
-    str | None,
-    Header(
-        description="card_id the client saw (identity, event): refused if another card is in now",
-        max_length=64,
-    ),
-]
-
-
-def _client_address(request: Request) -> str:
-    peer = request.client
-    agent = request.headers.get("user-agent", "")[:60]
-    return f"{peer.host if peer else '?'} {agent}".strip()
-
-
-async def _audit(
-    request: Request,
-    client: ApiClient,
-    action: str,
-    result: str,
-    *,
-    card: str | None,
-    target: str | None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    services = _services(request)
-    try:
-        await anyio.to_thread.run_sync(
-            lambda: services.audit(
-                actor=client.name,
-                client=_client_address(request),
-                action=action,
-                result=result,
-                card=card,
-                target=target,
-                detail=detail,
-            )
-        )
-    except Exception:
-        # An access that cannot be audited must not be answered.
-        log.exception("audit record failed for %s", action)
-        raise ServiceError("internal_error", "the access could not be audited; refused") from None
-
-
-async def _card_view(services: Services, reader: str, card_id: str | None = None) -> CardView:
-    try:
-        return services.manager.card(reader, card_id=card_id)
-    except ServiceError as exc:
-        if exc.code != "card_not_ready":
-            raise
-    # Inserted a moment ago: wait for the identity read (a thread: the wait blocks).
-    return await anyio.to_thread.run_sync(
-        lambda: services.manager.card(reader, wait=services.card_timeout, card_id=card_id)
-    )
 
 
 async def _on_card(
@@ -211,11 +99,11 @@ async def _on_card(
     target: str | None = None,
 ) -> tuple[CardView, T]:
     """Run *operation* on the card in *reader*, audited, within the card timeout."""
-    services = _services(request)
+    services = services_of(request)
     services.limiter.take(client.name)
     view: CardView | None = None
     try:
-        view = await _card_view(services, reader, card_id)
+        view = await card_view(services, reader, card_id)
         future: Future[T] = services.manager.submit(
             view.reader_id, operation, card_id=view.card_id, writing=writing
         )
@@ -229,7 +117,7 @@ async def _on_card(
             ) from None
     except ServiceError as exc:
         services.metrics.card_operation(action, exc.code)
-        await _audit(
+        await audit_access(
             request,
             client,
             action,
@@ -239,7 +127,9 @@ async def _on_card(
         )
         raise
     services.metrics.card_operation(action, "ok")
-    await _audit(request, client, action, "ok", card=view.masked_card_number, target=target or view.reader_id)
+    await audit_access(
+        request, client, action, "ok", card=view.masked_card_number, target=target or view.reader_id
+    )
     return view, result
 
 
@@ -370,7 +260,7 @@ _CARD_ERRORS = (
     "/health", response_model=HealthStatus, tags=["system"], summary="Liveness and PC/SC state (no key)"
 )
 async def health(request: Request) -> HealthStatus:
-    services = _services(request)
+    services = services_of(request)
     manager = services.manager
     readers = manager.readers()
     up = manager.service_up
@@ -393,7 +283,7 @@ async def health(request: Request) -> HealthStatus:
     responses=responses(),
 )
 async def list_readers(request: Request, client: Kiosk) -> ReadersOut:
-    return ReadersOut(readers=[_reader_out(r) for r in _services(request).manager.readers()])
+    return ReadersOut(readers=[_reader_out(r) for r in services_of(request).manager.readers()])
 
 
 @router.get(
@@ -404,7 +294,7 @@ async def list_readers(request: Request, client: Kiosk) -> ReadersOut:
     responses=responses("reader_not_found"),
 )
 async def get_reader(request: Request, client: Kiosk, reader: ReaderId) -> ReaderOut:
-    readers = _services(request).manager.readers()
+    readers = services_of(request).manager.readers()
     cards = [r for r in readers if r.role == "card"]
     for info in readers:
         if reader in (info.id, info.name) or (reader == "default" and cards and info is cards[0]):
@@ -421,7 +311,7 @@ async def get_reader(request: Request, client: Kiosk, reader: ReaderId) -> Reade
 )
 async def list_sams(request: Request, client: Kiosk) -> SamsOut:
     return SamsOut(
-        sams=[SamOut.model_validate(s, from_attributes=True) for s in _services(request).manager.sams()]
+        sams=[SamOut.model_validate(s, from_attributes=True) for s in services_of(request).manager.sams()]
     )
 
 
@@ -433,7 +323,7 @@ async def list_sams(request: Request, client: Kiosk) -> SamsOut:
     responses=responses(*_CARD_ERRORS),
 )
 async def get_card(request: Request, client: Kiosk, reader: ReaderId) -> CardOut:
-    view = await _card_view(_services(request), reader)
+    view = await card_view(services_of(request), reader)
     return CardOut(
         reader=view.reader_id,
         card_id=view.card_id,
@@ -462,14 +352,14 @@ async def get_identity(
     if photo:
         view, image = await _on_card(request, client, reader, "card.read_photo", lambda s: s.read_photo())
         return _identity_out(view, masked=masked, photo=image)
-    services = _services(request)
+    services = services_of(request)
     services.limiter.take(client.name)
     try:
-        view = await _card_view(services, reader)
+        view = await card_view(services, reader)
     except ServiceError as exc:
-        await _audit(request, client, "card.read_identity", exc.code, card=None, target=reader)
+        await audit_access(request, client, "card.read_identity", exc.code, card=None, target=reader)
         raise
-    await _audit(
+    await audit_access(
         request, client, "card.read_identity", "ok", card=view.masked_card_number, target=view.reader_id
     )
     return _identity_out(view, masked=masked)
@@ -741,7 +631,7 @@ async def erase_encounter(
     responses=responses(),
 )
 async def event_ticket(request: Request, client: Kiosk) -> TicketOut:
-    tickets = _services(request).tickets
+    tickets = services_of(request).tickets
     return TicketOut(ticket=tickets.issue(client), expires_in=tickets.lifetime)
 
 
@@ -752,7 +642,7 @@ def _event_client(
     if ticket:
         client = services.tickets.redeem(ticket)
     else:
-        token = _token_from(authorization, api_key)
+        token = token_from(authorization, api_key)
         client = services.authenticate(token) if token else None
     if client is None:
         raise ServiceError("unauthorized", "an API key or a ticket (POST /v1/events/tickets) is required")
@@ -778,7 +668,7 @@ async def events_sse(
     x_api_key: Annotated[str | None, Header()] = None,
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
 ) -> StreamingResponse:
-    services = _services(request)
+    services = services_of(request)
     _event_client(services, authorization, x_api_key, ticket)
     hub = services.hub
 
@@ -872,11 +762,13 @@ def create_app(
             {"name": "readers", "description": "readers and SAMs"},
             {"name": "card", "description": "the card in a reader: identity, health data, writes"},
             {"name": "events", "description": "card and reader events (SSE, WebSocket)"},
+            {"name": "registration", "description": "挂号: departments, doctors, slots, bookings (HIS)"},
         ],
     )
     app.state.services = services
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(hospital_router)
 
     @app.get(
         "/metrics",

@@ -61,6 +61,16 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_data": (422, "写卡数据不正确"),
     "invalid_card_data": (422, "卡内数据格式不正确"),
     "crypto_error": (500, "密码运算失败"),
+    # the hospital information system (HIS), behind registration, payments and reports
+    "his_unavailable": (503, "医院信息系统暂时无法连接，请稍后再试"),
+    "his_timeout": (504, "医院信息系统响应超时，请稍后再试"),
+    "his_protocol": (502, "医院信息系统返回的数据有误"),
+    "his_rejected": (422, "医院信息系统拒绝了该请求"),
+    "his_not_found": (404, "未找到该记录"),
+    "slot_full": (409, "该号源已约满，请选择其他时段"),
+    "already_cancelled": (409, "该挂号已取消"),
+    "already_settled": (409, "该费用已缴清"),
+    "amount_mismatch": (409, "缴费金额与账单不符"),
     "internal_error": (500, "服务内部错误"),
 }
 

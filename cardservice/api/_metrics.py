@@ -19,7 +19,7 @@ from prometheus_client import (
 )
 
 if TYPE_CHECKING:
-    from cardservice.api._app import Services
+    from cardservice.api._deps import Services
 
 __all__ = ["Metrics", "MetricsMiddleware"]
 

@@ -175,10 +175,11 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         bindings: list[ReaderBinding] | None = None,
         software_sams: dict[int, SoftwareSam] | None = None,
         limiter: RateLimiter | None = None,
-        blacklist: Callable[[str], str | None] | None = None,
+        blacklist: Callable[[str, str | None], str | None] | None = None,
         card_timeout: float = 15.0,
         wait: tuple[str, ...] = (READER,),
         allowed_hosts: tuple[str, ...] = (EXTRA_HOST,),
+        his: Any = None,
     ) -> Stack:
         folder = tmp_path / f"stack-{len(managers)}"
         folder.mkdir()
@@ -203,6 +204,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             hub=hub,
             limiter=limiter or RateLimiter(1000.0, 1000),
             card_timeout=card_timeout,
+            his=his,
         )
         app = create_app(services, allowed_hosts=allowed_hosts, allowed_origins=(HIS_ORIGIN,))
         stack = Stack(backend, manager, services, app, audit.calls, folder)

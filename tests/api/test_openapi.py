@@ -8,6 +8,8 @@ streams until the client goes; tests/api/test_events.py covers it). The WebSocke
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api.conftest import ADMIN, BASE_URL, Stack
+from cardservice.his import open_embedded_his
+from cardservice.store import open_database
+from tests.api.conftest import ADMIN, BASE_URL, StackFactory
 
 CHECKS = [
     not_a_server_error,
@@ -57,8 +61,12 @@ def test_every_operation_but_health_is_documented_with_401_and_403(client: TestC
 
 
 @pytest.fixture
-def api_schema(stack: Stack) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_asgi("/openapi.json", stack.app, headers={"Host": "127.0.0.1:8765"})
+def api_schema(make_stack: StackFactory, tmp_path: Path) -> Iterator[schemathesis.BaseSchema]:
+    """The stack with the embedded HIS on SQLite: the hospital routes are fuzzed against the real thing."""
+    database = open_database(f"sqlite:///{tmp_path / 'his.db'}")
+    stack = make_stack(his=open_embedded_his(database))
+    yield schemathesis.openapi.from_asgi("/openapi.json", stack.app, headers={"Host": "127.0.0.1:8765"})
+    database.close()
 
 
 schema = schemathesis.pytest.from_fixture("api_schema").exclude(path="/v1/events", method="GET")
