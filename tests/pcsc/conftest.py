@@ -6,7 +6,10 @@ not skip — when it is not running: a skipped PC/SC suite would hide exactly wh
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,3 +117,17 @@ def reconnect_until_ready(transport: PcscTransport, *, what: str = "the card nev
 def tool_env() -> dict[str, str]:
     """Environment for standard PC/SC tools: no network look-ups, C locale for stable output."""
     return {**os.environ, "LC_ALL": "C"}
+
+
+def stop_process_group(process: subprocess.Popen[str], timeout: float = 20) -> None:
+    """SIGTERM to the process group of *process* (started with ``start_new_session=True``), SIGKILL
+    after *timeout*, then SIGKILL to whatever of the group outlived its leader (a card-sim child)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

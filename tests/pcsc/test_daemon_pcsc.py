@@ -8,10 +8,8 @@ card refused, many clients on one reader, and an intact audit log at the end.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +27,7 @@ import pytest
 from cardservice.transport import wait_for_removal
 from simulators.control import default_control_path, send_control
 from tests.healthcard.shared import DEMO
-from tests.pcsc.conftest import CARD_PORT, CARD_READER, EVENT_TIMEOUT, SAM_READER
+from tests.pcsc.conftest import CARD_PORT, CARD_READER, EVENT_TIMEOUT, SAM_READER, stop_process_group
 
 pytestmark = pytest.mark.pcsc
 
@@ -101,14 +99,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         yield running
     finally:
         # The whole group: a daemon slow to stop (or killed) must not leave its card-sim in the readers.
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # the card-sim child, if it outlived the daemon
+        stop_process_group(process)
         # The next module puts its own cards in: the daemon's card-sim must have left both slots.
         for reader in (CARD_READER, SAM_READER):
             assert wait_for_removal(reader, EVENT_TIMEOUT + 5), f"{reader} still holds the daemon's card"

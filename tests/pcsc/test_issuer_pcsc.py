@@ -14,7 +14,6 @@ import csv
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import pytest
 
 from cardservice.transport import wait_for_card, wait_for_removal
 from simulators.control import send_control
-from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT
+from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT, stop_process_group
 
 pytestmark = pytest.mark.pcsc
 
@@ -88,13 +87,7 @@ def serve_feeder(directory: Path, control: Path, count: int, env: dict[str, str]
 
 
 def stop(process: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
+    stop_process_group(process, 10)
     assert wait_for_removal(CARD_READER, EVENT_TIMEOUT + 5), "the feeder's card is still in the reader"
 
 
@@ -255,12 +248,7 @@ def daemon(station: Station, client_name: str) -> Iterator[httpx.Client]:
         yield client
     finally:
         client.close()
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        stop_process_group(process)
         (station.home / "cardservice.toml").unlink()
 
 
