@@ -139,6 +139,7 @@ class EmbeddedHis:
                     HisSlotRow.department_id == department_id,
                     HisSlotRow.start_at >= _local_midnight(date_from),
                     HisSlotRow.start_at < _local_midnight(date_to + _dt.timedelta(days=1)),
+                    HisSlotRow.end_at > self._clock(),  # a slot that is over cannot be booked: not offered
                 )
                 .order_by(HisSlotRow.start_at, HisSlotRow.id)
             )
