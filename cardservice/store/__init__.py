@@ -28,6 +28,11 @@ from cardservice.store._models import (
     HisLabReportRow,
     HisRegistrationRow,
     HisSlotRow,
+    LedgerAccountRow,
+    LedgerEntryRow,
+    LedgerTransactionRow,
+    PaymentEventRow,
+    PaymentOrderRow,
     UtcDateTime,
 )
 
@@ -50,6 +55,11 @@ __all__ = [
     "HisLabReportRow",
     "HisRegistrationRow",
     "HisSlotRow",
+    "LedgerAccountRow",
+    "LedgerEntryRow",
+    "LedgerTransactionRow",
+    "PaymentEventRow",
+    "PaymentOrderRow",
     "StoreError",
     "UtcDateTime",
     "describe",

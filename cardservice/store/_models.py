@@ -335,3 +335,119 @@ class HisIdempotencyRow(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     result_id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+
+
+# Payments (cardservice.payments, migration 0006): a double-entry ledger and the orders it records.
+# Money is integer fen. Ledger transactions and entries are append-only (database triggers refuse UPDATE
+# and DELETE); a correction is a new, reversing transaction.
+
+
+class LedgerAccountRow(Base):
+    """An account. ``balance_fen`` is kept on the account's normal side (D: assets, C: liabilities and
+    revenue), changed only in the transaction that adds its entries; ``floor_fen`` (0 for a patient's
+    prepaid account) is a lower bound the database itself enforces, so no race can overdraw."""
+
+    __tablename__ = "ledger_accounts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # prepaid:<card number>, cash, ...
+    kind: Mapped[str] = mapped_column(String(16))  # asset / liability / revenue
+    normal_side: Mapped[str] = mapped_column(String(1))  # D / C
+    floor_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    balance_fen: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        CheckConstraint("normal_side IN ('D', 'C')", name="ck_ledger_accounts_side"),
+        CheckConstraint("floor_fen IS NULL OR balance_fen >= floor_fen", name="ck_ledger_accounts_floor"),
+    )
+
+
+class LedgerTransactionRow(Base):
+    """A journal transaction: two or more entries whose debits equal their credits. ``reference`` is
+    unique (posting the same reference twice is a no-op); ``day`` the hospital date (Beijing time)."""
+
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    order_reference: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reverses: Mapped[int | None] = mapped_column(Integer, ForeignKey("ledger_transactions.id"), nullable=True)
+    day: Mapped[str] = mapped_column(String(10))
+    posted_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    memo: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    __table_args__ = (
+        Index("ix_ledger_transactions_day", "day"),
+        Index("ix_ledger_transactions_order", "order_reference"),
+    )
+
+
+class LedgerEntryRow(Base):
+    """One side of a transaction: ``amount_fen`` (> 0) debited (D) or credited (C) to ``account``."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(Integer, ForeignKey("ledger_transactions.id"))
+    account: Mapped[str] = mapped_column(String(64), ForeignKey("ledger_accounts.name"))
+    side: Mapped[str] = mapped_column(String(1))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        CheckConstraint("side IN ('D', 'C')", name="ck_ledger_entries_side"),
+        CheckConstraint("amount_fen > 0", name="ck_ledger_entries_amount"),
+        Index("ix_ledger_entries_transaction", "transaction_id"),
+        Index("ix_ledger_entries_account", "account"),
+    )
+
+
+class PaymentOrderRow(Base):
+    """An order: a bill payment, a prepaid top-up or a refund, recorded before any money moves. One
+    per (client_id, idempotency_key); ``request_hash`` is what that key was first used for."""
+
+    __tablename__ = "payments_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # bill / top_up / refund
+    method: Mapped[str] = mapped_column(String(32))
+    card_number: Mapped[str] = mapped_column(String(32))
+    patient_name: Mapped[str] = mapped_column(String(64))
+    bill_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    parent_reference: Mapped[str | None] = mapped_column(String(40), nullable=True)  # a refund's order
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    method_transaction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("client_id", "idempotency_key", name="uq_payments_orders_key"),
+        CheckConstraint("amount_fen > 0", name="ck_payments_orders_amount"),
+        Index("ix_payments_orders_status", "status"),
+        Index("ix_payments_orders_card_number", "card_number"),
+        Index("ix_payments_orders_parent", "parent_reference"),
+    )
+
+
+class PaymentEventRow(Base):
+    """One state change of an order, written in the transaction that makes it."""
+
+    __tablename__ = "payments_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_reference: Mapped[str] = mapped_column(String(40))
+    at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, no personal data
+
+    __table_args__ = (Index("ix_payments_events_order", "order_reference"),)

@@ -24,6 +24,7 @@ TABLES = {
     "alembic_version", "api_clients", "audit_head", "audit_log", "blacklist", "cards", "card_events",
     "his_departments", "his_doctors", "his_slots", "his_registrations", "his_bills", "his_bill_items",
     "his_lab_reports", "his_lab_items", "his_idempotency",
+    "ledger_accounts", "ledger_transactions", "ledger_entries", "payments_orders", "payments_events",
 }  # fmt: skip
 
 

@@ -1,0 +1,111 @@
+"""Payments: bill payments, prepaid top-ups and refunds over a double-entry ledger in the project
+database, with idempotency keys on every mutating call, recovery after a kill, and daily
+reconciliation (对账). No HTTP here: the ``/v1/payments`` routes call :class:`Payments`.
+
+    ledger = Ledger(database)
+    prepaid = PrepaidAccount(ledger)                       # 就诊卡账户
+    gateway = GatewayMethod("http://127.0.0.1:9300")       # an acquirer (simulators.acquirer in tests)
+    payments = Payments(database, his, [prepaid, gateway, CashDesk(ledger)], audit=audit_log.record)
+    payments.recover()                                     # at daemon start
+    order = payments.pay_bill(client, key, patient, bill.id, bill.total_fen, "prepaid")
+    report = payments.reconcile(day)                       # report.text(), report.csv()
+
+Design: ``cardservice.payments._ledger`` (accounts, postings, trial balance), ``_methods`` (the
+:class:`PaymentMethod` protocol, prepaid account, cash desk), ``_gateway`` (acquirer over HTTP),
+``_service`` (orders, states, idempotency, recovery), ``_reconcile``.
+
+Errors, one tree (``code`` is stable; ``message_zh`` is for the kiosk screen)::
+
+    PaymentError                 payment_error
+    ├── PaymentRejected          payment_rejected      cannot be done as asked (amount, method, bill)
+    │   ├── IdempotencyConflict  idempotency_conflict  key already used for another request
+    │   ├── InsufficientFunds    insufficient_funds    prepaid balance too low (refund of a top-up)
+    │   └── OrderNotFound        not_found             no such order for this patient
+    ├── LedgerError              ledger_error          a posting that breaks the ledger's rules (a bug)
+    └── PaymentUnavailable       payment_unavailable   database, HIS check or method list unreachable
+
+A declined or in-doubt payment is not an exception: it is the returned order's ``status``.
+"""
+
+from __future__ import annotations
+
+from cardservice.payments._errors import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    LedgerError,
+    OrderNotFound,
+    PaymentError,
+    PaymentRejected,
+    PaymentUnavailable,
+)
+from cardservice.payments._gateway import GatewayMethod
+from cardservice.payments._ledger import (
+    CASH,
+    CASH_CLEARING,
+    GATEWAY_CLEARING,
+    HIS_REVENUE,
+    PREPAID_CLEARING,
+    Entry,
+    Ledger,
+    Posting,
+    TrialBalance,
+    credit,
+    debit,
+    prepaid_account,
+)
+from cardservice.payments._methods import (
+    CashDesk,
+    MethodRecord,
+    MethodResult,
+    MethodStatus,
+    PaymentMethod,
+    PrepaidAccount,
+)
+from cardservice.payments._reconcile import MethodTotals, Mismatch, ReconciliationReport, reconcile
+from cardservice.payments._service import (
+    CRASH_POINTS,
+    FINAL_STATES,
+    AuditSink,
+    Order,
+    Payments,
+    RecoveryReport,
+)
+
+__all__ = [
+    "CASH",
+    "CASH_CLEARING",
+    "CRASH_POINTS",
+    "FINAL_STATES",
+    "GATEWAY_CLEARING",
+    "HIS_REVENUE",
+    "PREPAID_CLEARING",
+    "AuditSink",
+    "CashDesk",
+    "Entry",
+    "GatewayMethod",
+    "IdempotencyConflict",
+    "InsufficientFunds",
+    "Ledger",
+    "LedgerError",
+    "MethodRecord",
+    "MethodResult",
+    "MethodStatus",
+    "MethodTotals",
+    "Mismatch",
+    "Order",
+    "OrderNotFound",
+    "PaymentError",
+    "PaymentMethod",
+    "PaymentRejected",
+    "PaymentUnavailable",
+    "Payments",
+    "Posting",
+    "PrepaidAccount",
+    "ReconciliationReport",
+    "RecoveryReport",
+    "TrialBalance",
+    "credit",
+    "debit",
+    "prepaid_account",
+    "reconcile",
+]

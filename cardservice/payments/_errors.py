@@ -1,0 +1,75 @@
+"""The payments layer's exception tree (drawn in the package docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+__all__ = [
+    "IdempotencyConflict",
+    "InsufficientFunds",
+    "LedgerError",
+    "OrderNotFound",
+    "PaymentError",
+    "PaymentRejected",
+    "PaymentUnavailable",
+]
+
+
+class PaymentError(Exception):
+    """Anything the payments layer could not do. ``code`` is stable, ``message_zh`` is for the kiosk
+    screen, ``details`` carries facts (never personal data)."""
+
+    code: ClassVar[str] = "payment_error"
+    default_zh: ClassVar[str] = "支付处理失败"
+
+    def __init__(
+        self, message: str, *, message_zh: str | None = None, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.message_zh = message_zh or self.default_zh
+        self.details: dict[str, Any] = dict(details or {})
+
+
+class PaymentRejected(PaymentError):
+    """The request cannot be done as asked (bad amount, unknown method, bill not outstanding, ...)."""
+
+    code = "payment_rejected"
+    default_zh = "支付请求被拒绝"
+
+
+class IdempotencyConflict(PaymentRejected):
+    """The idempotency key was used before by this client for another request."""
+
+    code = "idempotency_conflict"
+    default_zh = "请求标识已用于其他请求"
+
+
+class InsufficientFunds(PaymentRejected):
+    """The account's balance would go below its floor (a prepaid account below zero)."""
+
+    code = "insufficient_funds"
+    default_zh = "账户余额不足"
+
+
+class OrderNotFound(PaymentRejected):
+    """No such order (or not this patient's)."""
+
+    code = "not_found"
+    default_zh = "未找到该订单"
+
+
+class LedgerError(PaymentError):
+    """A posting that breaks the ledger's rules: unbalanced, fewer than two entries, a reference reused
+    for other entries. A programming error, never a customer's."""
+
+    code = "ledger_error"
+    default_zh = "账务处理错误"
+
+
+class PaymentUnavailable(PaymentError):
+    """The database or a payment method cannot be reached now: try later."""
+
+    code = "payment_unavailable"
+    default_zh = "支付服务暂时不可用，请稍后再试"

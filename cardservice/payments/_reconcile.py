@@ -1,0 +1,182 @@
+"""Daily reconciliation (对账): what the ledger says each payment method did on a hospital day, against
+the method's own records for that day (the acquirer's transaction list; an in-database method's own
+ledger transactions), with every difference listed.
+
+Ledger side, per method: the payments service's postings (``payment`` / ``top_up`` debit the method's
+clearing account; ``refund`` credits it; a ``reversal`` cancels a refund that did not happen). Method
+side: its approved charges and refunds. A reference found on one side only, with another amount, or
+approved on one side and declined on the other is a mismatch.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as _dt
+import io
+from collections.abc import Iterable
+
+from cardservice.payments._errors import PaymentUnavailable
+from cardservice.payments._ledger import Ledger
+from cardservice.payments._methods import PaymentMethod
+
+__all__ = ["MethodTotals", "Mismatch", "ReconciliationReport", "reconcile"]
+
+MISSING_AT_METHOD = "missing_at_method"
+MISSING_IN_LEDGER = "missing_in_ledger"
+AMOUNT_DIFFERS = "amount_differs"
+STATUS_DIFFERS = "status_differs"
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    method: str
+    reference: str
+    kind: str  # charge / refund
+    problem: str  # missing_at_method / missing_in_ledger / amount_differs / status_differs
+    ledger_fen: int | None
+    method_fen: int | None
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodTotals:
+    """Per method: counts and net amounts (charges minus refunds) on each side."""
+
+    method: str
+    ledger_count: int
+    ledger_fen: int
+    method_count: int
+    method_fen: int
+    matched: int
+    reachable: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconciliationReport:
+    day: _dt.date
+    totals: tuple[MethodTotals, ...]
+    mismatches: tuple[Mismatch, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and all(t.reachable for t in self.totals)
+
+    def csv(self) -> str:
+        """One line per mismatch (a header first)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(
+            ["day", "method", "reference", "kind", "problem", "ledger_fen", "method_fen", "detail"]
+        )
+        for m in self.mismatches:
+            writer.writerow(
+                [
+                    self.day.isoformat(),
+                    m.method,
+                    m.reference,
+                    m.kind,
+                    m.problem,
+                    "" if m.ledger_fen is None else m.ledger_fen,
+                    "" if m.method_fen is None else m.method_fen,
+                    m.detail,
+                ]
+            )
+        return out.getvalue()
+
+    def text(self) -> str:
+        lines = [f"对账 reconciliation {self.day.isoformat()}: {'OK' if self.ok else 'MISMATCHES'}", ""]
+        lines.append(
+            f"{'method':<12}{'ledger n':>9}{'ledger fen':>12}{'method n':>9}{'method fen':>12}{'matched':>9}"
+        )
+        for t in self.totals:
+            method_side = f"{t.method_count:>9}{t.method_fen:>12}" if t.reachable else f"{'unreachable':>21}"
+            lines.append(f"{t.method:<12}{t.ledger_count:>9}{t.ledger_fen:>12}{method_side}{t.matched:>9}")
+        if self.mismatches:
+            lines += ["", "mismatches:"]
+            for m in self.mismatches:
+                ledger = "-" if m.ledger_fen is None else str(m.ledger_fen)
+                at_method = "-" if m.method_fen is None else str(m.method_fen)
+                lines.append(
+                    f"  {m.method:<10} {m.reference:<24} {m.kind:<7} {m.problem:<18} "
+                    f"ledger {ledger:>8}  method {at_method:>8}  {m.detail}".rstrip()
+                )
+        return "\n".join(lines) + "\n"
+
+
+def _ledger_side(ledger: Ledger, method: PaymentMethod, day: _dt.date) -> dict[str, tuple[str, int]]:
+    """reference -> (kind, amount) of what the service posted through *method* on *day*."""
+    side: dict[str, tuple[str, int]] = {}
+    for posting in ledger.postings(day=day):
+        if posting.method != method.name:
+            continue
+        amount = posting.amount_on(method.clearing_account)
+        reference = posting.order_reference or posting.reference
+        if posting.kind in ("payment", "top_up"):
+            side[reference] = ("charge", amount)
+        elif posting.kind == "refund":
+            side[reference] = ("refund", -amount)
+        elif posting.kind == "reversal" and reference in side:
+            kind, before = side[reference]
+            left = before - abs(amount)
+            if left:
+                side[reference] = (kind, left)
+            else:
+                del side[reference]
+    return side
+
+
+def reconcile(ledger: Ledger, methods: Iterable[PaymentMethod], day: _dt.date) -> ReconciliationReport:
+    """The report for hospital day *day* (Beijing time) over *methods*."""
+    totals: list[MethodTotals] = []
+    mismatches: list[Mismatch] = []
+    for method in methods:
+        ours = _ledger_side(ledger, method, day)
+        net_ledger = sum(a if k == "charge" else -a for k, a in ours.values())
+        try:
+            records = method.records(day)
+        except PaymentUnavailable as exc:
+            totals.append(MethodTotals(method.name, len(ours), net_ledger, 0, 0, 0, reachable=False))
+            mismatches.append(Mismatch(method.name, "-", "-", "method_unreachable", None, None, exc.message))
+            continue
+        theirs = {r.reference: r for r in records}
+        matched = 0
+        for reference, (kind, amount) in sorted(ours.items()):
+            record = theirs.get(reference)
+            if record is None:
+                mismatches.append(Mismatch(method.name, reference, kind, MISSING_AT_METHOD, amount, None))
+            elif record.status != "approved":
+                mismatches.append(
+                    Mismatch(
+                        method.name,
+                        reference,
+                        kind,
+                        STATUS_DIFFERS,
+                        amount,
+                        record.amount_fen,
+                        f"method says {record.status}",
+                    )
+                )
+            elif record.amount_fen != amount:
+                mismatches.append(
+                    Mismatch(method.name, reference, kind, AMOUNT_DIFFERS, amount, record.amount_fen)
+                )
+            else:
+                matched += 1
+        approved = [r for r in records if r.status == "approved"]
+        for record in approved:
+            if record.reference not in ours:
+                mismatches.append(
+                    Mismatch(
+                        method.name,
+                        record.reference,
+                        record.kind,
+                        MISSING_IN_LEDGER,
+                        None,
+                        record.amount_fen,
+                        f"method transaction {record.transaction_id}",
+                    )
+                )
+        net_method = sum(r.amount_fen if r.kind == "charge" else -r.amount_fen for r in approved)
+        totals.append(MethodTotals(method.name, len(ours), net_ledger, len(approved), net_method, matched))
+    return ReconciliationReport(day, tuple(totals), tuple(mismatches))
