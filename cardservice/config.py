@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         pattern=r"^https?://",
         description="the hospital HIS (docs/his-contract.md); unset: the embedded reference HIS",
     )
+    payment_gateway_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="the card-payment gateway (acquirer); unset: prepaid account and cash only "
+        "(--demo starts a simulated acquirer)",
+    )
     his_token_env: str | None = Field(
         default=None, description="environment variable holding the HIS API token (never in the file)"
     )

@@ -67,6 +67,9 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     # uvicorn's access log would repeat every path; request metrics and the audit log cover it.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(
+        logging.WARNING
+    )  # one line per HIS/acquirer request: the audit has them
 
 
 def _pcscd_reachable() -> bool:
@@ -182,6 +185,61 @@ def _his(settings: Settings, database: Any) -> Any:
     return open_embedded_his(database)
 
 
+DEMO_PREPAID_TOP_UP_FEN = 50_000  # the demo patient starts with ¥500 on the prepaid account
+
+
+def _start_acquirer(home: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """The demo's bank: simulators.acquirer in a child process (its own SQLite in HOME, so what it
+    approved survives the daemon being killed; it dies with the daemon)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [sys.executable, "-m", "simulators.acquirer", "--port", str(port),
+               "--database", f"sqlite:///{home / 'acquirer.db'}"]  # fmt: skip
+    child = subprocess.Popen(  # noqa: S603
+        command, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            break
+        time.sleep(0.1)
+    return f"http://127.0.0.1:{port}", child
+
+
+def _payments(
+    settings: Settings, database: Any, his: Any, audit: Callable[..., Any], *, demo: bool
+) -> tuple[Any, subprocess.Popen[bytes] | None]:
+    """The payments service: prepaid account and cash desk in the ledger, and the card gateway at
+    ``payment_gateway_url`` (the demo starts a simulated acquirer). Unfinished payments of an earlier
+    run are resolved here, before the API answers (by asking their payment method)."""
+    from cardservice.his import Patient, demo_patient
+    from cardservice.payments import CashDesk, GatewayMethod, Ledger, Payments, PrepaidAccount
+
+    ledger = Ledger(database)
+    methods: list[Any] = [PrepaidAccount(ledger), CashDesk(ledger)]
+    child = None
+    url = settings.payment_gateway_url
+    if url is None and demo:
+        url, child = _start_acquirer(settings.home)
+    if url is not None:
+        methods.append(GatewayMethod(url))
+    payments = Payments(database, his, methods, ledger=ledger, audit=audit)
+    report = payments.recover()
+    if report.resolved or report.unresolved:
+        log.warning(
+            "payments recovery: %d unfinished orders resolved, %d still in doubt",
+            len(report.resolved),
+            len(report.unresolved),
+        )
+    patient: Patient | None = demo_patient() if demo else None
+    if patient is not None:  # once per database: the key makes a restart a replay
+        payments.top_up("demo-seed", "demo-prepaid-1", patient, DEMO_PREPAID_TOP_UP_FEN, "cash")
+    return payments, child
+
+
 def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], None] = print) -> int:
     """Run the daemon until it is told to stop; the exit status."""
     import uvicorn
@@ -248,6 +306,8 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         on_event=hub.publish,
         audit=daemon_audit,
     )
+    his = _his(settings, database)
+    payments, acquirer = _payments(settings, database, his, audit_log.record, demo=demo)
     services = Services(
         manager=manager,
         authenticate=keys.authenticate,
@@ -255,7 +315,8 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         hub=hub,
         limiter=RateLimiter(settings.rate_limit.per_second, settings.rate_limit.burst),
         card_timeout=settings.card_timeout,
-        his=_his(settings, database),
+        his=his,
+        payments=payments,
     )
     app = create_app(
         services,
@@ -296,6 +357,10 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             manager.stop()
         finally:
             _stop_child(demo_cards)
+            if acquirer is not None:
+                acquirer.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    acquirer.wait(5)
             database.close()
         log.info("stopped after %.0f s", time.monotonic() - started)
     return 0 if server.started or not server.should_exit else 1

@@ -61,6 +61,7 @@ from cardservice.api._models import (
     UpdateItemsIn,
     WriteResult,
 )
+from cardservice.api._payments import payments_router
 from cardservice.api._security import GuardMiddleware, loopback_hosts, scope_allows
 from cardservice.healthcard import (
     CODE_TABLES,
@@ -763,12 +764,14 @@ def create_app(
             {"name": "card", "description": "the card in a reader: identity, health data, writes"},
             {"name": "events", "description": "card and reader events (SSE, WebSocket)"},
             {"name": "registration", "description": "挂号: departments, doctors, slots, bookings (HIS)"},
+            {"name": "payments", "description": "缴费: bills, prepaid account, payments, refunds, 对账"},
         ],
     )
     app.state.services = services
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(hospital_router)
+    app.include_router(payments_router)
 
     @app.get(
         "/metrics",

@@ -22,6 +22,7 @@ from cardservice.readers import CardView, ReaderManager, ServiceError
 
 if TYPE_CHECKING:
     from cardservice.his import HisConnector
+    from cardservice.payments import Payments
 
 __all__ = [
     "Admin",
@@ -64,6 +65,7 @@ class Services:
     started: float = field(default_factory=time.monotonic)
     metrics: Metrics = field(default_factory=Metrics)
     his: HisConnector | None = None  # registration, bills, lab reports (None: those routes answer 503)
+    payments: Payments | None = None  # /v1/payments (None: those routes answer 503)
 
 
 def services_of(request: Request) -> Services:

@@ -71,6 +71,13 @@ ERRORS: dict[str, tuple[int, str]] = {
     "already_cancelled": (409, "该挂号已取消"),
     "already_settled": (409, "该费用已缴清"),
     "amount_mismatch": (409, "缴费金额与账单不符"),
+    # payments
+    "payment_unavailable": (503, "支付服务暂时不可用，请稍后再试"),
+    "payment_rejected": (422, "无法按此方式支付"),
+    "idempotency_conflict": (409, "该请求号已用于另一笔不同的请求"),
+    "insufficient_funds": (409, "就诊卡账户余额不足"),
+    "order_not_found": (404, "未找到该订单"),
+    "ledger_error": (500, "账务处理出错"),
     "internal_error": (500, "服务内部错误"),
 }
 

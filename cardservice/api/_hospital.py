@@ -34,7 +34,16 @@ from cardservice.api._errors import responses
 from cardservice.his import HisConnector, HisError, Patient
 from cardservice.readers import CardView, ServiceError
 
-__all__ = ["hospital_router"]
+__all__ = [
+    "HIS_ERRORS",
+    "PATIENT_ERRORS",
+    "IdempotencyKey",
+    "ReaderQuery",
+    "call_his",
+    "hospital_router",
+    "patient_of",
+    "scoped_key",
+]
 
 T = TypeVar("T")
 
@@ -53,8 +62,8 @@ IdempotencyKey = Annotated[
 ReaderQuery = Annotated[
     str, Query(description="reader of the patient's card (`default`: the first)", max_length=128)
 ]
-_HIS_ERRORS = ("his_unavailable", "his_timeout", "his_protocol", "his_rejected", "his_not_found")
-_PATIENT_ERRORS = ("reader_not_found", "no_card", "card_not_ready", "card_removed", "card_changed",
+HIS_ERRORS = ("his_unavailable", "his_timeout", "his_protocol", "his_rejected", "his_not_found")
+PATIENT_ERRORS = ("reader_not_found", "no_card", "card_not_ready", "card_removed", "card_changed",
                    "card_blacklisted", "card_unsupported")  # fmt: skip
 
 
@@ -195,7 +204,7 @@ async def _audited(
     response_model=DepartmentsOut,
     tags=["registration"],
     summary="Departments (科室)",
-    responses=responses(*_HIS_ERRORS),
+    responses=responses(*HIS_ERRORS),
 )
 async def list_departments(request: Request, client: Kiosk) -> DepartmentsOut:
     his = _his(services_of(request))
@@ -208,7 +217,7 @@ async def list_departments(request: Request, client: Kiosk) -> DepartmentsOut:
     response_model=DoctorsOut,
     tags=["registration"],
     summary="Doctors of a department",
-    responses=responses(*_HIS_ERRORS),
+    responses=responses(*HIS_ERRORS),
 )
 async def list_doctors(request: Request, client: Kiosk, department_id: str) -> DoctorsOut:
     his = _his(services_of(request))
@@ -221,7 +230,7 @@ async def list_doctors(request: Request, client: Kiosk, department_id: str) -> D
     response_model=SlotsOut,
     tags=["registration"],
     summary="Bookable slots (号源) of a department, optionally one doctor, in a date range",
-    responses=responses(*_HIS_ERRORS),
+    responses=responses(*HIS_ERRORS),
 )
 async def list_slots(
     request: Request,
@@ -255,7 +264,7 @@ def _registration_out(registration: Any, view: CardView) -> RegistrationOut:
     summary="Book a slot for the card holder in the reader (挂号)",
     description="Creates the registration and its registration-fee bill (pay it at /v1/payments). "
     "Repeating the request with the same Idempotency-Key returns the same registration.",
-    responses=responses(*_PATIENT_ERRORS, *_HIS_ERRORS, "slot_full"),
+    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS, "slot_full"),
 )
 async def book(
     request: Request,
@@ -282,7 +291,7 @@ async def book(
     response_model=RegistrationOut,
     tags=["registration"],
     summary="Cancel the card holder's registration (退号), before it is paid",
-    responses=responses(*_PATIENT_ERRORS, *_HIS_ERRORS, "already_cancelled"),
+    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS, "already_cancelled"),
 )
 async def cancel_booking(
     request: Request,

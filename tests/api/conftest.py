@@ -180,6 +180,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         wait: tuple[str, ...] = (READER,),
         allowed_hosts: tuple[str, ...] = (EXTRA_HOST,),
         his: Any = None,
+        payments: Any = None,
     ) -> Stack:
         folder = tmp_path / f"stack-{len(managers)}"
         folder.mkdir()
@@ -205,6 +206,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             limiter=limiter or RateLimiter(1000.0, 1000),
             card_timeout=card_timeout,
             his=his,
+            payments=payments,
         )
         app = create_app(services, allowed_hosts=allowed_hosts, allowed_origins=(HIS_ORIGIN,))
         stack = Stack(backend, manager, services, app, audit.calls, folder)

@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from cardservice.his import open_embedded_his
+from cardservice.payments import CashDesk, Ledger, Payments, PrepaidAccount
 from cardservice.store import open_database
 from tests.api.conftest import ADMIN, BASE_URL, StackFactory
 
@@ -62,9 +63,13 @@ def test_every_operation_but_health_is_documented_with_401_and_403(client: TestC
 
 @pytest.fixture
 def api_schema(make_stack: StackFactory, tmp_path: Path) -> Iterator[schemathesis.BaseSchema]:
-    """The stack with the embedded HIS on SQLite: the hospital routes are fuzzed against the real thing."""
+    """The stack with the embedded HIS and payments on SQLite: the hospital routes are fuzzed against the
+    real thing."""
     database = open_database(f"sqlite:///{tmp_path / 'his.db'}")
-    stack = make_stack(his=open_embedded_his(database))
+    his = open_embedded_his(database)
+    ledger = Ledger(database)
+    payments = Payments(database, his, [PrepaidAccount(ledger), CashDesk(ledger)], ledger=ledger)
+    stack = make_stack(his=his, payments=payments)
     yield schemathesis.openapi.from_asgi("/openapi.json", stack.app, headers={"Host": "127.0.0.1:8765"})
     database.close()
 
