@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -126,6 +127,13 @@ class Database:
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        # SQLite has one writer at a time; threads of this process queue here, handed the lock the
+        # moment it is free, instead of in SQLite's busy handler, which polls with sleeps of up to
+        # 100 ms (measured: 8 kiosks booking and paying at once had a p99 of 2.6 s that way).
+        # Other processes (card-issuer on the same file) still meet the busy timeout.
+        self._writer: contextlib.AbstractContextManager[object] = (
+            threading.RLock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        )
 
     def __repr__(self) -> str:
         return f"Database({self.url!r})"
@@ -143,7 +151,8 @@ class Database:
         A writing session on SQLite holds the write lock from its start (other writers wait up to 5 s).
         ``readonly=True``: one consistent snapshot, no lock (writes in it fail on PostgreSQL).
         """
-        with (self._read_sessions if readonly else self._sessions)() as session:
+        sessions = self._read_sessions if readonly else self._sessions
+        with contextlib.nullcontext() if readonly else self._writer, sessions() as session:
             try:
                 yield session
                 session.commit()
