@@ -31,7 +31,7 @@ from cardservice.payments import Ledger, prepaid_account
 from cardservice.store import open_database
 from cardservice.transport import wait_for_removal
 from simulators.acquirer import AcquirerStore
-from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT, stop_process_group
+from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT, SAM_READER, stop_process_group
 from tests.pcsc.test_daemon_pcsc import BIN, _free_port
 
 pytestmark = pytest.mark.pcsc
@@ -77,11 +77,15 @@ class Daemon:
         assert process is not None
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
-        assert wait_for_removal(CARD_READER, EVENT_TIMEOUT + 5), "the killed daemon's card-sim kept the card"
+        for reader in (CARD_READER, SAM_READER):
+            assert wait_for_removal(reader, EVENT_TIMEOUT + 5), f"the killed daemon's card-sim kept {reader}"
 
     def stop(self) -> None:
         if self.process is not None:
             stop_process_group(self.process)
+        # The next module puts its own cards in: the daemon's card-sim must have left both slots.
+        for reader in (CARD_READER, SAM_READER):
+            assert wait_for_removal(reader, EVENT_TIMEOUT + 5), f"{reader} still holds the daemon's card"
 
 
 def _pay(daemon: Daemon, key: str, amount: int, stop: threading.Event) -> dict[str, object]:
