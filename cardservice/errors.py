@@ -32,9 +32,16 @@ mapped at the boundary with ``raise ... from``::
 
 The SW -> class mapping is a declarative table in :mod:`cardservice.apdu`.
 Messages never contain key material, PINs or personal data.
+
+The hospital services have their own roots on one base, :class:`CodedError` (a stable ``code``, a
+``message_zh`` for the kiosk screen, ``details`` without personal data): ``cardservice.his.HisError``
+and ``cardservice.payments.PaymentError``. The API turns any of them into its error shape in one place.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationBlockedError",
@@ -45,6 +52,7 @@ __all__ = [
     "ClassFunctionError",
     "ClassNotSupportedError",
     "CodecError",
+    "CodedError",
     "CommandNotAllowedError",
     "ConditionsNotSatisfiedError",
     "CryptoError",
@@ -190,3 +198,19 @@ class CryptoError(CardError):
 
     def __init__(self, message: str = "cryptographic operation failed") -> None:
         super().__init__(message)
+
+
+class CodedError(Exception):
+    """An error of a hospital service: ``code`` is stable (API clients rely on it), ``message_zh`` is
+    what a kiosk shows, ``details`` carries facts (never personal data)."""
+
+    code: ClassVar[str] = "error"
+    default_zh: ClassVar[str] = "处理失败"
+
+    def __init__(
+        self, message: str, *, message_zh: str | None = None, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.message_zh = message_zh or self.default_zh
+        self.details: dict[str, Any] = dict(details or {})

@@ -31,6 +31,7 @@ from cardservice.api._deps import (
     services_of,
 )
 from cardservice.api._errors import responses
+from cardservice.errors import CodedError
 from cardservice.his import HisConnector, HisError, Patient
 from cardservice.readers import CardView, ServiceError
 
@@ -43,6 +44,7 @@ __all__ = [
     "hospital_router",
     "patient_of",
     "scoped_key",
+    "service_error",
 ]
 
 T = TypeVar("T")
@@ -145,9 +147,10 @@ def _his(services: Services) -> HisConnector:
     return services.his
 
 
-def his_error(exc: HisError) -> ServiceError:
-    """A connector error as the API's error (the code table in cardservice.api._errors)."""
-    code = "his_not_found" if exc.code == "not_found" else exc.code
+def service_error(exc: CodedError, *, not_found: str) -> ServiceError:
+    """A hospital service's error as the API's (the code table in cardservice.api._errors); its generic
+    ``not_found`` gets the service's own name (*not_found*: his_not_found, order_not_found)."""
+    code = not_found if exc.code == "not_found" else exc.code
     return ServiceError(code, exc.message, **exc.details)
 
 
@@ -156,7 +159,7 @@ async def call_his(operation: Callable[[], T]) -> T:
     try:
         return await anyio.to_thread.run_sync(operation)
     except HisError as exc:
-        raise his_error(exc) from None
+        raise service_error(exc, not_found="his_not_found") from None
 
 
 async def patient_of(services: Services, reader: str, card_id: str | None) -> tuple[CardView, Patient]:

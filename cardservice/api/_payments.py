@@ -38,6 +38,7 @@ from cardservice.api._hospital import (
     ReaderQuery,
     call_his,
     patient_of,
+    service_error,
 )
 from cardservice.payments import PaymentError, Payments
 from cardservice.readers import ServiceError
@@ -139,16 +140,11 @@ def _payments(services: Services) -> Payments:
     return payments
 
 
-def _payment_error(exc: PaymentError) -> ServiceError:
-    code = "order_not_found" if exc.code == "not_found" else exc.code
-    return ServiceError(code, str(exc))
-
-
 async def _call(operation: Callable[[], T]) -> T:
     try:
         return await anyio.to_thread.run_sync(operation)
     except PaymentError as exc:
-        raise _payment_error(exc) from None
+        raise service_error(exc, not_found="order_not_found") from None
 
 
 async def _audited_order(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from cardservice.errors import CodedError
 
 __all__ = [
     "AlreadyCancelled",
@@ -20,20 +21,12 @@ __all__ = [
 ]
 
 
-class HisError(Exception):
+class HisError(CodedError):
     """Anything the HIS connector could not do. ``code`` is stable (API clients and the contract use
     it), ``message_zh`` is what a kiosk shows, ``details`` carries facts (never personal data)."""
 
     code: ClassVar[str] = "his_error"
     default_zh: ClassVar[str] = "医院信息系统错误"
-
-    def __init__(
-        self, message: str, *, message_zh: str | None = None, details: Mapping[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.message_zh = message_zh or self.default_zh
-        self.details: dict[str, Any] = dict(details or {})
 
 
 class HisUnavailable(HisError):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from cardservice.errors import CodedError
 
 __all__ = [
     "IdempotencyConflict",
@@ -16,20 +17,12 @@ __all__ = [
 ]
 
 
-class PaymentError(Exception):
+class PaymentError(CodedError):
     """Anything the payments layer could not do. ``code`` is stable, ``message_zh`` is for the kiosk
     screen, ``details`` carries facts (never personal data)."""
 
     code: ClassVar[str] = "payment_error"
     default_zh: ClassVar[str] = "支付处理失败"
-
-    def __init__(
-        self, message: str, *, message_zh: str | None = None, details: Mapping[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.message_zh = message_zh or self.default_zh
-        self.details: dict[str, Any] = dict(details or {})
 
 
 class PaymentRejected(PaymentError):
