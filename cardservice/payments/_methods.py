@@ -11,6 +11,7 @@ it did not, so it is never in doubt, and its records for reconciliation are thos
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import datetime as _dt
 import enum
@@ -100,8 +101,9 @@ class PaymentMethod(Protocol):
     def records(self, day: _dt.date) -> list[MethodRecord]: ...
 
 
-class _LedgerMethod:
-    """A method whose books are the project ledger (the prepaid account, the cash desk)."""
+class _LedgerMethod(abc.ABC):
+    """A method whose books are the project ledger (the prepaid account, the cash desk); a subclass
+    names the entries of a charge."""
 
     name: str
     clearing_account: str
@@ -149,8 +151,8 @@ class _LedgerMethod:
             return MethodResult(MethodStatus.UNAVAILABLE, message=exc.message)
         return MethodResult(MethodStatus.APPROVED, posting.reference, amount_fen)
 
-    def _charge_entries(self, patient: Patient, amount_fen: int) -> list[Entry]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _charge_entries(self, patient: Patient, amount_fen: int) -> list[Entry]: ...
 
     def query(self, reference: str) -> MethodResult:
         try:
