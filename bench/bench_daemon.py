@@ -138,7 +138,13 @@ def _insertion(base: str, key: str, rounds: int) -> dict[str, float]:
     to_event, to_data, read_ms, apdus = [], [], [], []
     try:
         with httpx.Client(base_url=base, headers=headers) as client:
-            events.wait("card.inserted", 0, timeout=30)  # the demo card at start
+            # The demo card at start: its card.inserted may come before this stream is open (the
+            # daemon's start-up takes a moment after card-sim attached), so ask for the reader state.
+            deadline = time.monotonic() + 30
+            while client.get("/v1/readers/default").json().get("state") != "ready":
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the demo card was not read")
+                time.sleep(0.05)
             for _ in range(rounds):
                 mark = events.mark()
                 _ctl("remove")
