@@ -102,9 +102,7 @@ def create_image(
     unknown = set(profile_options) - _keyword_options(factory)
     if unknown:
         raise ValueError(f"unknown card option(s) for profile {profile!r}: {', '.join(sorted(unknown))}")
-    image = factory(
-        serial=card_serial, options=CardOptions.from_mapping(card_options), **profile_options
-    )
+    image = factory(serial=card_serial, options=CardOptions.from_mapping(card_options), **profile_options)
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"card image {os.fspath(path)} already exists")
@@ -114,14 +112,10 @@ def create_image(
 def _keyword_options(factory: ProfileFactory) -> set[str]:
     """Keyword parameters a profile factory takes besides ``serial`` and ``options``."""
     parameters = inspect.signature(factory).parameters.values()
-    return {
-        p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY
-    } - {"serial", "options"}
+    return {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"serial", "options"}
 
 
-def load_card(
-    path: str | os.PathLike[str], *, handlers: Mapping[int, Instruction] | None = None
-) -> CardOS:
+def load_card(path: str | os.PathLike[str], *, handlers: Mapping[int, Instruction] | None = None) -> CardOS:
     """A card bound to its image file: every change is written through. Raises ImageError for a
     damaged image, FileNotFoundError for a missing one."""
     return CardOS(CardImage.load(path), image_path=path, handlers=handlers)

@@ -116,9 +116,7 @@ def internal_authenticate(key: KeyRecord, data: bytes) -> bytes:
     return encrypt_ecb(cipher, key.value, padded)
 
 
-def unwrap_sm(
-    header: bytes, data: bytes, stk: KeyRecord, challenge: bytes | None, mode: SmMode
-) -> bytes:
+def unwrap_sm(header: bytes, data: bytes, stk: KeyRecord, challenge: bytes | None, mode: SmMode) -> bytes:
     """Check the command MAC (and decrypt when *mode* says so); returns the plain data.
 
     *header* is ``CLA INS P1 P2 Lc`` exactly as sent. No challenge → 6985; data too short to hold
