@@ -15,14 +15,18 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from drivers.printers import PrinterConfig
+
 __all__ = [
     "CONFIG_FILE_NAME",
     "ConfigError",
+    "PrinterBinding",
     "RateLimit",
     "ReaderBinding",
     "Settings",
@@ -77,6 +81,62 @@ class RateLimit(_Strict):
     burst: Annotated[int, Field(ge=1)] = 20
 
 
+class PrinterBinding(_Strict):
+    """A receipt printer, by the name print jobs use (the first one listed is the default)::
+
+        [[printers]]
+        name = "front"
+        kind = "network"            # network (raw TCP) | serial | usb | file
+        host = "10.1.2.30"          # port = 9100 by default
+        paper = 80                  # 58 or 80 (mm)
+
+    ``kind`` decides which other keys apply: network ``host``, ``port``; serial ``device``, ``baudrate``,
+    ``bytesize``, ``parity``, ``stopbits``, ``xonxoff``, ``rtscts``; usb ``vendor_id``, ``product_id``
+    (TOML takes ``0x0416``), ``in_ep``, ``out_ep``; file ``path`` (e.g. ``/dev/usb/lp0``). Any kind:
+    ``paper``, ``timeout`` (seconds, default 5), ``status = false`` for a link that cannot answer status
+    queries. Checked as :class:`drivers.printers.PrinterConfig` (its defaults apply)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    kind: Literal["network", "serial", "usb", "file"]
+    paper: Literal[58, 80] | None = None
+    timeout: float | None = None
+    status: bool | None = None
+    host: str | None = None
+    port: int | None = None
+    device: str | None = None
+    baudrate: int | None = None
+    bytesize: int | None = None
+    parity: str | None = None
+    stopbits: int | None = None
+    xonxoff: bool | None = None
+    rtscts: bool | None = None
+    vendor_id: int | None = None
+    product_id: int | None = None
+    in_ep: int | None = None
+    out_ep: int | None = None
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _is_a_printer(self) -> PrinterBinding:
+        self.printer_config()
+        return self
+
+    def printer_config(self) -> PrinterConfig:
+        """The driver's configuration of this printer."""
+        # Imported here: the driver (python-escpos, Pillow) loads only where a printer is configured.
+        from drivers.printers import PrinterConfig
+
+        try:
+            return PrinterConfig(**self.model_dump(exclude={"name"}, exclude_none=True))
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors(include_url=False):
+                where = ".".join(str(part) for part in error["loc"])
+                message = error["msg"].removeprefix("Value error, ")
+                problems.append(f"{where}: {message}" if where else message)
+            raise ValueError("; ".join(problems)) from None
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Values from the TOML file; a missing file is an empty configuration, a broken one an error."""
 
@@ -123,6 +183,9 @@ class Settings(BaseSettings):
         default=None, description="TOML file of extra card profiles (ATR pattern → card model)"
     )
     rate_limit: RateLimit = Field(default_factory=RateLimit)
+    printers: list[PrinterBinding] = Field(
+        default_factory=list, description="receipt printers for the print queue; the first is the default"
+    )
     log_file: Path | None = Field(default=None, description="JSON-lines log file (reopened after rotation)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     card_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
@@ -142,6 +205,20 @@ class Settings(BaseSettings):
     his_token_env: str | None = Field(
         default=None, description="environment variable holding the HIS API token (never in the file)"
     )
+
+    @field_validator("printers")
+    @classmethod
+    def _printer_names_unique(cls, value: list[PrinterBinding]) -> list[PrinterBinding]:
+        names = [printer.name for printer in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"printer names must be unique: {', '.join(twice)}")
+        return value
+
+    @property
+    def printer_configs(self) -> dict[str, PrinterConfig]:
+        """The configured printers by name, in order (the first is the default), for the print queue."""
+        return {printer.name: printer.printer_config() for printer in self.printers}
 
     @field_validator("allowed_origins")
     @classmethod

@@ -33,6 +33,7 @@ from cardservice.store._models import (
     LedgerTransactionRow,
     PaymentEventRow,
     PaymentOrderRow,
+    PrintJobRow,
     UtcDateTime,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "LedgerTransactionRow",
     "PaymentEventRow",
     "PaymentOrderRow",
+    "PrintJobRow",
     "StoreError",
     "UtcDateTime",
     "describe",

@@ -451,3 +451,49 @@ class PaymentEventRow(Base):
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, no personal data
 
     __table_args__ = (Index("ix_payments_events_order", "order_reference"),)
+
+
+# The persistent print queue (cardservice.printing.PrintQueue, migration 0007).
+
+#: Every status a print job can have (the CHECK constraint of print_jobs).
+PRINT_JOB_STATES = ("queued", "printing", "printed", "held", "failed", "cancelled")
+
+
+class PrintJobRow(Base):
+    """A print job of one station's printer. ``payload`` is the template's input as JSON, with the
+    patient's name already masked as printed (never a card number): enough to print the ticket again.
+    ``claimed_by``/``heartbeat_at``: the worker printing it and its last sign of life (``printing`` only).
+    (client_id, idempotency_key) is unique: a repeated request finds its job."""
+
+    __tablename__ = "print_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_ref: Mapped[str] = mapped_column(String(32), unique=True)
+    station: Mapped[str] = mapped_column(String(128))
+    client_id: Mapped[str] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # registration_slip / payment_receipt / lab_report
+    printer: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error_message_zh: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reprint_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    card: Mapped[str | None] = mapped_column(String(64), nullable=True)  # masked card number only
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    printed_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("client_id", "idempotency_key", name="uq_print_jobs_idempotency"),
+        CheckConstraint(
+            "status IN ('queued', 'printing', 'printed', 'held', 'failed', 'cancelled')",
+            name="ck_print_jobs_status",
+        ),
+        Index("ix_print_jobs_queue", "station", "printer", "status", "id"),
+    )

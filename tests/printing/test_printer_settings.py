@@ -1,0 +1,88 @@
+"""The daemon's printer configuration: ``[[printers]]`` in cardservice.toml or CARDSERVICE_PRINTERS,
+checked at start as the driver's PrinterConfig, one line per problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cardservice.config import ConfigError, load_settings
+from cardservice.printing import PaperWidth
+
+
+def test_printers_from_the_toml_file(tmp_path: Path) -> None:
+    (tmp_path / "cardservice.toml").write_text(
+        """
+[[printers]]
+name = "front"
+kind = "network"
+host = "10.1.2.30"
+paper = 58
+
+[[printers]]
+name = "serial-1"
+kind = "serial"
+device = "/dev/ttyUSB0"
+baudrate = 115200
+
+[[printers]]
+name = "usb"
+kind = "usb"
+vendor_id = 0x0416
+product_id = 0x5011
+
+[[printers]]
+name = "lp"
+kind = "file"
+path = "/dev/usb/lp0"
+status = false
+""",
+        encoding="utf-8",
+    )
+    configs = load_settings(home=tmp_path).printer_configs
+    assert list(configs) == ["front", "serial-1", "usb", "lp"]
+    assert (configs["front"].host, configs["front"].port, configs["front"].paper) == (
+        "10.1.2.30",
+        9100,
+        PaperWidth.MM58,
+    )
+    assert (configs["serial-1"].device, configs["serial-1"].baudrate) == ("/dev/ttyUSB0", 115200)
+    assert (configs["usb"].vendor_id, configs["usb"].product_id) == (0x0416, 0x5011)
+    assert configs["lp"].kind == "file"
+    assert not configs["lp"].bidirectional
+
+
+def test_printers_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARDSERVICE_PRINTERS", '[{"name": "kiosk", "kind": "network", "host": "127.0.0.1"}]')
+    assert load_settings(home=tmp_path).printer_configs["kiosk"].paper is PaperWidth.MM80
+
+
+def test_no_printers_by_default(tmp_path: Path) -> None:
+    assert load_settings(home=tmp_path).printer_configs == {}
+
+
+@pytest.mark.parametrize(
+    ("printers", "line"),
+    [
+        ([{"name": "a", "kind": "network"}], "printers.0: Value error, a network printer needs host"),
+        (
+            [{"name": "a", "kind": "network", "host": "h", "device": "/dev/ttyS0"}],
+            "device do not apply to a network printer",
+        ),
+        ([{"name": "a", "kind": "network", "host": "h", "port": 99999}], "port: Input should be less than"),
+        ([{"name": "a", "kind": "file", "path": "x", "paper": 76}], "printers.0.paper"),
+        ([{"name": "a", "kind": "parallel"}], "printers.0.kind"),
+        ([{"name": "a b", "kind": "file", "path": "x"}], "printers.0.name"),
+        (
+            [{"name": "a", "kind": "file", "path": "x"}, {"name": "a", "kind": "file", "path": "y"}],
+            "printer names must be unique: a",
+        ),
+    ],
+)
+def test_bad_printers_stop_the_start_with_one_line_each(
+    tmp_path: Path, printers: list[dict[str, object]], line: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(home=tmp_path, printers=printers)
+    assert line in str(refused.value)
