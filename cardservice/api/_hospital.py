@@ -116,6 +116,11 @@ class SlotsOut(BaseModel):
     slots: list[SlotOut]
 
 
+class RegistrationsOut(BaseModel):
+    card: str = Field(description="the card holder, masked")
+    registrations: list[RegistrationOut]
+
+
 class BookingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reader: str = Field(default="default", max_length=128, description="reader of the patient's card")
@@ -287,6 +292,26 @@ async def book(
         detail=lambda r: {"registration": r.id, "queue_number": r.queue_number, "fee_fen": r.fee_fen},
     )  # fmt: skip
     return _registration_out(registration, view)
+
+
+@hospital_router.get(
+    "/registration/bookings",
+    response_model=RegistrationsOut,
+    tags=["registration"],
+    summary="The card holder's registrations (我的挂号), newest visit first",
+    description="Booked, paid and cancelled; print a slip with `POST /v1/print/jobs`.",
+    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS),
+)
+async def list_bookings(
+    request: Request, client: Kiosk, reader: ReaderQuery = "default", x_card_id: CardIdHeader = None
+) -> RegistrationsOut:
+    services = services_of(request)
+    his = _his(services)
+    view, patient = await patient_of(services, reader, x_card_id)
+    registrations = await call_his(lambda: his.registrations(patient))
+    return RegistrationsOut(
+        card=view.masked_card_number, registrations=[_registration_out(r, view) for r in registrations]
+    )
 
 
 @hospital_router.post(

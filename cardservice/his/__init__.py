@@ -1,7 +1,8 @@
 """The HIS connector: what the daemon asks of the hospital information system (HIS) — departments,
-doctors and slots, booking and cancelling a registration (挂号), outstanding bills and their
-settlement, lab reports. The daemon is not the HIS: these belong to the hospital, and the daemon
-only relays them for the card holder in front of the kiosk.
+doctors and slots, booking and cancelling a registration (挂号) and listing the patient's
+registrations, outstanding bills and their settlement, one bill in any state (to reprint a receipt),
+lab reports. The daemon is not the HIS: these belong to the hospital, and the daemon only relays them
+for the card holder in front of the kiosk.
 
     his = open_embedded_his(database)                      # the reference HIS in the project database
     his = HttpHis(HttpHisConfig("https://his.hospital.example/cardservice", token=...))  # a real one

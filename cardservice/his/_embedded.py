@@ -150,6 +150,16 @@ class EmbeddedHis:
                 query = query.where(HisSlotRow.doctor_id == doctor_id)
             return [_slot(slot, doctor) for slot, doctor in session.execute(query)]
 
+    def registrations(self, patient: Patient) -> list[Registration]:
+        with self._read() as session:
+            ids = session.scalars(
+                select(HisRegistrationRow.id)
+                .join(HisSlotRow, HisRegistrationRow.slot_id == HisSlotRow.id)
+                .where(HisRegistrationRow.card_number == patient.card_number)
+                .order_by(HisSlotRow.start_at.desc(), HisRegistrationRow.id)
+            ).all()
+            return [_registration(session, registration_id) for registration_id in ids]
+
     def bills(self, patient: Patient) -> list[Bill]:
         with self._read() as session:
             rows = session.scalars(
@@ -158,6 +168,13 @@ class EmbeddedHis:
                 .order_by(HisBillRow.created_at, HisBillRow.id)
             ).all()
             return _bills(session, rows)
+
+    def bill(self, patient: Patient, bill_id: str) -> Bill:
+        with self._read() as session:
+            row = session.get(HisBillRow, bill_id)
+            if row is None or row.card_number != patient.card_number:
+                raise NotFound(f"no bill {bill_id!r} for this patient", message_zh="未找到该账单")
+            return _bills(session, [row])[0]
 
     def lab_reports(self, patient: Patient) -> list[LabReport]:
         with self._read() as session:

@@ -39,6 +39,7 @@ from cardservice.his._wire import (
     ErrorOut,
     LabReportsOut,
     RegistrationOut,
+    RegistrationsOut,
     SlotsOut,
 )
 
@@ -154,10 +155,21 @@ class HttpHis:
             raise HisProtocolError("HIS answered a cancellation with another registration or status")
         return registration
 
+    def registrations(self, patient: Patient) -> list[Registration]:
+        body = {"patient": _patient(patient)}
+        return self._call(RegistrationsOut, "POST", "/v1/registrations/query", json=body, safe=True).value()
+
     def bills(self, patient: Patient) -> list[Bill]:
         return self._call(
             BillsOut, "POST", "/v1/bills/query", json={"patient": _patient(patient)}, safe=True
         ).value()
+
+    def bill(self, patient: Patient, bill_id: str) -> Bill:
+        path = f"/v1/bills/{_seg(bill_id)}/query"
+        bill = self._call(BillOut, "POST", path, json={"patient": _patient(patient)}, safe=True).value()
+        if bill.id != bill_id:
+            raise HisProtocolError("HIS answered a bill query with another bill")
+        return bill
 
     def settle_bill(
         self, patient: Patient, bill_id: str, *, payment_reference: str, amount_fen: int, idempotency_key: str

@@ -33,6 +33,7 @@ from cardservice.his._wire import (
     PatientIn,
     PatientQueryIn,
     RegistrationOut,
+    RegistrationsOut,
     SettleIn,
     SlotsOut,
     wire,
@@ -138,9 +139,17 @@ def create_app(his: HisConnector, *, token: str | None = None) -> FastAPI:
         )
         return {"registration": wire(registration)}
 
+    @app.post("/v1/registrations/query", response_model=RegistrationsOut)
+    def registrations(body: PatientQueryIn) -> Any:
+        return {"registrations": wire(his.registrations(_patient(body.patient)))}
+
     @app.post("/v1/bills/query", response_model=BillsOut)
     def bills(body: PatientQueryIn) -> Any:
         return {"bills": wire(his.bills(_patient(body.patient)))}
+
+    @app.post("/v1/bills/{bill_id}/query", response_model=BillOut)
+    def bill(bill_id: str, body: PatientQueryIn) -> Any:
+        return {"bill": wire(his.bill(_patient(body.patient), bill_id))}
 
     @app.post("/v1/bills/{bill_id}/settle", response_model=BillOut)
     def settle(bill_id: str, body: SettleIn, idempotency_key: Annotated[str | None, Header()] = None) -> Any:

@@ -217,8 +217,19 @@ class HisConnector(Protocol):
         self, patient: Patient, registration_id: str, *, idempotency_key: str
     ) -> Registration: ...
 
+    def registrations(self, patient: Patient) -> list[Registration]:
+        """The patient's registrations in every status (booked and cancelled alike), newest visit
+        first: to reprint a registration slip after the fact."""
+        ...
+
     def bills(self, patient: Patient) -> list[Bill]:
         """The patient's outstanding bills, oldest first."""
+        ...
+
+    def bill(self, patient: Patient, bill_id: str) -> Bill:
+        """One of the patient's bills in any status (outstanding, settled, cancelled), with its items,
+        ``settled_at`` and ``payment_reference``: to reprint a receipt after the fact. An unknown id and
+        another patient's bill are both :class:`NotFound` (never say that someone else's exists)."""
         ...
 
     def settle_bill(

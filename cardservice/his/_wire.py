@@ -33,6 +33,7 @@ __all__ = [
     "PatientIn",
     "PatientQueryIn",
     "RegistrationOut",
+    "RegistrationsOut",
     "SettleIn",
     "SlotsOut",
     "wire",
@@ -125,6 +126,13 @@ class RegistrationOut(_Model):
 
     def value(self) -> Registration:
         return Registration(**self.registration.model_dump())
+
+
+class RegistrationsOut(_Model):
+    registrations: list[_Registration]
+
+    def value(self) -> list[Registration]:
+        return [Registration(**r.model_dump()) for r in self.registrations]
 
 
 class _BillItem(_Model):

@@ -332,3 +332,64 @@ def test_lab_reports_of_the_demo_holder(embedded: EmbeddedHis) -> None:
     assert urine["BLD"].abnormal == "*"
     assert embedded.lab_reports(ALICE) == []
     assert embedded.bills(ALICE) == []
+
+
+def test_registrations_list_every_status_newest_visit_first(embedded: EmbeddedHis) -> None:
+    chief = doctor_slot(embedded)  # today 13:30
+    week = {s.id: s for s in embedded.slots("D01", date_from=TODAY, date_to=TODAY + dt.timedelta(days=1))}
+    general = week[f"D01-PT-{TODAY:%Y%m%d}-PM"]  # today's afternoon clinic, 13:30
+    tomorrow = week[f"D01-PT-{TODAY + dt.timedelta(days=1):%Y%m%d}-AM"]
+    morning = embedded.slots("D02", date_from=TODAY, date_to=TODAY)[0]  # today 08:00
+    assert (general.start, general.doctor_id) == (chief.start, None)
+    assert morning.start < chief.start < tomorrow.start
+    assert embedded.registrations(ALICE) == []
+    first = embedded.book(ALICE, chief.id, idempotency_key="r1")
+    second = embedded.book(ALICE, general.id, idempotency_key="r2")
+    third = embedded.book(ALICE, tomorrow.id, idempotency_key="r3")
+    oldest = embedded.book(ALICE, morning.id, idempotency_key="r4")
+    bob = embedded.book(BOB, chief.id, idempotency_key="r5")
+    assert {r.status for r in embedded.registrations(ALICE)} == {"booked"}
+    cancelled = embedded.cancel_registration(ALICE, second.id, idempotency_key="c1")
+    embedded.settle_bill(ALICE, first.bill_id, payment_reference="P1", amount_fen=5000, idempotency_key="s1")
+    listed = embedded.registrations(ALICE)
+    # Newest visit first; two visits at the same time in id order.
+    same_time = sorted([first, cancelled], key=lambda r: r.id)
+    assert listed == [third, *same_time, oldest]
+    assert [r.status for r in listed if r.id == second.id] == ["cancelled"]
+    # A paid registration stays booked; its bill says it is paid.
+    assert [r.status for r in listed if r.id == first.id] == ["booked"]
+    assert embedded.bill(ALICE, first.bill_id).status == "settled"
+    assert embedded.registrations(BOB) == [bob]
+    assert embedded.registrations(make_patient(999)) == []
+
+
+def test_one_bill_in_any_state_and_only_the_patients_own(embedded: EmbeddedHis, clock: Clock) -> None:
+    paid = embedded.book(ALICE, doctor_slot(embedded).id, idempotency_key="b1")
+    dropped = embedded.book(ALICE, doctor_slot(embedded, "主治医师").id, idempotency_key="b2")
+    outstanding = embedded.bill(ALICE, paid.bill_id)
+    assert outstanding == next(b for b in embedded.bills(ALICE) if b.id == paid.bill_id)
+    assert (outstanding.status, outstanding.settled_at, outstanding.payment_reference) == (
+        "outstanding", None, None,
+    )  # fmt: skip
+    clock.now += dt.timedelta(minutes=5)
+    settled = embedded.settle_bill(
+        ALICE, paid.bill_id, payment_reference="WX-42", amount_fen=5000, idempotency_key="s1"
+    )
+    receipt = embedded.bill(ALICE, paid.bill_id)
+    assert receipt == settled
+    assert (receipt.status, receipt.payment_reference, receipt.settled_at) == (
+        "settled", "WX-42", dt.datetime.combine(TODAY, dt.time(7, 5), CHINA_TZ),
+    )  # fmt: skip
+    assert [(i.name, i.amount_fen) for i in receipt.items] == [("主任医师挂号费", 5000)]
+    embedded.cancel_registration(ALICE, dropped.id, idempotency_key="c1")
+    assert embedded.bill(ALICE, dropped.bill_id).status == "cancelled"
+    assert embedded.bills(ALICE) == []  # neither is outstanding any more
+    for patient, bill_id in [(BOB, paid.bill_id), (BOB, dropped.bill_id), (ALICE, "SF-NONE"), (ALICE, "")]:
+        with pytest.raises(NotFound) as missing:
+            embedded.bill(patient, bill_id)
+        assert missing.value.message_zh == "未找到该账单"
+    demo = demo_patient()
+    assert demo is not None
+    with pytest.raises(NotFound):
+        embedded.bill(ALICE, "SF-DEMO-0001")  # exists, but is the demo holder's
+    assert embedded.bill(demo, "SF-DEMO-0001").total_fen == 8290

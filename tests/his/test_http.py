@@ -11,13 +11,14 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import uvicorn
 
 from cardservice.his import (
+    CHINA_TZ,
     AlreadySettled,
     AmountMismatch,
     EmbeddedHis,
@@ -35,6 +36,7 @@ from cardservice.his._server import create_app
 from tests.his.conftest import TODAY, make_patient
 
 ALICE = make_patient(101, "王小红")
+BOB = make_patient(202, "赵大伟")
 TOKEN = "test-token-0123456789"
 
 
@@ -65,12 +67,23 @@ _SLOT = {
     "end": "2026-11-23T08:30:00+08:00", "session": "上午", "fee_fen": "1000", "capacity": 2, "remaining": 1,
 }  # fmt: skip
 _DOWN = {"error": {"code": "his_unavailable", "message": "maintenance", "message_zh": "维护中"}}
+_BILL = {
+    "id": "SF-OTHER", "title": "药费", "items": [], "total_fen": 0, "status": "settled",
+    "created_at": "2026-11-22T10:20:00+08:00",
+}  # fmt: skip
 CANNED: dict[str, tuple[int, bytes, bytes]] = {
     "503": (503, json.dumps(_DOWN).encode(), b"application/json"),
     "500": (500, b"Internal Server Error", b"text/plain"),
     "not-json": (200, b"{departments: oops", b"application/json"),
     "wrong-shape": (200, b'{"departments": [{"id": 7, "name": "x"}]}', b"application/json"),
     "string-money": (200, json.dumps({"slots": [_SLOT]}).encode(), b"application/json"),
+    "no-queue-number": (200, b'{"registrations": [{"id": "GH1"}]}', b"application/json"),
+    "naive-time": (
+        200,
+        json.dumps({"bill": {**_BILL, "created_at": "2026-11-22T10:20:00"}}).encode(),
+        b"application/json",
+    ),
+    "other-bill": (200, json.dumps({"bill": _BILL}).encode(), b"application/json"),
 }
 
 
@@ -145,6 +158,70 @@ def test_every_method_end_to_end(client: HttpHis, embedded: EmbeddedHis) -> None
     reports = client.lab_reports(patient)
     assert reports == embedded.lab_reports(patient)
     assert reports[2].items[0].abnormal == "↑"
+
+
+def test_registrations_and_one_bill_end_to_end(
+    client: HttpHis, embedded: EmbeddedHis, faults: Faults
+) -> None:
+    slots = client.slots("D01", doctor_id="D01-01", date_from=TODAY, date_to=TODAY + dt.timedelta(days=2))
+    paid = client.book(ALICE, slots[0].id, idempotency_key="q-b1")
+    dropped = client.book(ALICE, slots[-1].id, idempotency_key="q-b2")
+    client.settle_bill(ALICE, paid.bill_id, payment_reference="WX-7", amount_fen=5000, idempotency_key="q-s1")
+    cancelled = client.cancel_registration(ALICE, dropped.id, idempotency_key="q-c1")
+    listed = client.registrations(ALICE)
+    assert listed == embedded.registrations(ALICE) == [cancelled, paid]  # newest visit first
+    assert [r.status for r in listed] == ["cancelled", "booked"]
+    assert client.registrations(BOB) == []
+    receipt = client.bill(ALICE, paid.bill_id)
+    assert receipt == embedded.bill(ALICE, paid.bill_id)
+    assert (receipt.status, receipt.payment_reference, receipt.settled_at) == (
+        "settled", "WX-7", dt.datetime.combine(TODAY, dt.time(7, 0), CHINA_TZ),
+    )  # fmt: skip
+    assert client.bill(ALICE, dropped.bill_id).status == "cancelled"
+    for patient, bill_id in [(BOB, paid.bill_id), (ALICE, "SF-NONE")]:
+        with pytest.raises(NotFound) as missing:
+            client.bill(patient, bill_id)
+        assert missing.value.message_zh == "未找到该账单"
+    assert faults.hits[f"POST /v1/bills/{paid.bill_id}/query"] == 2  # Alice's, then Bob's once: not retried
+    assert not any(ALICE.card_number in path or BOB.card_number in path for path in faults.hits)
+
+
+@pytest.mark.parametrize("path", ["POST /v1/registrations/query", "POST /v1/bills/SF-DEMO-0001/query"])
+def test_the_read_only_queries_are_retried(
+    client: HttpHis, faults: Faults, sleeps: list[float], path: str
+) -> None:
+    patient = demo_patient()
+    assert patient is not None
+    faults.plan[path] = ["503", "slow"]
+    if "registrations" in path:
+        assert client.registrations(patient) == []
+    else:
+        assert client.bill(patient, "SF-DEMO-0001").title == "药费"
+    assert faults.hits[path] == 3
+    assert sleeps == [0.25, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("fault", "match"),
+    [
+        ("no-queue-number", r"registrations\.0\.queue_number"),
+        ("naive-time", r"bill\.created_at"),
+        ("other-bill", "another bill"),
+    ],
+)
+def test_a_query_reply_that_is_not_the_contract_is_a_protocol_error(
+    client: HttpHis, faults: Faults, fault: str, match: str
+) -> None:
+    call: Callable[[], object]
+    if fault == "no-queue-number":
+        path, call = "POST /v1/registrations/query", lambda: client.registrations(ALICE)
+    else:
+        path, call = "POST /v1/bills/SF-X/query", lambda: client.bill(ALICE, "SF-X")
+    faults.plan[path] = [fault]
+    with pytest.raises(HisProtocolError, match=match) as broken:
+        call()
+    assert broken.value.code == "his_protocol"
+    assert faults.hits[path] == 1  # a broken reply is not retried
 
 
 def test_his_errors_cross_the_wire_with_their_codes(client: HttpHis, faults: Faults) -> None:
