@@ -196,6 +196,14 @@ class Settings(BaseSettings):
         pattern=r"^https?://",
         description="the hospital HIS (docs/his-contract.md); unset: the embedded reference HIS",
     )
+    hospital_name: Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        default="居民健康卡示范医院", description="the hospital's name, printed at the head of every ticket"
+    )
+    print_station: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] = Field(
+        default=None,
+        description="whose print jobs these are (default: the host name); daemons sharing one PostgreSQL "
+        "database need different ones",
+    )
     payment_gateway_url: str | None = Field(
         default=None,
         pattern=r"^https?://",

@@ -53,6 +53,13 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def _not_escpos_chatter(record: logging.LogRecord) -> bool:
+    """python-escpos logs every printer connection opened and closed on the root logger at INFO (a line a
+    second while a printer is polled for its paper); its warnings and errors still pass."""
+    return not (record.name == "root" and record.levelno < logging.WARNING and f"{os.sep}escpos{os.sep}"
+                in record.pathname)  # fmt: skip
+
+
 def configure_logging(settings: Settings) -> None:
     handler: logging.Handler
     if settings.log_file is not None:
@@ -62,14 +69,14 @@ def configure_logging(settings: Settings) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
+    handler.addFilter(_not_escpos_chatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
     # uvicorn's access log would repeat every path; request metrics and the audit log cover it.
     logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("httpx").setLevel(
-        logging.WARNING
-    )  # one line per HIS/acquirer request: the audit has them
+    # One line per HIS/acquirer request: the audit has them.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _pcscd_reachable() -> bool:
@@ -240,6 +247,57 @@ def _payments(
     return payments, child
 
 
+DEMO_PRINTER = "demo"
+DEMO_PRINTER_DIR = "printer-out"
+
+
+def _start_demo_printer(home: Path) -> tuple[Any, subprocess.Popen[bytes]]:
+    """The demo's receipt printer: ``python -m simulators.escpos`` in a child process on a free local port,
+    writing each ticket as PNG + text into ``HOME/printer-out``. A child, not a thread, so a tester can
+    take its paper away (``kill -USR1 PID``) and the daemon meets the problem as with a real printer."""
+    from drivers.printers import PrinterConfig
+
+    out = home / DEMO_PRINTER_DIR
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)  # tickets carry masked names and amounts
+    command = [sys.executable, "-m", "simulators.escpos", "--tcp", "127.0.0.1:0", "--out", str(out)]
+    child = subprocess.Popen(  # noqa: S603
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    assert child.stdout is not None
+    line = child.stdout.readline().decode(errors="replace").strip()  # "tcp 127.0.0.1:PORT", or EOF
+    host, _, port = line.removeprefix("tcp ").rpartition(":")
+    if not line.startswith("tcp ") or not port.isdigit():
+        child.kill()
+        raise CardError(f"the demo printer did not start ({line or 'no output'})")
+    return PrinterConfig(kind="network", host=host, port=int(port), timeout=5), child
+
+
+def _print_queue(
+    settings: Settings, database: Any, audit: Callable[..., Any], *, demo: bool
+) -> tuple[Any, subprocess.Popen[bytes] | None]:
+    """The print queue over the configured printers (the demo adds a virtual one when none is configured);
+    ``None`` without printers. Jobs a killed daemon left half-sent fail as interrupted when it starts."""
+    import hashlib
+    import hmac
+
+    from cardservice.audit import AuditLog
+    from cardservice.printing import PrintQueue
+
+    printers = settings.printer_configs
+    child = None
+    if not printers and demo:
+        config, child = _start_demo_printer(settings.home)
+        printers = {DEMO_PRINTER: config}
+    if not printers:
+        return None, None
+    # Ties a job to its card across restarts (a reprint needs the same card); derived, not stored.
+    holder_key = hmac.new(AuditLog.key_from_home(settings.home), b"print-holder", hashlib.sha256).digest()
+    queue = PrintQueue(database, printers, audit=audit, station=settings.print_station, holder_key=holder_key)
+    queue.start()
+    return queue, child
+
+
 def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], None] = print) -> int:
     """Run the daemon until it is told to stop; the exit status."""
     import uvicorn
@@ -308,6 +366,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
     )
     his = _his(settings, database)
     payments, acquirer = _payments(settings, database, his, audit_log.record, demo=demo)
+    print_queue, demo_printer = _print_queue(settings, database, audit_log.record, demo=demo)
     services = Services(
         manager=manager,
         authenticate=keys.authenticate,
@@ -317,6 +376,8 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         card_timeout=settings.card_timeout,
         his=his,
         payments=payments,
+        print_queue=print_queue,
+        hospital_name=settings.hospital_name,
     )
     app = create_app(
         services,
@@ -342,6 +403,11 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         f"data directory {settings.home}; database {database.url}",
         f"readers via {backend.kind}",
     ]
+    if demo_printer is not None:
+        lines.append(
+            f"demo printer: tickets in {settings.home / DEMO_PRINTER_DIR} (PNG + text); "
+            f"kill -USR1 {demo_printer.pid} takes its paper away / puts it back"
+        )
     if demo_token is not None:
         lines += [
             f"demo API key (scope his, shown once): {demo_token}",
@@ -356,11 +422,14 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         try:
             manager.stop()
         finally:
+            if print_queue is not None:
+                print_queue.stop()  # a ticket being sent is finished first
             _stop_child(demo_cards)
-            if acquirer is not None:
-                acquirer.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    acquirer.wait(5)
+            for child in (acquirer, demo_printer):
+                if child is not None:
+                    child.terminate()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        child.wait(5)
             database.close()
         log.info("stopped after %.0f s", time.monotonic() - started)
     return 0 if server.started or not server.should_exit else 1

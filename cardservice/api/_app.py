@@ -62,6 +62,7 @@ from cardservice.api._models import (
     WriteResult,
 )
 from cardservice.api._payments import payments_router
+from cardservice.api._print import print_router
 from cardservice.api._security import GuardMiddleware, loopback_hosts, scope_allows
 from cardservice.healthcard import (
     CODE_TABLES,
@@ -765,6 +766,10 @@ def create_app(
             {"name": "events", "description": "card and reader events (SSE, WebSocket)"},
             {"name": "registration", "description": "挂号: departments, doctors, slots, bookings (HIS)"},
             {"name": "payments", "description": "缴费: bills, prepaid account, payments, refunds, 对账"},
+            {
+                "name": "printing",
+                "description": "打印: registration slips, receipts, lab reports; the print queue",
+            },
         ],
     )
     app.state.services = services
@@ -772,6 +777,7 @@ def create_app(
     app.include_router(router)
     app.include_router(hospital_router)
     app.include_router(payments_router)
+    app.include_router(print_router)
 
     @app.get(
         "/metrics",

@@ -23,6 +23,7 @@ from cardservice.readers import CardView, ReaderManager, ServiceError
 if TYPE_CHECKING:
     from cardservice.his import HisConnector
     from cardservice.payments import Payments
+    from cardservice.printing import PrintQueue
 
 __all__ = [
     "Admin",
@@ -66,6 +67,8 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     his: HisConnector | None = None  # registration, bills, lab reports (None: those routes answer 503)
     payments: Payments | None = None  # /v1/payments (None: those routes answer 503)
+    print_queue: PrintQueue | None = None  # /v1/print (None: no printer configured, 503)
+    hospital_name: str = "示范医院"  # printed at the head of every ticket
 
 
 def services_of(request: Request) -> Services:

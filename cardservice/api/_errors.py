@@ -78,6 +78,13 @@ ERRORS: dict[str, tuple[int, str]] = {
     "insufficient_funds": (409, "就诊卡账户余额不足"),
     "order_not_found": (404, "未找到该订单"),
     "ledger_error": (500, "账务处理出错"),
+    "print_unavailable": (503, "打印服务暂时不可用"),
+    "print_job_not_found": (404, "未找到该打印任务"),
+    "unknown_printer": (422, "未配置该打印机"),
+    "not_printable": (409, "该记录当前不能打印"),
+    "job_not_cancellable": (409, "该打印任务已在打印或已结束，无法取消"),
+    "job_not_finished": (409, "该打印任务尚未结束，无需补打"),
+    "card_mismatch": (403, "只能由持卡人本人补打"),
     "internal_error": (500, "服务内部错误"),
 }
 

@@ -10,16 +10,22 @@ Nothing here knows about bytes or printers: :mod:`drivers.printers` turns a :cla
     lab_report(LabReport)               -> Ticket   (several pages, cut between them)
 
 The print queue (jobs in the database, printed exactly once by one worker per printer; see
-:mod:`cardservice.printing._queue`) and the demo's virtual printer load on first use: they import
-:mod:`drivers.printers`, which imports this package.
+:mod:`cardservice.printing._queue`) loads on first use: it imports :mod:`drivers.printers`, which imports
+this package.
 
     PrintQueue(database, {name: PrinterConfig}, audit=AuditLog.record)
         .start() / .stop()
         .submit(client_id, idempotency_key, kind, payload, printer=None, card=None) -> Job
         .get(job_ref) / .list(...) / .wait(job_ref, timeout) / .preview(job_ref)
-        .reprint(job_ref, client_id=..., idempotency_key=None, printer=None) -> Job   (补打)
+        .reprint(job_ref, client_id=..., idempotency_key=None, printer=None, card=None) -> Job   (补打)
         .cancel(job_ref, actor=...) -> Job
-    start_demo_printer(home) -> DemoPrinter (.name, .config, .out_dir, .handle, .stop())
+
+What a patient's documents say, from the HIS and payment records (:mod:`cardservice.printing._documents`,
+also loaded on first use)::
+
+    registration_slip_of(his.Registration, name, hospital=...)               -> RegistrationSlip
+    payment_receipt_of(payments.Order, his.Bill | None, name, hospital=...)  -> PaymentReceipt
+    lab_report_of(his.LabReport, name, sex=, birth_date=, hospital=...)      -> LabReport
 """
 
 from __future__ import annotations
@@ -71,7 +77,13 @@ from cardservice.printing._ticket import (
 )
 
 if TYPE_CHECKING:
-    from cardservice.printing._demo import DEMO_PRINTER, DEMO_PRINTER_DIR, DemoPrinter, start_demo_printer
+    from cardservice.printing._documents import (
+        METHOD_LABELS,
+        NotPrintable,
+        lab_report_of,
+        payment_receipt_of,
+        registration_slip_of,
+    )
     from cardservice.printing._queue import (
         JOB_KINDS,
         AuditRecorder,
@@ -84,7 +96,8 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
-    **dict.fromkeys(("DEMO_PRINTER", "DEMO_PRINTER_DIR", "DemoPrinter", "start_demo_printer"), "_demo"),
+    **dict.fromkeys(("METHOD_LABELS", "NotPrintable", "lab_report_of", "payment_receipt_of"), "_documents"),
+    "registration_slip_of": "_documents",
     **dict.fromkeys(("JOB_KINDS", "AuditRecorder", "Job", "JobError", "JobKind", "JobStatus"), "_queue"),
     **dict.fromkeys(("PrintQueue", "PrintQueueError"), "_queue"),
 }
@@ -97,15 +110,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DEMO_PRINTER",
-    "DEMO_PRINTER_DIR",
     "JOB_KINDS",
+    "METHOD_LABELS",
     "Align",
     "AuditRecorder",
     "Barcode",
     "Column",
     "Cut",
-    "DemoPrinter",
     "Feed",
     "Flag",
     "Image",
@@ -115,6 +126,7 @@ __all__ = [
     "JobStatus",
     "LabItem",
     "LabReport",
+    "NotPrintable",
     "Op",
     "PaperWidth",
     "PaymentReceipt",
@@ -134,15 +146,17 @@ __all__ = [
     "fit_image",
     "format_fen",
     "lab_report",
+    "lab_report_of",
     "layout_row",
     "layout_rule",
     "layout_text",
     "mask_name",
     "pad",
     "payment_receipt",
+    "payment_receipt_of",
     "preview_pages",
     "printable",
     "registration_slip",
-    "start_demo_printer",
+    "registration_slip_of",
     "wrap",
 ]

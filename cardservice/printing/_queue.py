@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -149,6 +150,7 @@ _QUEUE_ERRORS: dict[str, str] = {
     "idempotency_conflict": "请求标识已用于其他打印请求",
     "job_not_cancellable": "该打印任务已在打印或已结束，无法取消",
     "job_not_finished": "该打印任务尚未结束，无需补打",
+    "card_mismatch": "只能由持卡人本人补打",
     "queue_unavailable": "打印队列暂时不可用，请稍后再试",
 }
 
@@ -156,7 +158,8 @@ _QUEUE_ERRORS: dict[str, str] = {
 class PrintQueueError(Exception):
     """A request to the queue that cannot be done. ``code`` (suggested HTTP status): ``job_not_found``
     (404), ``invalid_job`` (422), ``unknown_printer`` (422), ``idempotency_conflict`` (409),
-    ``job_not_cancellable`` (409), ``job_not_finished`` (409), ``queue_unavailable`` (503, the
+    ``job_not_cancellable`` (409), ``job_not_finished`` (409), ``card_mismatch`` (403, a reprint without
+    the card the job was printed for), ``queue_unavailable`` (503, the
     database). ``message`` English, ``message_zh`` Chinese, ``details`` facts (never personal data).
     Printer problems are never raised here: they are a job's :attr:`Job.error`."""
 
@@ -258,7 +261,9 @@ def _payload_json(kind: str, payload: _Template | Mapping[str, Any], now: _dt.da
         raise PrintQueueError("invalid_job", f"a {kind} job takes a {cls.__name__} or a JSON object")
     if isinstance(data.get(_NAME_FIELD), str):
         data[_NAME_FIELD] = mask_name(data[_NAME_FIELD])
-    given = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    # The print time is not part of the request: the same request retried later is the same job.
+    asked = {key: value for key, value in data.items() if key != "printed_at"}
+    given = json.dumps(asked, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     if data.get("printed_at") is None:
         data["printed_at"] = now.astimezone(_CHINA).isoformat(timespec="seconds")
     try:
@@ -390,7 +395,9 @@ class PrintQueue:
     printer of jobs that name none (default: the first). ``station``: whose jobs these are (default: the
     host name; daemons sharing a PostgreSQL database need different ones). ``max_attempts``: claims
     before a job that keeps meeting ``printer_error`` fails. ``lease``: seconds without a heartbeat after
-    which a ``printing`` job counts as interrupted. ``clock`` gives the current UTC time.
+    which a ``printing`` job counts as interrupted. ``clock`` gives the current UTC time. ``holder_key``:
+    the key of the card-holder digests that tie a job to its card (a reprint needs the same card;
+    default: random, so only within this queue's life).
 
     Thread-safe; the request methods block on the database only (never on a printer) and raise
     :class:`PrintQueueError`.
@@ -409,6 +416,7 @@ class PrintQueue:
         max_poll_interval: float = 10.0,
         lease: float = 5.0,
         clock: Callable[[], _dt.datetime] = _utcnow,
+        holder_key: bytes | None = None,
     ) -> None:
         if default_printer is not None and default_printer not in printers:
             raise ValueError(f"default printer {default_printer!r} is not configured")
@@ -426,6 +434,7 @@ class PrintQueue:
         self._lease = _dt.timedelta(seconds=lease)
         self._heartbeat = min(1.0, lease / 4)
         self._clock = clock
+        self._holder_key = holder_key or secrets.token_bytes(32)
         self._stopping = threading.Event()
         self._wake = {name: threading.Event() for name in self._printers}
         self._threads: list[threading.Thread] = []
@@ -476,8 +485,11 @@ class PrintQueue:
         now = self._clock()
         stored, given = _payload_json(kind, payload, now)
         masked = mask_id_number(card) if card else None
-        request = _hash("submit", kind, name, given, masked)
-        return self._insert(client_id, idempotency_key, request, kind, name, stored, masked, None, now)
+        holder = self._holder(card)
+        request = _hash("submit", kind, name, given, holder)
+        return self._insert(
+            client_id, idempotency_key, request, kind, name, stored, masked, holder, None, now
+        )
 
     def reprint(
         self,
@@ -486,12 +498,24 @@ class PrintQueue:
         client_id: str,
         idempotency_key: str | None = None,
         printer: str | None = None,
+        card: str | None = None,
     ) -> Job:
         """A new job printing ``job_ref``'s ticket again, marked 【补打】, with this print time. Only for
         finished jobs (printed, failed, cancelled): a queued or held job still prints by itself
-        (``job_not_finished``). ``printer``: default the original's when configured here."""
+        (``job_not_finished``). ``printer``: default the original's when configured here. ``card``: the
+        card number of the card now presented; a job printed for a card reprints only for that card
+        (``card_mismatch``)."""
         self._check_client(client_id, idempotency_key)
         source = self.get(job_ref)
+        with self._read() as session:
+            row = session.execute(
+                select(PrintJobRow.payload, PrintJobRow.holder).where(PrintJobRow.job_ref == job_ref)
+            ).first()
+        if row is None:  # pragma: no cover - get() found it a moment ago; jobs are never deleted
+            raise PrintQueueError("job_not_found", f"no print job {job_ref}")
+        payload, holder = row
+        if holder is not None and not (card and hmac.compare_digest(holder, self._holder(card) or "")):
+            raise PrintQueueError("card_mismatch", f"job {job_ref} was printed for another card")
         if not source.finished:
             raise PrintQueueError(
                 "job_not_finished", f"job {job_ref} is {source.status}", details={"status": source.status}
@@ -500,16 +524,12 @@ class PrintQueue:
             printer = source.printer
         name = self._printer(printer)
         now = self._clock()
-        with self._read() as session:
-            payload = session.scalar(select(PrintJobRow.payload).where(PrintJobRow.job_ref == job_ref))
-        if payload is None:  # pragma: no cover - get() found it a moment ago; jobs are never deleted
-            raise PrintQueueError("job_not_found", f"no print job {job_ref}")
         data = json.loads(payload)
         data["printed_at"] = now.astimezone(_CHINA).isoformat(timespec="seconds")
         stored = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         request = _hash("reprint", job_ref, name)
         return self._insert(
-            client_id, idempotency_key, request, source.kind, name, stored, source.card, job_ref, now
+            client_id, idempotency_key, request, source.kind, name, stored, source.card, holder, job_ref, now
         )
 
     def get(self, job_ref: str) -> Job:
@@ -902,6 +922,11 @@ class PrintQueue:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
+    def _holder(self, card: str | None) -> str | None:
+        if not card:
+            return None
+        return hmac.new(self._holder_key, card.encode(), hashlib.sha256).hexdigest()
+
     @property
     def _actor(self) -> str:
         return f"print-queue@{self.station}"
@@ -934,6 +959,7 @@ class PrintQueue:
         printer: str,
         payload: str,
         card: str | None,
+        holder: str | None,
         reprint_of: str | None,
         now: _dt.datetime,
     ) -> Job:
@@ -967,6 +993,7 @@ class PrintQueue:
                         attempts=0,
                         reprint_of=reprint_of,
                         card=card,
+                        holder=holder,
                         created_at=now,
                         updated_at=now,
                     )

@@ -230,6 +230,7 @@ class Flag(StrEnum):
     NONE = ""
     HIGH = "↑"
     LOW = "↓"
+    ABNORMAL = "*"  # a qualitative result that is not the expected one (阳性 where 阴性 is normal)
 
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
@@ -306,6 +307,9 @@ def lab_report(report: LabReport, *, rows_per_page: int = 20) -> Ticket:
         raise ValueError("rows_per_page must be >= 1")
     pages = [report.items[i : i + rows_per_page] for i in range(0, len(report.items), rows_per_page)] or [()]
     age = f"{report.age}岁" if isinstance(report.age, int) else report.age
+    legend = "↑ 高于参考范围  ↓ 低于参考范围"
+    if any(item.shown_flag is Flag.ABNORMAL for item in report.items):
+        legend += "  * 异常"
     ops: list[Op] = []
     for number, rows in enumerate(pages, start=1):
         ops += [
@@ -327,7 +331,7 @@ def lab_report(report: LabReport, *, rows_per_page: int = 20) -> Ticket:
             ops.append(Text("（无检验项目）", Align.CENTER))
         ops += [
             Rule("-"),
-            Text("↑ 高于参考范围  ↓ 低于参考范围"),
+            Text(legend),
             Text(f"第 {number}/{len(pages)} 页", Align.CENTER),
             *_footer(report.printed_at),
         ]

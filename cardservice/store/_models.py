@@ -483,6 +483,8 @@ class PrintJobRow(Base):
     error_message_zh: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reprint_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
     card: Mapped[str | None] = mapped_column(String(64), nullable=True)  # masked card number only
+    # Keyed digest of the card number (the queue's holder key): a reprint needs the same card again.
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     heartbeat_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)

@@ -70,6 +70,10 @@ class VirtualPrinter:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._tickets: list[TicketFile] = []
+        # A folder used before (the demo's, after a restart) keeps its tickets: numbering goes on after them.
+        self._first = 1 + max(
+            (int(p.stem[7:]) for p in self.out_dir.glob("ticket-[0-9][0-9][0-9][0-9].txt")), default=0
+        )
         if not paper_present:
             self._parser.set_paper(False)
 
@@ -126,7 +130,7 @@ class VirtualPrinter:
 
     def _save(self, tickets: list[PrintedTicket]) -> None:
         for ticket in tickets:
-            number = len(self._tickets) + 1
+            number = self._first + len(self._tickets)
             if number > _MAX_TICKETS:
                 log.warning("ticket limit reached; ticket discarded")
                 continue

@@ -181,6 +181,8 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         allowed_hosts: tuple[str, ...] = (EXTRA_HOST,),
         his: Any = None,
         payments: Any = None,
+        print_queue: Any = None,
+        hospital_name: str = "测试医院",
     ) -> Stack:
         folder = tmp_path / f"stack-{len(managers)}"
         folder.mkdir()
@@ -207,6 +209,8 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             card_timeout=card_timeout,
             his=his,
             payments=payments,
+            print_queue=print_queue,
+            hospital_name=hospital_name,
         )
         app = create_app(services, allowed_hosts=allowed_hosts, allowed_origins=(HIS_ORIGIN,))
         stack = Stack(backend, manager, services, app, audit.calls, folder)

@@ -8,6 +8,7 @@ card refused, many clients on one reader, and an intact audit log at the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class Daemon:
     base: str
     key: str
     process: subprocess.Popen[str]
+    announced: list[str] = field(default_factory=list)  # what it printed at start, up to the demo key
 
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key if key is not None else self.key}"} if key != "" else {}
@@ -63,35 +65,39 @@ def ctl(command: str) -> None:
     assert reply.get("ok"), reply
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    home = tmp_path_factory.mktemp("daemon-home")
+@contextlib.contextmanager
+def start_daemon(home: Path, env: dict[str, str] | None = None) -> Iterator[Daemon]:
+    """``cardservice serve --demo`` on a free port with data directory *home* (and extra environment
+    *env*), ready: the demo card read. Stopped with its whole process group afterwards."""
     port = _free_port()
-    env = {
+    environment = {
         **os.environ,
         "CARDSERVICE_HOME": str(home),
         "PATH": f"{BIN}:{os.environ['PATH']}",
         # One key plays many clients here; the per-client rate limit is tested in tests/api.
         "CARDSERVICE_RATE_LIMIT": json.dumps({"per_second": 1000, "burst": 1000}),
+        **(env or {}),
     }
     process = subprocess.Popen(
         [str(BIN / "cardservice"), "serve", "--demo", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group: teardown reaches its card-sim child too
     )  # fmt: skip
     assert process.stdout is not None
     key = ""
+    announced: list[str] = []
     deadline = time.monotonic() + 30
     while not key:
         line = process.stdout.readline()
         assert line, f"serve --demo exited: {process.stderr.read() if process.stderr else ''}"
         assert time.monotonic() < deadline, "no demo key printed"
+        announced.append(line.rstrip("\n"))
         if "demo API key" in line:
             key = line.rsplit(" ", 1)[-1].strip()
     for stream in (process.stdout, process.stderr):
         # Drained and closed by its own thread: closing it here could block on the reader's lock.
         threading.Thread(target=lambda s=stream: (s.read(), s.close()), daemon=True).start()
-    running = Daemon(home, f"http://127.0.0.1:{port}", key, process)
+    running = Daemon(home, f"http://127.0.0.1:{port}", key, process, announced)
     try:
         # Start-up (migrations, card-sim attaching to vpcd, pcscd's polling, the identity read) on a
         # loaded CI machine: a generous first wait.
@@ -100,9 +106,15 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     finally:
         # The whole group: a daemon slow to stop (or killed) must not leave its card-sim in the readers.
         stop_process_group(process)
-        # The next module puts its own cards in: the daemon's card-sim must have left both slots.
+        # The next daemon or module puts its own cards in: this card-sim must have left both slots.
         for reader in (CARD_READER, SAM_READER):
             assert wait_for_removal(reader, EVENT_TIMEOUT + 5), f"{reader} still holds the daemon's card"
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    with start_daemon(tmp_path_factory.mktemp("daemon-home")) as running:
+        yield running
 
 
 def wait_for_state(daemon: Daemon, state: str, timeout: float = EVENT_TIMEOUT + 5) -> dict[str, Any]:

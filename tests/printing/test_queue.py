@@ -23,7 +23,6 @@ from cardservice.printing import (
     lab_report,
     preview_pages,
     registration_slip,
-    start_demo_printer,
 )
 from cardservice.store import Database, PrintJobRow, open_database
 from drivers.printers import PrinterConfig
@@ -33,10 +32,13 @@ from tests.printing.conftest import AuditSpy
 
 CARD = "11010519491231002X"
 MASKED_CARD = "1101************2X"
+OTHER_CARD = "110105198503071230"
+HOLDER_KEY = b"k" * 32  # the daemon derives one per data directory: it outlives restarts
 
 
 def make_queue(database: Database, config: PrinterConfig, audit: Any = None, **options: Any) -> PrintQueue:
-    options = {"station": "kiosk-1", "poll_interval": 0.05, "max_poll_interval": 0.2, **options}
+    options = {"station": "kiosk-1", "poll_interval": 0.05, "max_poll_interval": 0.2,
+               "holder_key": HOLDER_KEY, **options}  # fmt: skip
     return PrintQueue(database, {"front": config}, audit=audit or AuditSpy(), **options)
 
 
@@ -323,10 +325,14 @@ def test_a_job_interrupted_mid_send_fails_and_is_reprinted_on_request(
         time.sleep(0.5)
         assert printer.tickets() == []  # never resent by itself
 
-        copy = restarted.reprint(job.job_ref, client_id="kiosk-1", idempotency_key="i1-again")
+        for card in (None, OTHER_CARD):  # a reprint is for the card holder only
+            with pytest.raises(PrintQueueError) as refused:
+                restarted.reprint(job.job_ref, client_id="kiosk-1", idempotency_key="i1-again", card=card)
+            assert (refused.value.code, refused.value.message_zh) == ("card_mismatch", "只能由持卡人本人补打")
+        copy = restarted.reprint(job.job_ref, client_id="kiosk-1", idempotency_key="i1-again", card=CARD)
         assert copy.reprint_of == job.job_ref
         assert copy.card == MASKED_CARD
-        again = restarted.reprint(job.job_ref, client_id="kiosk-1", idempotency_key="i1-again")
+        again = restarted.reprint(job.job_ref, client_id="kiosk-1", idempotency_key="i1-again", card=CARD)
         assert again.job_ref == copy.job_ref
         assert restarted.wait(copy.job_ref).status == "printed"
         (ticket,) = printer.wait_for_tickets(1)
@@ -507,19 +513,3 @@ def test_a_file_printer_prints_without_status(database: Database, tmp_path: Path
     assert [t.text() for t in parser.take_tickets()] == list(
         preview_pages(payment_receipt(make_receipt()), PaperWidth.MM58)
     )
-
-
-def test_the_demo_printer_writes_tickets_under_home(database: Database, tmp_path: Path) -> None:
-    with start_demo_printer(tmp_path, paper=PaperWidth.MM58) as demo:
-        assert demo.out_dir == tmp_path / "printer-out"
-        assert demo.config.kind == "network"
-        assert demo.config.paper is PaperWidth.MM58
-        queue = PrintQueue(database, {demo.name: demo.config}, audit=AuditSpy(), poll_interval=0.05)
-        with queue:
-            job = queue.submit("demo", "d1", "registration_slip", make_slip())
-            assert job.printer == "demo"
-            assert queue.wait(job.job_ref).status == "printed"
-        (ticket,) = demo.handle.wait_for_tickets(1)
-    assert ticket.png == tmp_path / "printer-out" / "ticket-0001.png"
-    assert ticket.txt.read_text(encoding="utf-8") == ticket.text
-    assert "挂号单" in ticket.text

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("error_message_zh", sa.String(200), nullable=True),
         sa.Column("reprint_of", sa.String(32), nullable=True),
         sa.Column("card", sa.String(64), nullable=True),
+        sa.Column("holder", sa.String(64), nullable=True),
         sa.Column("claimed_by", sa.String(200), nullable=True),
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
