@@ -26,7 +26,9 @@ from schemathesis.specs.openapi.checks import (
 
 from cardservice.his import open_embedded_his
 from cardservice.payments import CashDesk, Ledger, Payments, PrepaidAccount
+from cardservice.printing import PrintQueue
 from cardservice.store import open_database
+from drivers.printers import PrinterConfig
 from tests.api.conftest import ADMIN, BASE_URL, StackFactory
 
 CHECKS = [
@@ -63,14 +65,16 @@ def test_every_operation_but_health_is_documented_with_401_and_403(client: TestC
 
 @pytest.fixture
 def api_schema(make_stack: StackFactory, tmp_path: Path) -> Iterator[schemathesis.BaseSchema]:
-    """The stack with the embedded HIS and payments on SQLite: the hospital routes are fuzzed against the
-    real thing."""
+    """The stack with the embedded HIS, payments and a print queue (a file printer) on SQLite: the
+    hospital routes are fuzzed against the real thing."""
     database = open_database(f"sqlite:///{tmp_path / 'his.db'}")
     his = open_embedded_his(database)
     ledger = Ledger(database)
     payments = Payments(database, his, [PrepaidAccount(ledger), CashDesk(ledger)], ledger=ledger)
-    stack = make_stack(his=his, payments=payments)
-    yield schemathesis.openapi.from_asgi("/openapi.json", stack.app, headers={"Host": "127.0.0.1:8765"})
+    printer = PrinterConfig(kind="file", path=str(tmp_path / "printer.bin"))
+    with PrintQueue(database, {"front": printer}, audit=lambda **_: None, poll_interval=0.05) as queue:
+        stack = make_stack(his=his, payments=payments, print_queue=queue)
+        yield schemathesis.openapi.from_asgi("/openapi.json", stack.app, headers={"Host": "127.0.0.1:8765"})
     database.close()
 
 
