@@ -199,6 +199,11 @@ class Settings(BaseSettings):
     hospital_name: Annotated[str, Field(min_length=1, max_length=40)] = Field(
         default="居民健康卡示范医院", description="the hospital's name, printed at the head of every ticket"
     )
+    print_hold_minutes: Annotated[float, Field(gt=0, le=1440)] = Field(
+        default=10.0,
+        description="a job held this long (printer out of paper, ...) is dropped as expired, not printed "
+        "later for whoever stands at the kiosk then (reprint on request)",
+    )
     print_station: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] = Field(
         default=None,
         description="whose print jobs these are (default: the host name); daemons sharing one PostgreSQL "

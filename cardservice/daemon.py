@@ -293,7 +293,8 @@ def _print_queue(
         return None, None
     # Ties a job to its card across restarts (a reprint needs the same card); derived, not stored.
     holder_key = hmac.new(AuditLog.key_from_home(settings.home), b"print-holder", hashlib.sha256).digest()
-    queue = PrintQueue(database, printers, audit=audit, station=settings.print_station, holder_key=holder_key)
+    queue = PrintQueue(database, printers, audit=audit, station=settings.print_station, holder_key=holder_key,
+                       max_hold=settings.print_hold_minutes * 60)  # fmt: skip
     queue.start()
     return queue, child
 

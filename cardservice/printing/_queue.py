@@ -36,6 +36,7 @@ but whose printer did not answer the status query after it fails the same way. A
 **Held jobs.** While a printer has a problem its worker polls the status (every ``poll_interval``
 seconds, doubling up to ``max_poll_interval``), marks new jobs for it ``held`` with the problem (so a
 kiosk can say 打印机缺纸 at once), and prints them in order once the printer answers that it is ready.
+A job held longer than ``max_hold`` fails as ``expired`` instead: its patient has left the kiosk.
 
 **What is stored.** ``payload`` is the template's input as JSON, with the patient's name already masked
 as the ticket prints it (:func:`mask_name` is idempotent, so the ticket comes out the same); a card
@@ -127,6 +128,11 @@ _TEMPLATES: dict[str, tuple[type[Any], Callable[[Any], Ticket]]] = {
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {kind: TypeAdapter(cls) for kind, (cls, _) in _TEMPLATES.items()}
 
 # Errors of a job that are not the printer's (the printer's are PrinterError codes).
+_EXPIRED = (
+    "expired",
+    "The printer was not ready for too long; the job was dropped (reprint on request).",
+    "打印机长时间未就绪，打印任务已取消，如需要请补打",
+)
 _INTERRUPTED = (
     "interrupted",
     "Printing was interrupted (the service stopped mid-job); reprint on request.",
@@ -395,7 +401,8 @@ class PrintQueue:
     printer of jobs that name none (default: the first). ``station``: whose jobs these are (default: the
     host name; daemons sharing a PostgreSQL database need different ones). ``max_attempts``: claims
     before a job that keeps meeting ``printer_error`` fails. ``lease``: seconds without a heartbeat after
-    which a ``printing`` job counts as interrupted. ``clock`` gives the current UTC time. ``holder_key``:
+    which a ``printing`` job counts as interrupted. ``max_hold``: seconds after its submission a job still
+    held fails as ``expired`` (default: never). ``clock`` gives the current UTC time. ``holder_key``:
     the key of the card-holder digests that tie a job to its card (a reprint needs the same card;
     default: random, so only within this queue's life).
 
@@ -415,6 +422,7 @@ class PrintQueue:
         poll_interval: float = 1.0,
         max_poll_interval: float = 10.0,
         lease: float = 5.0,
+        max_hold: float | None = None,
         clock: Callable[[], _dt.datetime] = _utcnow,
         holder_key: bytes | None = None,
     ) -> None:
@@ -432,6 +440,7 @@ class PrintQueue:
         self._poll = poll_interval
         self._max_poll = max_poll_interval
         self._lease = _dt.timedelta(seconds=lease)
+        self._max_hold = None if max_hold is None else _dt.timedelta(seconds=max_hold)
         self._heartbeat = min(1.0, lease / 4)
         self._clock = clock
         self._holder_key = holder_key or secrets.token_bytes(32)
@@ -644,6 +653,7 @@ class PrintQueue:
         while not self._stopping.is_set():
             try:
                 if blocked:
+                    self._expire_held(name)
                     problem = _probe(config)
                     if problem is not None:
                         self._set_problem(name, problem)
@@ -811,6 +821,37 @@ class PrintQueue:
             **detail,
         )
         self._notify()
+
+    def _expire_held(self, name: str) -> None:
+        """Held jobs older than ``max_hold`` fail as ``expired``: the patient has gone, and a lab report
+        must not come out hours later for whoever stands at the kiosk then."""
+        if self._max_hold is None:
+            return
+        now = self._clock()
+        old = (
+            PrintJobRow.station == self.station,
+            PrintJobRow.printer == name,
+            PrintJobRow.status == "held",
+            PrintJobRow.created_at < now - self._max_hold,
+        )
+        with self._db.session(readonly=True) as session:
+            if session.scalar(select(PrintJobRow.id).where(*old).limit(1)) is None:
+                return
+        code, message, message_zh = _EXPIRED
+        with self._db.session() as session:
+            rows = session.execute(
+                update(PrintJobRow)
+                .where(*old)
+                .values(status="failed", error_code=code, error_message=message, error_message_zh=message_zh,
+                        updated_at=now)
+                .returning(PrintJobRow.job_ref, PrintJobRow.kind, PrintJobRow.card, PrintJobRow.attempts)
+                .execution_options(synchronize_session=False)
+            ).all()  # fmt: skip
+        for job_ref, kind, card, attempts in rows:
+            self._record(self._actor, "print.failed", "expired", card, job_ref, kind, name,
+                         attempts=attempts, code=code)  # fmt: skip
+        if rows:
+            self._notify()
 
     def _hold_waiting(self, name: str, problem: PrinterError) -> None:
         """Jobs queued for a printer that has a problem are held with it (the kiosk learns at once)."""

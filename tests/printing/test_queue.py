@@ -248,6 +248,32 @@ def test_paper_out_mid_job_is_a_clear_error_and_the_job_reprints_once_paper_is_b
     assert len(printer.tickets()) == 1 + len(expected)
 
 
+def test_a_job_held_too_long_expires_and_never_prints(
+    database: Database, printer: PrinterHandle, printer_config: PrinterConfig
+) -> None:
+    printer.set_paper(False)
+    audit = AuditSpy()
+    with make_queue(database, printer_config, audit, max_hold=0.5) as queue:
+        job = queue.submit("kiosk-1", "e1", "lab_report", make_lab(3), card=CARD)
+        assert queue.wait(job.job_ref).status == "held"
+        expired = wait_status(queue, job, "failed")
+        assert expired.error is not None
+        assert (expired.error.code, expired.error.message_zh) == (
+            "expired",
+            "打印机长时间未就绪，打印任务已取消，如需要请补打",
+        )
+        printer.set_paper(True)
+        fresh = queue.submit("kiosk-1", "e2", "registration_slip", make_slip())
+        assert queue.wait(fresh.job_ref).status == "printed"
+        (ticket,) = printer.wait_for_tickets(1)
+        assert "挂号单" in ticket.text  # the expired lab report did not come out first, or at all
+        time.sleep(0.3)
+        assert len(printer.tickets()) == 1
+        assert audit.actions(job.job_ref)[-1] == "print.failed"
+        copy = queue.reprint(job.job_ref, client_id="kiosk-1", card=CARD)  # the patient came back
+        assert queue.wait(copy.job_ref).status == "printed"
+
+
 def test_cover_open_holds_the_job(queue: PrintQueue, printer: PrinterHandle) -> None:
     printer.set_cover(True)
     job = queue.submit("kiosk-1", "c1", "payment_receipt", make_receipt())
