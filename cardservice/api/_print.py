@@ -398,12 +398,13 @@ async def reprint(
     "/lab-reports", response_model=LabReportsOut, summary="The card holder's lab reports (检验报告)",
     description="Newest first; print one with `POST /v1/print/jobs` `{\"kind\": \"lab_report\", "
     "\"report_id\": ...}`. The results themselves are only ever printed, never returned here.",
-    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS),
+    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS, "print_unavailable"),
 )  # fmt: skip
 async def lab_reports(
     request: Request, client: Kiosk, reader: ReaderQuery = "default", x_card_id: CardIdHeader = None
 ) -> LabReportsOut:
     services = services_of(request)
+    _queue(services)  # a list of reports that cannot be printed here is no use to a kiosk
     his = services.his
     if his is None:
         raise ServiceError("his_unavailable", "no HIS is configured for this daemon")

@@ -38,7 +38,7 @@ __all__ = [
 #: How a payment method is named on a receipt.
 METHOD_LABELS = {"prepaid": "就诊卡账户", "gateway": "银行卡", "cash": "现金"}
 #: The sex code of the card (GB/T 2261.1, XB) as a report prints it.
-_SEX = {1: "男", 2: "女"}
+_SEX = {0: "未知", 1: "男", 2: "女", 9: "未说明"}
 _PAID_ORDERS = ("settled", "charged")
 _FLAGS = {"↑": Flag.HIGH, "↓": Flag.LOW, "*": Flag.ABNORMAL, "": Flag.NONE}
 
@@ -94,8 +94,10 @@ def payment_receipt_of(
     printed_at: _dt.datetime | None = None,
 ) -> PaymentReceipt:
     """缴费收据 of a paid order: a bill payment lists the bill's items (``bill`` is the order's bill), a
-    top-up is one line 就诊卡充值. The transaction number is the order reference (what the counter looks
+    top-up is one line 就诊卡账户充值. The transaction number is the order reference (what the counter looks
     up); the amounts are the order's, which the payment service checked against the bill."""
+    if order.kind not in ("bill", "top_up"):
+        raise NotPrintable(f"order {order.reference} is a {order.kind}", "退费记录请到收费窗口打印")
     if order.status not in _PAID_ORDERS:
         raise NotPrintable(f"order {order.reference} is {order.status}", "该订单未支付成功，不能打印收据")
     if order.kind == "bill":
@@ -107,10 +109,8 @@ def payment_receipt_of(
         if sum(item.amount for item in items) != order.amount_fen:
             # The HIS changed the bill after it was paid: print what was paid, as one line.
             items = (ReceiptItem(bill.title, 1, order.amount_fen),)
-    elif order.kind == "top_up":
-        items = (ReceiptItem("就诊卡账户充值", 1, order.amount_fen),)
     else:
-        raise NotPrintable(f"order {order.reference} is a {order.kind}", "退费记录请到收费窗口打印")
+        items = (ReceiptItem("就诊卡账户充值", 1, order.amount_fen),)
     return PaymentReceipt(
         hospital=hospital,
         patient_name=patient_name,
@@ -154,7 +154,7 @@ def lab_report_of(
     return LabReport(
         hospital=hospital,
         patient_name=patient_name,
-        sex=_SEX.get(sex or 0, "未说明"),
+        sex=_SEX.get(sex if sex is not None else 0, "未知"),
         age=_age(birth_date, _local(report.collected_at).date()),
         specimen=report.specimen,
         report_no=report.id,

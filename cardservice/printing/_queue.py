@@ -542,9 +542,12 @@ class PrintQueue:
         )
 
     def get(self, job_ref: str) -> Job:
-        """The job ``job_ref`` (``job_not_found``)."""
+        """The job ``job_ref`` of this station (``job_not_found``, also for another station's job: its
+        printers are not ours)."""
         with self._read() as session:
-            row = session.scalar(select(PrintJobRow).where(PrintJobRow.job_ref == job_ref))
+            row = session.scalar(
+                select(PrintJobRow).where(PrintJobRow.job_ref == job_ref, PrintJobRow.station == self.station)
+            )
             if row is None:
                 raise PrintQueueError("job_not_found", f"no print job {job_ref}")
             return _job(row)
@@ -586,7 +589,11 @@ class PrintQueue:
             with self._db.session() as session:
                 result = session.execute(
                     update(PrintJobRow)
-                    .where(PrintJobRow.job_ref == job_ref, PrintJobRow.status.in_(_WAITING))
+                    .where(
+                        PrintJobRow.job_ref == job_ref,
+                        PrintJobRow.station == self.station,
+                        PrintJobRow.status.in_(_WAITING),
+                    )
                     .values(status="cancelled", updated_at=now)
                     .execution_options(synchronize_session=False)
                 )
