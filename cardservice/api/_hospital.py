@@ -32,7 +32,8 @@ from cardservice.api._deps import (
 )
 from cardservice.api._errors import responses
 from cardservice.errors import CodedError
-from cardservice.his import HisConnector, HisError, Patient
+from cardservice.his import HisConnector, Patient
+from cardservice.payments import PaymentError
 from cardservice.readers import CardView, ServiceError
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
     "PATIENT_ERRORS",
     "IdempotencyKey",
     "ReaderQuery",
-    "call_his",
+    "call_service",
     "hospital_router",
     "patient_of",
     "scoped_key",
@@ -152,19 +153,21 @@ def _his(services: Services) -> HisConnector:
     return services.his
 
 
-def service_error(exc: CodedError, *, not_found: str) -> ServiceError:
-    """A hospital service's error as the API's (the code table in cardservice.api._errors); its generic
-    ``not_found`` gets the service's own name (*not_found*: his_not_found, order_not_found)."""
-    code = not_found if exc.code == "not_found" else exc.code
+def service_error(exc: CodedError) -> ServiceError:
+    """A hospital service's error as the API's (the code table in cardservice.api._errors); the generic
+    ``not_found`` gets the service's own name: his_not_found, order_not_found."""
+    code = exc.code
+    if code == "not_found":
+        code = "order_not_found" if isinstance(exc, PaymentError) else "his_not_found"
     return ServiceError(code, exc.message, **exc.details)
 
 
-async def call_his(operation: Callable[[], T]) -> T:
-    """Run a blocking HIS call on a worker thread; its errors become API errors."""
+async def call_service(operation: Callable[[], T]) -> T:
+    """Run a blocking HIS or payments call on a worker thread; their errors become API errors."""
     try:
         return await anyio.to_thread.run_sync(operation)
-    except HisError as exc:
-        raise service_error(exc, not_found="his_not_found") from None
+    except CodedError as exc:
+        raise service_error(exc) from None
 
 
 async def patient_of(services: Services, reader: str, card_id: str | None) -> tuple[CardView, Patient]:
@@ -194,7 +197,7 @@ async def _audited(
     detail: Callable[[Any], dict[str, Any]] | None = None,
 ) -> Any:
     try:
-        result = await call_his(operation)
+        result = await call_service(operation)
     except ServiceError as exc:
         await audit_access(request, client, action, exc.code, card=card, target=target)
         raise
@@ -216,7 +219,7 @@ async def _audited(
 )
 async def list_departments(request: Request, client: Kiosk) -> DepartmentsOut:
     his = _his(services_of(request))
-    departments = await call_his(his.departments)
+    departments = await call_service(his.departments)
     return DepartmentsOut(departments=[DepartmentOut.model_validate(d) for d in departments])
 
 
@@ -229,7 +232,7 @@ async def list_departments(request: Request, client: Kiosk) -> DepartmentsOut:
 )
 async def list_doctors(request: Request, client: Kiosk, department_id: str) -> DoctorsOut:
     his = _his(services_of(request))
-    doctors = await call_his(lambda: his.doctors(department_id))
+    doctors = await call_service(lambda: his.doctors(department_id))
     return DoctorsOut(doctors=[DoctorOut.model_validate(d) for d in doctors])
 
 
@@ -253,7 +256,7 @@ async def list_slots(
     end = date_to or start + _dt.timedelta(days=6)
     if end < start:
         raise ServiceError("invalid_request", "date_to is before date_from")
-    slots = await call_his(lambda: his.slots(department, doctor_id=doctor, date_from=start, date_to=end))
+    slots = await call_service(lambda: his.slots(department, doctor_id=doctor, date_from=start, date_to=end))
     return SlotsOut(slots=[SlotOut.model_validate(s) for s in slots])
 
 
@@ -308,7 +311,7 @@ async def list_bookings(
     services = services_of(request)
     his = _his(services)
     view, patient = await patient_of(services, reader, x_card_id)
-    registrations = await call_his(lambda: his.registrations(patient))
+    registrations = await call_service(lambda: his.registrations(patient))
     return RegistrationsOut(
         card=view.masked_card_number, registrations=[_registration_out(r, view) for r in registrations]
     )

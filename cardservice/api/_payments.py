@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,16 +35,13 @@ from cardservice.api._hospital import (
     PATIENT_ERRORS,
     IdempotencyKey,
     ReaderQuery,
-    call_his,
+    call_service,
     patient_of,
-    service_error,
 )
-from cardservice.payments import PaymentError, Payments
+from cardservice.payments import Payments
 from cardservice.readers import ServiceError
 
 __all__ = ["payments_router"]
-
-T = TypeVar("T")
 
 payments_router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
@@ -140,18 +136,11 @@ def _payments(services: Services) -> Payments:
     return payments
 
 
-async def _call(operation: Callable[[], T]) -> T:
-    try:
-        return await anyio.to_thread.run_sync(operation)
-    except PaymentError as exc:
-        raise service_error(exc, not_found="order_not_found") from None
-
-
 async def _audited_order(
     request: Request, client: ApiClient, action: str, operation: Callable[[], Any], *, card: str, target: str
 ) -> OrderOut:
     try:
-        order = await _call(operation)
+        order = await call_service(operation)
     except ServiceError as exc:
         await audit_access(request, client, action, exc.code, card=card, target=target)
         raise
@@ -175,7 +164,7 @@ async def list_bills(
         raise ServiceError("his_unavailable", "no HIS is configured for this daemon")
     his = services.his
     view, patient = await patient_of(services, reader, x_card_id)
-    bills = await call_his(lambda: his.bills(patient))
+    bills = await call_service(lambda: his.bills(patient))
     return BillsOut(card=view.masked_card_number, bills=[BillOut.model_validate(b) for b in bills])
 
 
@@ -189,7 +178,7 @@ async def account(
     services = services_of(request)
     payments = _payments(services)
     view, patient = await patient_of(services, reader, x_card_id)
-    balance = await _call(lambda: payments.balance(patient))
+    balance = await call_service(lambda: payments.balance(patient))
     return AccountOut(card=view.masked_card_number, balance_fen=balance)
 
 
@@ -244,7 +233,7 @@ async def list_orders(
     services = services_of(request)
     payments = _payments(services)
     _, patient = await patient_of(services, reader, x_card_id)
-    orders = await _call(lambda: payments.orders(patient))
+    orders = await call_service(lambda: payments.orders(patient))
     return OrdersOut(orders=[OrderOut.model_validate(o) for o in orders])
 
 
@@ -260,9 +249,9 @@ async def get_order(
     services = services_of(request)
     payments = _payments(services)
     _, patient = await patient_of(services, reader, x_card_id)
-    order = await _call(lambda: payments.get_order(reference, patient=patient))
+    order = await call_service(lambda: payments.get_order(reference, patient=patient))
     if order.status == "in_doubt" or order.status == "charged":
-        order = await _call(lambda: payments.resolve(reference, actor=client.name))
+        order = await call_service(lambda: payments.resolve(reference, actor=client.name))
     return OrderOut.model_validate(order)
 
 
@@ -301,7 +290,7 @@ async def reconciliation(
         date = _dt.date.fromisoformat(day)
     except ValueError:
         raise ServiceError("invalid_request", "day is not a calendar date") from None
-    report = await _call(lambda: payments.reconcile(date))
+    report = await call_service(lambda: payments.reconcile(date))
     await audit_access(request, client, "payment.reconcile", "ok" if report.ok else "mismatches",
                        card=None, target=day)  # fmt: skip
     if format == "csv":

@@ -22,7 +22,6 @@ import datetime as _dt
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-import anyio
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,14 +32,11 @@ from cardservice.api._hospital import (
     PATIENT_ERRORS,
     IdempotencyKey,
     ReaderQuery,
-    call_his,
+    call_service,
     patient_of,
     scoped_key,
-    service_error,
 )
 from cardservice.api._security import scope_allows
-from cardservice.his import HisError
-from cardservice.payments import PaymentError
 from cardservice.readers import CardView, ServiceError
 
 __all__ = ["print_router"]
@@ -167,15 +163,11 @@ async def _call(operation: Callable[[], T]) -> T:
     from cardservice.printing import NotPrintable, PrintQueueError
 
     try:
-        return await anyio.to_thread.run_sync(operation)
-    except HisError as exc:
-        raise service_error(exc, not_found="his_not_found") from None
+        return await call_service(operation)
     except PrintQueueError as exc:
         raise _service_error(exc) from None
     except NotPrintable as exc:
         raise ServiceError("not_printable", exc.message, reason_zh=exc.message_zh) from None
-    except PaymentError as exc:
-        raise service_error(exc, not_found="order_not_found") from None
 
 
 def _job_out(job: Any) -> JobOut:
@@ -409,7 +401,7 @@ async def lab_reports(
     if his is None:
         raise ServiceError("his_unavailable", "no HIS is configured for this daemon")
     view, patient = await patient_of(services, reader, x_card_id)
-    reports = await call_his(lambda: his.lab_reports(patient))
+    reports = await call_service(lambda: his.lab_reports(patient))
     await audit_access(request, client, "print.lab_reports", "ok", card=view.masked_card_number, target=None,
                        detail={"reports": len(reports)})  # fmt: skip
     return LabReportsOut(
