@@ -15,12 +15,14 @@ import json
 import logging
 import logging.handlers
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from cardservice.config import ReaderBinding, Settings
@@ -122,9 +124,8 @@ def _start_card_sim(demo: _Demo) -> None:
 
 
 def _die_with_parent() -> None:
-    """In the card-sim child: SIGTERM when the daemon dies, however it dies (Linux prctl)."""
+    """In a child (card-sim, acquirer, demo printer): SIGTERM when the daemon dies, however it dies."""
     import ctypes
-    import signal
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -299,6 +300,10 @@ def _print_queue(
     return queue, child
 
 
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """The signal uvicorn raises again once it has shut down: the stop is already under way."""
+
+
 def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], None] = print) -> int:
     """Run the daemon until it is told to stop; the exit status."""
     import uvicorn
@@ -417,8 +422,13 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
     for line in lines:
         announce(line)
     started = time.monotonic()
+    # uvicorn handles SIGINT/SIGTERM with a graceful shutdown, then restores the handlers it found and
+    # raises the signal again. With Python's defaults that would kill the process on SIGTERM before the
+    # cleanup below (readers, a ticket being printed, children, database) and print a KeyboardInterrupt
+    # traceback on Ctrl-C: the handlers it finds are these, which let the cleanup run.
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()  # uvicorn handles SIGINT/SIGTERM: graceful shutdown, then the cleanup below
+        server.run()
     finally:
         try:
             manager.stop()
@@ -433,4 +443,6 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
                         child.wait(5)
             database.close()
         log.info("stopped after %.0f s", time.monotonic() - started)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0 if server.started or not server.should_exit else 1

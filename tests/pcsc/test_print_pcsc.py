@@ -285,3 +285,21 @@ def test_the_demo_printer_writes_png_and_text_under_the_data_directory(
         assert texts
         assert f"{report['title']}检验报告单" in texts[0].read_text(encoding="utf-8")
         _png_has_ink(texts[0].with_suffix(".png"))
+
+        # systemctl stop: SIGTERM to the daemon alone. It shuts down cleanly (uvicorn re-raises the signal
+        # after its own shutdown; that must not kill the daemon before its cleanup) and takes its demo
+        # printer with it.
+        demo.process.send_signal(signal.SIGTERM)
+        assert demo.process.wait(30) == 0
+        printer_pid = int(line.rsplit("kill -USR1 ", 1)[1].split()[0])
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{printer_pid}").exists() and "zombie" not in _proc_state(printer_pid):
+            assert time.monotonic() < deadline, "the demo printer outlived the daemon"
+            time.sleep(0.1)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+    except (OSError, IndexError):
+        return "gone zombie"
