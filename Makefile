@@ -13,6 +13,7 @@ setup:
 lint: setup
 	.venv/bin/ruff check cardservice simulators drivers tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache
 
 bench: setup
 	scripts/pcscd-ctl start

@@ -32,10 +32,10 @@ from cardservice.issuance._batch import BatchResult, run_batch
 from cardservice.issuance._people import IssuerProfile, load_people
 from cardservice.issuance._registry import Registry
 from cardservice.issuance._sealing import ContentCipher
-from cardservice.issuance._source import PcscCardSource, card_sim_ejector
 from cardservice.keys import KeyStore, ScryptParams, SoftwareSam
 from cardservice.store import open_database
-from cardservice.transport import wait_for_card
+from drivers.feeders import card_sim_ejector
+from drivers.readers import PcscCardSource, wait_for_card
 
 __all__ = ["main"]
 

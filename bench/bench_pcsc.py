@@ -36,7 +36,7 @@ from pathlib import Path
 from smartcard import scard
 
 from cardservice.apdu import CommandApdu, get_challenge, read_binary, select_by_fid, transceive
-from cardservice.transport import PcscTransport, wait_for_card, wait_for_removal
+from drivers.readers import PcscTransport, wait_for_card, wait_for_removal
 from simulators.cardos import ALWAYS, CardImage, DfSpec, EfSpec, load_card
 
 __all__ = ["main", "run"]

@@ -44,13 +44,8 @@ from cardservice.healthcard import (
     items_in_file,
 )
 from cardservice.healthcard._flows import external_authenticate, run
-from cardservice.transport import (
-    Disposition,
-    InProcessTransport,
-    PcscTransport,
-    wait_for_card,
-    wait_for_removal,
-)
+from cardservice.transport import Disposition, InProcessTransport
+from drivers.readers import PcscTransport, wait_for_card, wait_for_removal
 
 CARD_READER = "cardservice-vpcd 00 00"
 SAM_READER = "cardservice-vpcd 00 01"

@@ -1,47 +1,55 @@
 """The one exception tree of cardservice.
 
-Every error the library raises on purpose derives from :class:`CardError`, so a
-caller can catch one thing. Third-party errors (pyscard, cryptography, OS) are
-mapped at the boundary with ``raise ... from``::
+Every error the library raises on purpose derives from :class:`CardserviceError`, so a caller can
+catch one thing. Third-party errors (pyscard, cryptography, SQLAlchemy, OS) are mapped at the boundary
+with ``raise ... from``::
 
-    CardError
-    ├── TransportError                 reader / connection level, no status word
-    │   ├── NoReaderError              the named reader does not exist (or went away)
-    │   ├── CardAbsentError            no card in the reader, or it was pulled
-    │   ├── CardResetError             someone else reset the card: security state is gone
-    │   ├── SharingViolationError      another application holds the card exclusively
-    │   ├── CardUnresponsiveError      the card did not answer (mute, timeout)
-    │   └── ServiceUnavailableError    the PC/SC service (pcscd) is not running
-    ├── StatusWordError                the card answered with a non-success SW (carries sw, data)
-    │   ├── WarningStatusError                    62xx, 63xx (but 63Cx)
-    │   ├── VerificationFailedError               63Cx: wrong key/PIN, ``tries_left`` = x
-    │   ├── ExecutionError                        64xx, 65xx, 66xx
-    │   ├── WrongLengthError                      67xx, 6Cxx
-    │   ├── ClassFunctionError                    68xx
-    │   ├── CommandNotAllowedError                69xx
-    │   │   ├── SecurityNotSatisfiedError         6982
-    │   │   ├── AuthenticationBlockedError        6983
-    │   │   └── ConditionsNotSatisfiedError       6985
-    │   ├── WrongParametersError                  6Axx, 6Bxx
-    │   │   └── NotFoundError                     6A82 file/application, 6A83 record
-    │   ├── InstructionNotSupportedError          6D00
-    │   ├── ClassNotSupportedError                6E00
-    │   └── UnknownStatusError                    anything else (6Fxx, proprietary)
-    ├── CodecError                     malformed APDU, TLV, FCI or data item
-    └── CryptoError                    any cryptographic failure; one opaque message
+    CardserviceError
+    ├── CardError                      the card chain: readers, transports, the card's answers
+    │   ├── TransportError                 reader / connection level, no status word
+    │   │   ├── NoReaderError              the named reader does not exist (or went away)
+    │   │   ├── CardAbsentError            no card in the reader, or it was pulled
+    │   │   ├── CardResetError             someone else reset the card: security state is gone
+    │   │   ├── SharingViolationError      another application holds the card exclusively
+    │   │   ├── CardUnresponsiveError      the card did not answer (mute, timeout)
+    │   │   └── ServiceUnavailableError    the PC/SC service (pcscd) is not running
+    │   ├── StatusWordError                the card answered with a non-success SW (carries sw, data)
+    │   │   ├── WarningStatusError                    62xx, 63xx (but 63Cx)
+    │   │   ├── VerificationFailedError               63Cx: wrong key/PIN, ``tries_left`` = x
+    │   │   ├── ExecutionError                        64xx, 65xx, 66xx
+    │   │   ├── WrongLengthError                      67xx, 6Cxx
+    │   │   ├── ClassFunctionError                    68xx
+    │   │   ├── CommandNotAllowedError                69xx
+    │   │   │   ├── SecurityNotSatisfiedError         6982
+    │   │   │   ├── AuthenticationBlockedError        6983
+    │   │   │   └── ConditionsNotSatisfiedError       6985
+    │   │   ├── WrongParametersError                  6Axx, 6Bxx
+    │   │   │   └── NotFoundError                     6A82 file/application, 6A83 record
+    │   │   ├── InstructionNotSupportedError          6D00
+    │   │   ├── ClassNotSupportedError                6E00
+    │   │   └── UnknownStatusError                    anything else (6Fxx, proprietary)
+    │   ├── CodecError                     malformed APDU, TLV, FCI or data item
+    │   └── CryptoError                    any cryptographic failure; one opaque message
+    ├── CodedError                     a stable ``code`` (the API's), ``message_zh``, ``details``
+    │   ├── ServiceError               the daemon's card side; ``code`` per instance (card_removed, ...)
+    │   ├── IdempotencyConflict        a request key reused for another request
+    │   ├── HisError ...               cardservice.his: HIS unavailable, slot full, not found, ...
+    │   ├── PaymentError ...           cardservice.payments: rejected, insufficient funds, ...
+    │   └── PrintError ...             cardservice.printing: printer problems, queue refusals
+    ├── StoreError                     the database cannot be used (cardservice.store)
+    └── ConfigError                    the configuration is unusable (cardservice.daemon)
 
-The SW -> class mapping is a declarative table in :mod:`cardservice.apdu`.
+The SW -> class mapping is a declarative table in :mod:`cardservice.apdu`. Going the other way, an
+exception becomes a code through tables keyed by exception class, looked up along the exception's
+class hierarchy (:func:`lookup`): the card side's in :mod:`cardservice.readers`, the API's in
+:mod:`cardservice.api`. Each service package draws its own subtree in its docstring.
 Messages never contain key material, PINs or personal data.
-
-The hospital services have their own roots on one base, :class:`CodedError` (a stable ``code``, a
-``message_zh`` for the kiosk screen, ``details`` without personal data): ``cardservice.his.HisError``
-and ``cardservice.payments.PaymentError``. The API turns any of them into its error shape in one place.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "AuthenticationBlockedError",
@@ -49,6 +57,7 @@ __all__ = [
     "CardError",
     "CardResetError",
     "CardUnresponsiveError",
+    "CardserviceError",
     "ClassFunctionError",
     "ClassNotSupportedError",
     "CodecError",
@@ -57,10 +66,12 @@ __all__ = [
     "ConditionsNotSatisfiedError",
     "CryptoError",
     "ExecutionError",
+    "IdempotencyConflict",
     "InstructionNotSupportedError",
     "NoReaderError",
     "NotFoundError",
     "SecurityNotSatisfiedError",
+    "ServiceError",
     "ServiceUnavailableError",
     "SharingViolationError",
     "StatusWordError",
@@ -70,11 +81,18 @@ __all__ = [
     "WarningStatusError",
     "WrongLengthError",
     "WrongParametersError",
+    "lookup",
 ]
 
+_V = TypeVar("_V")
 
-class CardError(Exception):
-    """Root of every error raised by cardservice."""
+
+class CardserviceError(Exception):
+    """Root of every error cardservice raises on purpose."""
+
+
+class CardError(CardserviceError):
+    """The card chain failed: a reader, a transport, the card itself, or the bytes it answered."""
 
 
 class TransportError(CardError):
@@ -200,11 +218,11 @@ class CryptoError(CardError):
         super().__init__(message)
 
 
-class CodedError(Exception):
-    """An error of a hospital service: ``code`` is stable (API clients rely on it), ``message_zh`` is
-    what a kiosk shows, ``details`` carries facts (never personal data)."""
+class CodedError(CardserviceError):
+    """An error with a stable ``code`` (API clients rely on it), the ``message_zh`` a kiosk shows, and
+    ``details`` that carry facts (never personal data). Subclasses set ``code`` and ``default_zh``."""
 
-    code: ClassVar[str] = "error"
+    code: str = "error"
     default_zh: ClassVar[str] = "处理失败"
 
     def __init__(
@@ -214,3 +232,31 @@ class CodedError(Exception):
         self.message = message
         self.message_zh = message_zh or self.default_zh
         self.details: dict[str, Any] = dict(details or {})
+
+
+class ServiceError(CodedError):
+    """A failure of the daemon's card side (or of a request to it) whose ``code`` is given per instance:
+    the API's codes (``card_removed``, ``auth_failed``, ``sam_unavailable``, ...)."""
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message, details=details)
+        self.code = code
+
+    def __repr__(self) -> str:
+        return f"ServiceError({self.code!r}, {self.message!r})"
+
+
+class IdempotencyConflict(CodedError):
+    """An idempotency key was used before, by the same client, for another request."""
+
+    code = "idempotency_conflict"
+    default_zh = "请求标识已用于其他请求"
+
+
+def lookup(table: Mapping[type[BaseException], _V], exc: BaseException) -> _V | None:
+    """The value *table* gives the nearest class of *exc*'s hierarchy (its method resolution order), or
+    ``None``: a table of a few base classes covers every subclass, and a subclass listed as well wins."""
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    return None

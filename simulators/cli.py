@@ -28,8 +28,8 @@ from types import FrameType
 from typing import Any
 
 from cardservice.errors import CardError
-from cardservice.secret_input import KEYS_PASSPHRASE_ENV as PASSPHRASE_ENV
-from cardservice.secret_input import keystore_passphrase
+from cardservice.keys import KEYS_PASSPHRASE_ENV as PASSPHRASE_ENV
+from cardservice.keys import keystore_passphrase
 from simulators.cardos import PROFILES, ImageError, create_image, load_card
 from simulators.control import ControlError, ControlServer, default_control_path, send_control
 from simulators.feeder import Feeder

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from drivers.feeders import ControlError, default_control_path, send_control
 from simulators.cardos import ImageError, load_card
 from simulators.vpcd import VpcdBridge
 
@@ -38,18 +39,6 @@ __all__ = ["ControlError", "ControlServer", "default_control_path", "handle_requ
 log = logging.getLogger(__name__)
 
 _MAX_LINE = 64 * 1024
-_CLIENT_TIMEOUT = 5.0
-
-
-class ControlError(Exception):
-    """The control socket cannot be used: no simulator answers, or its directory is unsafe."""
-
-
-def default_control_path(port: int) -> Path:
-    """``$XDG_RUNTIME_DIR/card-sim/<port>.sock``, else ``/tmp/card-sim-<uid>/<port>.sock``."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    directory = Path(runtime) / "card-sim" if runtime else Path(f"/tmp/card-sim-{os.getuid()}")  # noqa: S108
-    return directory / f"{port}.sock"
 
 
 # -- requests -------------------------------------------------------------------------------------------
@@ -285,40 +274,3 @@ def _summary(request: object) -> str:
     if isinstance(request, dict):
         return f"{request.get('cmd')!r} slot {request.get('slot', 'card')!r}"
     return "non-object request"
-
-
-# -- client ---------------------------------------------------------------------------------------------
-
-
-def send_control(
-    path: str | os.PathLike[str], request: Mapping[str, Any], *, timeout: float = _CLIENT_TIMEOUT
-) -> dict[str, Any]:
-    """Send one request to a running simulator and return its reply.
-
-    Raises :class:`ControlError` when no simulator listens at *path* or the reply is not a JSON object.
-    """
-    target = os.fspath(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        try:
-            sock.connect(target)
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise ControlError(f"no card simulator is running (no control socket at {target})") from None
-        except OSError as exc:
-            raise ControlError(f"cannot reach the card simulator at {target}: {exc}") from None
-        try:
-            sock.sendall(json.dumps(dict(request)).encode() + b"\n")
-            with sock.makefile("rb") as reader:
-                line = reader.readline(_MAX_LINE * 16)
-        except OSError as exc:
-            raise ControlError(f"the card simulator at {target} did not answer: {exc}") from None
-    finally:
-        sock.close()
-    try:
-        reply = json.loads(line)
-    except ValueError:
-        raise ControlError(f"the card simulator at {target} sent no valid reply") from None
-    if not isinstance(reply, dict):
-        raise ControlError(f"the card simulator at {target} sent no valid reply")
-    return reply

@@ -1,4 +1,5 @@
-"""Bridge between a :class:`~simulators._card.VirtualCard` and a vpcd reader slot (vsmartcard's pcscd driver).
+"""Bridge between a :class:`~cardservice.transport.VirtualCard` and a vpcd reader slot (vsmartcard's pcscd
+driver).
 
 vpcd protocol (see shared/notes/platform.md): the bridge is the TCP *client*; vpcd listens, one port
 per reader slot. Every message is a 2-byte big-endian length followed by the payload. A 1-byte payload is a
@@ -13,9 +14,9 @@ answered late — or the card is removed (the transmit fails, the card is gone).
 a real reader's own timeout instead: a command held for S seconds makes the bridge pull the card (the
 waiting application gets an error, not a hang); ``unmute`` puts it back.
 
-Fault injection: :meth:`VpcdBridge.tear` arms ``card.faults.tear``; when :class:`~simulators._card.PowerLost`
-comes out of ``process`` no reply is sent, the connection is closed (the card is pulled mid-command) and the
-card goes back in after ``reinsert_delay`` seconds.
+Fault injection: :meth:`VpcdBridge.tear` arms ``card.faults.tear``; when
+:class:`~cardservice.transport.PowerLost` comes out of ``process`` no reply is sent, the connection is
+closed (the card is pulled mid-command) and the card goes back in after ``reinsert_delay`` seconds.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from simulators._card import PowerLost, VirtualCard
+from cardservice.transport import PowerLost, VirtualCard
 
 __all__ = [
     "CTRL_ATR",

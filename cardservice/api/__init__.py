@@ -1,4 +1,13 @@
-"""The daemon's localhost HTTP API (FastAPI), versioned under /v1. See :mod:`cardservice.api._app`."""
+"""The daemon's localhost HTTP API (FastAPI), versioned under /v1.
+
+_app.py      create_app(services): routes, error handlers, metrics, the Host/Origin guard
+_deps.py     Services; Annotated dependencies: API keys and scopes, the hospital services (503 when
+             not configured), the card and patient in a reader, the audit of an access
+_errors.py   the error shape; code → HTTP status; exception class → code
+routes/      one module per area: system, readers, card, events, registration, payments, printing
+schemas/     the request and response bodies, by area
+_events.py, _metrics.py, _security.py    event hub, Prometheus metrics, guard / tickets / rate limit
+"""
 
 from cardservice.api._app import create_app
 from cardservice.api._deps import ApiClient, Services

@@ -1,7 +1,9 @@
-"""What every route needs: the :class:`Services` bundle, API-key authentication with scopes, the audit
-record of an access, and the card now in a reader (waiting for its identity read when just inserted).
-Routes live in :mod:`cardservice.api._app` (readers, cards, events) and :mod:`cardservice.api._hospital`
-(registration, payments, printing).
+"""What routes need, as ``Annotated`` dependencies: the :class:`Services` bundle, API-key authentication
+with scopes (:data:`Kiosk`, :data:`His`, :data:`Admin`), the hospital services that answer 503 when this
+daemon has none configured (:data:`HisService`, :data:`PaymentsService`, :data:`PrintService`), the
+card now in a reader and its patient, and the audit record of an access.
+
+Routes live in :mod:`cardservice.api.routes`, one module per area.
 """
 
 from __future__ import annotations
@@ -10,38 +12,54 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import anyio
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Query, Request
 
+from cardservice.api._errors import api_error
 from cardservice.api._events import EventHub
 from cardservice.api._metrics import Metrics
 from cardservice.api._security import RateLimiter, TicketBook, scope_allows
-from cardservice.readers import CardView, ReaderManager, ServiceError
-
-if TYPE_CHECKING:
-    from cardservice.his import HisConnector
-    from cardservice.payments import Payments
-    from cardservice.printing import PrintQueue
+from cardservice.errors import CardserviceError, ServiceError
+from cardservice.his import HisConnector, Patient
+from cardservice.payments import Payments
+from cardservice.printing import PrintQueue
+from cardservice.readers import CardView, ReaderManager
+from cardservice.store import API_KEY_PATTERN
 
 __all__ = [
+    "HIS_ERRORS",
+    "PATIENT_ERRORS",
     "Admin",
     "ApiClient",
     "CardIdHeader",
     "His",
+    "HisService",
+    "IdempotencyKey",
     "Kiosk",
+    "PaymentsService",
+    "PrintService",
     "ReaderId",
+    "ReaderQuery",
     "Services",
     "audit_access",
+    "audited",
+    "call_service",
     "card_view",
     "client_address",
+    "patient_of",
     "require",
     "services_of",
     "token_from",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+HIS_ERRORS = ("his_unavailable", "his_timeout", "his_protocol", "his_rejected", "his_not_found")
+PATIENT_ERRORS = ("reader_not_found", "no_card", "card_not_ready", "card_removed", "card_changed",
+                  "card_blacklisted", "card_unsupported")  # fmt: skip
 
 
 class ApiClient(Protocol):
@@ -109,6 +127,40 @@ def require(scope: str) -> Callable[..., Any]:
 Kiosk = Annotated[ApiClient, Depends(require("kiosk"))]
 His = Annotated[ApiClient, Depends(require("his"))]
 Admin = Annotated[ApiClient, Depends(require("admin"))]
+
+
+# -- the hospital services, when configured ----------------------------------------------------------------
+
+
+def _his(request: Request) -> HisConnector:
+    his = services_of(request).his
+    if his is None:
+        raise ServiceError("his_unavailable", "no HIS is configured for this daemon")
+    return his
+
+
+def _payments(request: Request) -> Payments:
+    payments = services_of(request).payments
+    if payments is None:
+        raise ServiceError("payment_unavailable", "payments are not configured on this daemon")
+    return payments
+
+
+def _print_queue(request: Request) -> PrintQueue:
+    queue = services_of(request).print_queue
+    if queue is None:
+        raise ServiceError("print_unavailable", "no printer is configured for this daemon")
+    return queue
+
+
+# Declared after the client in a route's signature, so a request without a key gets 401, not 503.
+HisService = Annotated[HisConnector, Depends(_his)]
+PaymentsService = Annotated[Payments, Depends(_payments)]
+PrintService = Annotated[PrintQueue, Depends(_print_queue)]
+
+
+# -- request parameters -----------------------------------------------------------------------------------
+
 ReaderId = Annotated[
     str,
     Path(
@@ -117,6 +169,9 @@ ReaderId = Annotated[
         max_length=128,
     ),
 ]
+ReaderQuery = Annotated[
+    str, Query(description="reader of the patient's card (`default`: the first)", max_length=128)
+]
 CardIdHeader = Annotated[
     str | None,
     Header(
@@ -124,6 +179,55 @@ CardIdHeader = Annotated[
         max_length=64,
     ),
 ]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        description="a key of the client's choosing for this request; repeating it never does it twice",
+        min_length=1,
+        max_length=64,
+        pattern=API_KEY_PATTERN,
+    ),
+]
+
+
+# -- the card and its patient -----------------------------------------------------------------------------
+
+
+async def card_view(services: Services, reader: str, card_id: str | None = None) -> CardView:
+    try:
+        return services.manager.card(reader, card_id=card_id)
+    except ServiceError as exc:
+        if exc.code != "card_not_ready":
+            raise
+    # Inserted a moment ago: wait for the identity read (a thread: the wait blocks).
+    return await anyio.to_thread.run_sync(
+        lambda: services.manager.card(reader, wait=services.card_timeout, card_id=card_id)
+    )
+
+
+async def patient_of(services: Services, reader: str, card_id: str | None) -> tuple[CardView, Patient]:
+    """The patient of the card in *reader* (its identity, read at insertion): the hospital services
+    never take a typed ID number."""
+    view = await card_view(services, reader, card_id)
+    number = view.identity.issuer.card_number if view.identity.issuer else None
+    name = view.identity.cardholder.name if view.identity.cardholder else None
+    try:
+        return view, Patient(number or "", (name or "").strip())
+    except ValueError:
+        raise ServiceError("invalid_card_data", "the card carries no usable card number and name") from None
+
+
+# -- blocking services and the audit ---------------------------------------------------------------------
+
+
+async def call_service(operation: Callable[[], T]) -> T:
+    """Run a blocking service call (HIS, payments, print queue: database or network) on a worker thread;
+    its errors become the API's (:func:`cardservice.api._errors.api_error`)."""
+    try:
+        return await anyio.to_thread.run_sync(operation)
+    except CardserviceError as exc:
+        raise api_error(exc) from None
 
 
 def client_address(request: Request) -> str:
@@ -161,13 +265,25 @@ async def audit_access(
         raise ServiceError("internal_error", "the access could not be audited; refused") from None
 
 
-async def card_view(services: Services, reader: str, card_id: str | None = None) -> CardView:
+async def audited(
+    request: Request,
+    client: ApiClient,
+    action: str,
+    operation: Callable[[], T],
+    *,
+    card: str | None,
+    target: str | None,
+    result: Callable[[T], str] = lambda value: "ok",
+    detail: Callable[[T], dict[str, Any] | None] = lambda value: None,
+    target_of: Callable[[T], str | None] | None = None,
+) -> T:
+    """A blocking service call, audited whatever its outcome: the error code, or *result* of its value
+    (with *target*, or what *target_of* names in the value, e.g. the order made)."""
     try:
-        return services.manager.card(reader, card_id=card_id)
+        value = await call_service(operation)
     except ServiceError as exc:
-        if exc.code != "card_not_ready":
-            raise
-    # Inserted a moment ago: wait for the identity read (a thread: the wait blocks).
-    return await anyio.to_thread.run_sync(
-        lambda: services.manager.card(reader, wait=services.card_timeout, card_id=card_id)
-    )
+        await audit_access(request, client, action, exc.code, card=card, target=target)
+        raise
+    done = target_of(value) if target_of is not None else target
+    await audit_access(request, client, action, result(value), card=card, target=done, detail=detail(value))
+    return value

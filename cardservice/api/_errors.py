@@ -2,8 +2,12 @@
 
     {"error": {"code": "card_removed", "message": "...", "message_zh": "...", "details": {...}}}
 
-The table below is the whole contract: code → HTTP status and the Chinese message shown to patients and
-HIS users. Never a stack trace: unexpected exceptions become ``internal_error`` (logged on our side).
+Two tables are the whole contract. :data:`ERRORS`: code → HTTP status and the Chinese message shown to
+patients and HIS users. :data:`API_CODES`: which code an exception of the library becomes, looked up
+along the exception's class hierarchy (:func:`cardservice.errors.lookup`); a :class:`CodedError` not
+listed keeps its own ``code``, and the card chain's errors are classified by
+:func:`cardservice.readers.classify`. Never a stack trace: unexpected exceptions become
+``internal_error`` (logged on our side).
 """
 
 from __future__ import annotations
@@ -18,9 +22,23 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cardservice.readers import ServiceError
+from cardservice.errors import CardserviceError, CodedError, ServiceError, lookup
+from cardservice.his import NotFound as HisNotFound
+from cardservice.payments import OrderNotFound
+from cardservice.printing import InvalidJob, JobNotFound, NotPrintable, QueueUnavailable
+from cardservice.readers import classify
+from cardservice.store import IllegalTransition
 
-__all__ = ["ERRORS", "ErrorBody", "ErrorResponse", "error_response", "install_error_handlers", "responses"]
+__all__ = [
+    "API_CODES",
+    "ERRORS",
+    "ErrorBody",
+    "ErrorResponse",
+    "api_error",
+    "error_response",
+    "install_error_handlers",
+    "responses",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +107,34 @@ ERRORS: dict[str, tuple[int, str]] = {
 }
 
 
+# The library's exceptions whose API code is not their own ``code`` (the services' generic names, and
+# errors that are ours, not the client's).
+API_CODES: dict[type[BaseException], str] = {
+    HisNotFound: "his_not_found",
+    OrderNotFound: "order_not_found",
+    JobNotFound: "print_job_not_found",
+    QueueUnavailable: "print_unavailable",
+    InvalidJob: "not_printable",
+    NotPrintable: "not_printable",
+    IllegalTransition: "internal_error",
+}
+
+
+def api_error(exc: BaseException) -> ServiceError:
+    """*exc* as the API reports it: code (from :data:`API_CODES` along its class hierarchy, else its own),
+    message and details."""
+    if isinstance(exc, ServiceError):
+        return exc
+    code = lookup(API_CODES, exc)
+    if isinstance(exc, CodedError):
+        return ServiceError(code or exc.code, exc.message, **exc.details)
+    if code is not None and isinstance(exc, CardserviceError):
+        return ServiceError(
+            code, "unexpected error in the card service" if code == "internal_error" else str(exc)
+        )
+    return classify(exc)
+
+
 class ErrorBody(BaseModel):
     code: str = Field(description="stable machine code", examples=["card_removed"])
     message: str = Field(description="English message", examples=["the card was removed"])
@@ -134,9 +180,14 @@ _HTTP_CODES = {
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.code, exc.message, exc.details)
+    @app.exception_handler(CardserviceError)
+    async def _library_error(request: Request, exc: CardserviceError) -> JSONResponse:
+        problem = api_error(exc)
+        if problem.code == "internal_error":
+            log.error(
+                "error on %s %s: %s", request.method, request.url.path, exc.__class__.__name__, exc_info=exc
+            )
+        return error_response(problem.code, problem.message, problem.details)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

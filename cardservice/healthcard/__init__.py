@@ -1,7 +1,13 @@
-"""The Resident Health Card (居民健康卡, WS/T 543) data dictionary, value codecs and typed models. Pure.
+"""The Resident Health Card (居民健康卡, WS/T 543): data dictionary, value codecs, typed models, keys, the
+SAM over APDUs, and the session that runs the card's flows.
 
 Layers, top to bottom::
 
+    session      HealthCardSession: read/update/append/encounters over a card (atr + transmit) and a SAM;
+                 card access (selection, rights, raw reads) in _card_access, encounter records in _encounters
+    render       file_data / identity_files / plain: JSON-able views, keyed by the standard's abbreviations
+    flows, psam  sans-I/O authentication and secure-messaging flows; ApduSam, the PSAM over APDUs
+    keys         HEALTH_KEYS: the key table with the SAM's derivation indices
     models       IssuerData, Cardholder, ..., InpatientRecord (from_records/to_records, from_bytes/to_bytes)
     records      encode_record / decode_record: tag ‖ length ‖ value of the TLV record files
     layouts      fixed-offset records (allergy, immunisation, EE0n, ED0n) as tables of LayoutField
@@ -11,7 +17,8 @@ Layers, top to bottom::
     codes        GB/T 2261.1 sex, GB 3304 ethnicity, App. A code lists, each with its confidence
     interface    the vendor iR_/iW_ functions and the files they read and write
 
-Facts come from shared/spec/healthcard-facts.md; every table row names its confidence.
+Facts come from shared/spec/healthcard-facts.md; every table row names its confidence. No I/O of its own:
+the session is handed a card (a transport's ``atr`` and ``transmit``) and a :class:`~cardservice.keys.Sam`.
 """
 
 from cardservice.healthcard._certs import (
@@ -65,6 +72,7 @@ from cardservice.healthcard._dictionary import (
     items_by_abbreviation,
     items_in_file,
 )
+from cardservice.healthcard._encounters import Encounter, EncounterKind, SignatureStatus
 from cardservice.healthcard._flows import (
     DEFAULT_TERMINAL_DATA,
     HealthFlow,
@@ -162,13 +170,8 @@ from cardservice.healthcard._psam import (
     sam_certificate_public_key,
 )
 from cardservice.healthcard._records import decode_record, encode_record, split_record
-from cardservice.healthcard._session import (
-    Encounter,
-    EncounterKind,
-    HealthCardSession,
-    Identity,
-    SignatureStatus,
-)
+from cardservice.healthcard._render import file_data, identity_files, plain, present_fields
+from cardservice.healthcard._session import HealthCardSession, Identity
 from cardservice.healthcard._structure import Access, EfShape, EfStructure, SmLevel, df_keys, ef_shape
 
 __all__ = [
@@ -284,10 +287,12 @@ __all__ = [
     "external_authenticate",
     "factors_for",
     "file_contents",
+    "file_data",
     "health_key",
     "id_birth_date",
     "id_check_character",
     "id_sex_code",
+    "identity_files",
     "interface_function",
     "issuer_certificate",
     "item_by_abbreviation",
@@ -297,6 +302,8 @@ __all__ = [
     "load_holder",
     "mask_id_number",
     "models_by_file",
+    "plain",
+    "present_fields",
     "run",
     "sam_certificate",
     "sam_certificate_public_key",

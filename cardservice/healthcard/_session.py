@@ -2,18 +2,9 @@
 :class:`~cardservice.transport.Transport` and a :class:`~cardservice.keys.Sam`.
 
 Facts sheet §4.9 (minimal read sequence), §4.2 (access rules), §2.2 (index files and slot policy),
-§3 (EE/ED records). The session spends as few APDUs as the card allows:
-
-* it tracks the current DF and EF and never re-selects them;
-* it tracks the rights obtained by EXTERNAL AUTHENTICATE in the current DF and authenticates once
-  per DF and right; a DF change forgets them (the card clears its security state then — facts
-  sheet §1 notes: "assume not"), a :class:`~cardservice.errors.TransportError` (card reset, card
-  pulled) forgets everything;
-* it reads record files with READ RECORD(S) "all from P1" (P2 mode ``101``) and falls back to one
-  READ RECORD per record when a card answers ``6A86``/``6A81`` (remembered for the session);
-* it learns YYCSDM (the city code: level-2 diversification factor) before entering a DF whose keys
-  need it, so no DF is left and re-entered for it. A missing or malformed YYCSDM stops the
-  operation before any EXTERNAL AUTHENTICATE (a wrong factor burns the card's tries).
+§3 (EE/ED records). How the session spends as few APDUs as the card allows (current DF and EF,
+rights, READ RECORD(S), the city code) is its base class :class:`~._card_access._CardAccess`; the
+encounter types, slot files, age order and signature check are in :mod:`._encounters`.
 
 Encounter slots (EE0n inpatient, ED0n outpatient): :meth:`write_encounter` takes the first free
 slot (index ``FF``); when all are in use it overwrites the *oldest* by the record's own date —
@@ -23,118 +14,53 @@ vendor DLL, facts sheet §2.2). The record is written data part ‖ signature �
 pass and the index set to ``00`` afterwards. Overwriting an in-use slot is not atomic; a torn record
 then fails its signature check on reading (:class:`SignatureStatus`).
 
-Signature (conventions table): SM2 ``r ‖ s`` by the SAM over SM3(Z ‖ data part) with the default
-user ID; the 190-byte SAM certificate area holds the SAM certificate (DF01/001C of the SAM).
-
 Nothing here logs. Errors carry status words, never names, ID numbers, PINs or keys.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
-from functools import partial
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
-from cardservice.apdu import (
-    ApduTracer,
-    CommandApdu,
-    RecordMode,
-    ResponseApdu,
-    append_record,
-    read_binary,
-    read_record,
-    select_by_fid,
-    transceive,
-    update_binary,
-    update_record,
+from cardservice.apdu import CommandApdu, RecordMode, append_record, read_binary, update_record
+from cardservice.errors import CodecError
+from cardservice.healthcard._card_access import _CardAccess
+from cardservice.healthcard._dictionary import CARD_FILES, UpdateSm, card_file
+from cardservice.healthcard._encounters import (
+    _AGE_FIELDS,
+    _ENCOUNTERS,
+    Encounter,
+    EncounterKind,
+    SignatureStatus,
+    _check_signature,
+    _EncounterFiles,
+    _sortable,
 )
-from cardservice.errors import CodecError, CryptoError, NotFoundError, TransportError, WrongParametersError
-from cardservice.healthcard._dictionary import CARD_FILES, CardFile, FileKind, UpdateSm, card_file
-from cardservice.healthcard._flows import (
-    DEFAULT_TERMINAL_DATA,
-    external_authenticate,
-    run,
-    stk_for,
-    update_command,
-)
+from cardservice.healthcard._flows import run, update_command
 from cardservice.healthcard._formats import decode_value
-from cardservice.healthcard._keys import (
-    CardFactorSource,
-    HealthKey,
-    KeyRole,
-    card_factor,
-    city_factor,
-    health_key,
-)
 from cardservice.healthcard._models import (
     Allergy,
     Cardholder,
     CardValidity,
     EncounterIndex,
     Immunisation,
-    InpatientIndex,
     InpatientRecord,
     IssuerData,
     LayoutModel,
-    OutpatientIndex,
     OutpatientRecord,
-    TlvFileModel,
     decode_photo,
     models_by_file,
 )
-from cardservice.healthcard._psam import (
-    SAM_CERTIFICATE_SIZE,
-    encode_sam_certificate,
-    sam_certificate_public_key,
-)
-from cardservice.healthcard._records import decode_record
-from cardservice.keys import Sam, Sm2PublicKey
+from cardservice.healthcard._psam import SAM_CERTIFICATE_SIZE, encode_sam_certificate
 
-__all__ = [
-    "Encounter",
-    "EncounterKind",
-    "HealthCardSession",
-    "Identity",
-    "SignatureStatus",
-]
+__all__ = ["HealthCardSession", "Identity"]
 
-_SW_FUNCTION_NOT_SUPPORTED = 0x6A81
-_SW_WRONG_P1P2 = 0x6A86
-_YYCSDM_TAG = 0x39
-_SIGNATURE_LENGTH = 64
-_MAX_SHORT_LC = 0xFF
 _IN_USE = b"\x00"
 _CLA_PROPRIETARY = 0x80  # 80 | SM bit = 84, as vendor A sends the index commands (facts sheet §2.2)
 _INS_ERASE_RECORD = 0x0C  # ISO/IEC 7816-4 ERASE RECORD(S)
-
-
-class EncounterKind(StrEnum):
-    INPATIENT = "inpatient"  # EE01-EE03, index DF03/EF05
-    OUTPATIENT = "outpatient"  # ED01-ED05, index DF03/EF06
-
-
-class SignatureStatus(StrEnum):
-    VALID = "valid"  # verifies under the key in the record's own SAM certificate area
-    INVALID = "invalid"  # present but does not verify (tampered or torn record, wrong key)
-    UNSIGNED = "unsigned"  # signature area empty (all 00 / all FF)
-    NOT_CHECKED = "not checked"
-
-
-@dataclass(frozen=True)
-class Encounter:
-    """One in-use EE/ED slot. ``signer`` is the public key from the record's certificate area;
-    whether that SAM is trustworthy is the caller's policy (certificate chains are UNKNOWN, §9)."""
-
-    kind: EncounterKind
-    slot: int
-    record: InpatientRecord | OutpatientRecord = field(repr=False)  # diagnoses: personal data
-    signature: SignatureStatus = SignatureStatus.NOT_CHECKED
-    signer: Sm2PublicKey | None = None
 
 
 @dataclass(frozen=True)
@@ -151,259 +77,16 @@ class Identity:
         return f"Identity(<personal data hidden>, photo={photo})"
 
 
-@dataclass(frozen=True)
-class _EncounterFiles:
-    index: str
-    index_model: type[EncounterIndex]
-    slot_prefix: str
-    model: type[InpatientRecord] | type[OutpatientRecord]
-
-    def slot_path(self, slot: int) -> str:
-        return f"{self.slot_prefix}{slot}"
-
-
-_ENCOUNTERS: dict[EncounterKind, _EncounterFiles] = {
-    EncounterKind.INPATIENT: _EncounterFiles(
-        "DDF1/DF03/EF05", InpatientIndex, "DDF1/DF03/EE0", InpatientRecord
-    ),
-    EncounterKind.OUTPATIENT: _EncounterFiles(
-        "DDF1/DF03/EF06", OutpatientIndex, "DDF1/DF03/ED0", OutpatientRecord
-    ),
-}
-
-#: Fields ordering slots by age (facts sheet §2.2 slot policy): compared in this order.
-_AGE_FIELDS: dict[EncounterKind, tuple[str, ...]] = {
-    EncounterKind.INPATIENT: ("admission_date", "discharge_date"),
-    EncounterKind.OUTPATIENT: ("visit_time",),
-}
-
-
-def _is_filler(data: bytes) -> bool:
-    return not data.strip(b"\x00") or not data.strip(b"\xff")
-
-
-def _df_path(file: CardFile) -> str:
-    return file.path if file.is_df else file.parent
-
-
-class HealthCardSession:
+class HealthCardSession(_CardAccess):
     """Operations on one inserted health card with one SAM (facts sheet §4.9).
 
     *terminal_data* is the 8 bytes sent with each read-key EXTERNAL AUTHENTICATE (facts §4.5).
     *binary_chunk* is the READ BINARY size (256 = ``Le 00``; vendor code uses 128).
+    The constructor, the card state and the raw reads and writes are :class:`_CardAccess`'s.
     """
-
-    READ_ALL_RECORDS: ClassVar[RecordMode] = RecordMode.FROM_NUMBER
-
-    def __init__(
-        self,
-        card: Any,
-        sam: Sam,
-        *,
-        terminal_data: bytes = DEFAULT_TERMINAL_DATA,
-        tracer: ApduTracer | None = None,
-        card_factor_source: CardFactorSource = CardFactorSource.LAST_8,
-        binary_chunk: int = 256,
-        read_all_records: bool = True,
-    ) -> None:
-        if len(terminal_data) != 8:
-            raise CodecError("terminal data must be 8 bytes")
-        if not 1 <= binary_chunk <= 256:
-            raise CodecError("binary_chunk must be 1..256")
-        self._card = card
-        self._sam = sam
-        self._terminal_data = bytes(terminal_data)
-        self._card_exchange: Callable[[CommandApdu], ResponseApdu] = partial(
-            transceive, card.transmit, tracer=tracer
-        )
-        self._factor_source = card_factor_source
-        self._chunk = binary_chunk
-        self._read_all: bool | None = None if read_all_records else False
-        self._df: str | None = None
-        self._ef: str | None = None
-        self._rights: set[str] = set()
-        self._yycsdm: str | None = None
-        self._yycsdm_known = False
 
     def __repr__(self) -> str:
         return f"HealthCardSession(df={self._df!r}, rights={sorted(self._rights)})"
-
-    # -- state ------------------------------------------------------------------------------
-
-    @property
-    def current_df(self) -> str | None:
-        return self._df
-
-    @property
-    def rights(self) -> frozenset[str]:
-        """Key names whose right is held in the current DF."""
-        return frozenset(self._rights)
-
-    def forget_card_state(self) -> None:
-        """The card was reset (or replaced): current DF/EF and every right are gone."""
-        self._df = None
-        self._ef = None
-        self._rights.clear()
-
-    def _exchange(self, command: CommandApdu) -> ResponseApdu:
-        try:
-            return self._card_exchange(command)
-        except TransportError:
-            self.forget_card_state()  # CardResetError and friends: the card's RAM state is lost
-            raise
-
-    def _send(self, command: CommandApdu) -> ResponseApdu:
-        return self._exchange(command).check()
-
-    # -- selection and rights ---------------------------------------------------------------------
-
-    def _enter_df(self, target: str) -> None:
-        chain = target.split("/")  # e.g. ["DDF1", "DF01"]
-        paths = ["/".join(chain[: i + 1]) for i in range(len(chain))]
-        current = self._df
-        if current is not None and (
-            target.startswith(current + "/")
-            or current.startswith(target + "/")
-            or target.rpartition("/")[0] == current.rpartition("/")[0]
-        ):
-            # ISO/IEC 7816-4 selection by FID reaches a child, the parent, and the parent's children.
-            steps = [target] if not target.startswith(current + "/") else paths[paths.index(current) + 1 :]
-        else:
-            steps = paths  # unknown position: DDF1 is reachable from the MF and from inside the tree
-        for step in steps:
-            self._send(select_by_fid(card_file(step).fid))
-            self._df, self._ef = step, None
-            self._rights.clear()
-
-    def _select(self, path: str) -> CardFile:
-        file = card_file(path)
-        target = _df_path(file)
-        if self._df != target:
-            self._enter_df(target)
-        if not file.is_df and self._ef != file.path:
-            self._send(select_by_fid(file.fid))
-            self._ef = file.path
-        return file
-
-    def _factors(self, key: HealthKey) -> list[bytes]:
-        factors = [card_factor(self._card.atr, self._factor_source)]
-        if key.levels == 2:
-            if self._yycsdm is None:
-                raise CodecError(f"{key.name} needs the city factor, but YYCSDM (city code) is missing")
-            factors.append(city_factor(self._yycsdm))
-        return factors
-
-    def _prepare(self, *keys: HealthKey) -> None:
-        """Before entering a DF: learn YYCSDM if one of *keys* needs it, and check the factors."""
-        if any(key.levels == 2 for key in keys) and not self._yycsdm_known:
-            self._load_city_code()
-        for key in keys:
-            self._factors(key)  # refuses a missing or malformed city code before any APDU to the DF
-
-    def _authorize(self, key_name: str) -> None:
-        if key_name in self._rights:
-            return
-        key = health_key(key_name)
-        run(external_authenticate(key, self._factors(key), self._terminal_data), self._exchange, self._sam)
-        self._rights.add(key_name)
-
-    def _open(self, path: str, *key_names: str | None) -> CardFile:
-        """Select *path* holding the rights of *key_names* (factors checked before any SELECT)."""
-        keys = [health_key(name) for name in key_names if name]
-        file = card_file(path)
-        updating = any(key.role is KeyRole.UPDATE for key in keys)
-        secured = file.update_sm in (UpdateSm.MAC, UpdateSm.ENC_MAC)
-        stk = [stk_for(_df_path(file).rpartition("/")[2])] if updating and secured else []
-        self._prepare(*keys, *stk)
-        self._select(path)
-        for key in keys:
-            self._authorize(key.name)
-        return file
-
-    # -- raw reads ------------------------------------------------------------------------------
-
-    def _load_city_code(self) -> None:
-        """YYCSDM from DDF1/EF05 (free read): READ RECORD by record identifier = tag 39 (facts §2.1)."""
-        file = self._select("DDF1/EF05")
-        size = 2 + 3
-        try:
-            raw = self._send(read_record(_YYCSDM_TAG, mode=RecordMode.ID_FIRST, ne=size)).data
-        except WrongParametersError as exc:
-            if exc.sw not in (_SW_WRONG_P1P2, _SW_FUNCTION_NOT_SUPPORTED):
-                raise
-            raw = self._send(read_record(10, ne=file.record_sizes[9])).data
-        decoded = decode_record(raw, file=file.path)
-        value = None if decoded is None else decoded[1]
-        self._yycsdm = value if isinstance(value, str) and value else None
-        self._yycsdm_known = True
-
-    def _read_records(self, file: CardFile) -> list[bytes]:
-        if self._read_all is not False:
-            try:
-                records = self._read_records_at_once(file)
-            except WrongParametersError as exc:
-                if exc.sw not in (_SW_WRONG_P1P2, _SW_FUNCTION_NOT_SUPPORTED):
-                    raise
-                self._read_all = False
-            else:
-                self._read_all = True
-                return records
-        records = []
-        for number, size in enumerate(file.record_sizes, start=1):
-            try:
-                records.append(self._send(read_record(number, ne=size)).data)
-            except NotFoundError:
-                break  # a cyclic file holds fewer records than its capacity
-        return records
-
-    def _read_records_at_once(self, file: CardFile) -> list[bytes]:
-        """READ RECORD(S) P2 mode 101 (records P1..last): the card returns whole records, as many
-        as fit in Le; split them with the dictionary's record sizes and continue after the last."""
-        sizes = file.record_sizes
-        records: list[bytes] = []
-        while len(records) < len(sizes):
-            number = len(records) + 1
-            try:
-                data = self._send(read_record(number, mode=self.READ_ALL_RECORDS, ne=256)).data
-            except NotFoundError:
-                break
-            taken = 0
-            for size in sizes[len(records) :]:
-                if len(data) - taken < size:
-                    break
-                records.append(data[taken : taken + size])
-                taken += size
-            if taken == 0 or taken != len(data):
-                raise CodecError(f"{file.path}: READ RECORD(S) answer does not split into its records")
-        return records
-
-    def _read_binary(self, length: int, offset: int = 0) -> bytes:
-        out = bytearray()
-        while len(out) < length:
-            want = min(self._chunk, length - len(out))
-            chunk = self._send(read_binary(offset + len(out), want)).data
-            if not chunk:
-                raise CodecError("READ BINARY returned no data")
-            out += chunk
-        return bytes(out[:length])
-
-    def _write_binary(self, file: CardFile, offset: int, data: bytes) -> None:
-        for start in range(0, len(data), _MAX_SHORT_LC):
-            command = update_binary(offset + start, data[start : start + _MAX_SHORT_LC])
-            run(update_command(file, command, self._factors), self._exchange, self._sam)
-
-    def read_file(self, path: str) -> list[bytes] | bytes:
-        """The raw content of *path*: its records, or a transparent file's bytes."""
-        file = card_file(path)
-        self._open(path, file.read_key)
-        if file.kind is FileKind.TRANSPARENT:
-            return self._read_binary(file.size or 0)
-        return self._read_records(file)
-
-    def _tlv(self, model: type[TlvFileModel]) -> Any:
-        records = self.read_file(model.FILE)
-        assert isinstance(records, list)
-        return model.from_records(records)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -627,28 +310,3 @@ class HealthCardSession:
         tail = self._signature_area(data)
         self._open(target.path, target.update_key)
         self._write_binary(target, layout.data_size, tail)
-
-
-def _sortable(value: object) -> tuple[int, object]:
-    """Sort key: empty dates first (treated as oldest), then by date/date-time."""
-    if isinstance(value, _dt.datetime):
-        return (1, value)
-    if isinstance(value, _dt.date):
-        return (1, _dt.datetime.combine(value, _dt.time()))
-    return (0, _dt.datetime.min)
-
-
-def _check_signature(raw: bytes, data_size: int) -> tuple[SignatureStatus, Sm2PublicKey | None]:
-    signature = raw[data_size : data_size + _SIGNATURE_LENGTH]
-    certificate = raw[data_size + _SIGNATURE_LENGTH : data_size + _SIGNATURE_LENGTH + SAM_CERTIFICATE_SIZE]
-    if len(signature) != _SIGNATURE_LENGTH or _is_filler(signature):
-        return SignatureStatus.UNSIGNED, None
-    try:
-        signer = sam_certificate_public_key(certificate)
-    except CodecError:
-        return SignatureStatus.INVALID, None
-    try:
-        signer.verify(signature, raw[:data_size])
-    except CryptoError:
-        return SignatureStatus.INVALID, signer
-    return SignatureStatus.VALID, signer

@@ -47,7 +47,7 @@ from cardservice.his._errors import (
     error_for_code,
 )
 from cardservice.his._http import RETRY_STATUSES, HttpHis, HttpHisConfig
-from cardservice.his._seed import FEES_FEN, SEED_DAYS, demo_patient, open_embedded_his, seed
+from cardservice.his._seed import FEES_FEN, SEED_DAYS, open_embedded_his, seed
 from cardservice.his._values import (
     ABNORMAL_HIGH,
     ABNORMAL_LOW,
@@ -99,7 +99,6 @@ __all__ = [
     "Slot",
     "SlotFull",
     "abnormal_flag",
-    "demo_patient",
     "error_for_code",
     "open_embedded_his",
     "seed",

@@ -3,15 +3,17 @@
 Booking takes a place with one conditional UPDATE (``remaining = remaining - 1 WHERE remaining > 0``):
 on PostgreSQL the row lock makes a second booker wait and then re-check the condition, on SQLite the
 writing session's BEGIN IMMEDIATE serialises writers, so two kiosks booking the last place get one
-registration and one ``slot_full``. Idempotency keys are claimed first in the same transaction (a row
-in ``his_idempotency``): a concurrent call with the same key waits on that row and then replays the
-first call's result; a call that fails rolls its claim back with everything else.
+registration and one ``slot_full``. Idempotency is :func:`cardservice.store.once` over
+``his_idempotency`` (one row per operation and key): the key is claimed first, in the transaction that
+does the work, so a concurrent call with the same key waits on that row and then replays the first
+call's result; a call that fails rolls its claim back with everything else. A key reused for another
+request is :class:`HisRejected` (``his_rejected``, as the wire contract says), not the API's
+``idempotency_conflict``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 import re
 import secrets
@@ -20,7 +22,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cardservice.healthcard import mask_id_number
@@ -57,7 +59,10 @@ from cardservice.store import (
     HisLabReportRow,
     HisRegistrationRow,
     HisSlotRow,
+    check_key,
     describe,
+    once,
+    request_hash,
 )
 
 __all__ = ["MAX_SLOT_DAYS", "EmbeddedHis", "check_idempotency_key", "check_payment_reference"]
@@ -67,13 +72,20 @@ _T = TypeVar("_T")
 
 #: The longest date range one slots() call may ask for.
 MAX_SLOT_DAYS = 31
-_KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _REFERENCE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def check_idempotency_key(key: str) -> None:
-    if not isinstance(key, str) or not _KEY.fullmatch(key):
-        raise HisRejected("idempotency key: 1-128 characters of A-Za-z0-9._:-", message_zh="请求标识格式错误")
+    """Refuse a malformed idempotency key (:data:`cardservice.store.KEY_PATTERN`) as :class:`HisRejected`."""
+    check_key(key, _bad_key)
+
+
+def _bad_key(text: str) -> HisRejected:
+    return HisRejected(text, message_zh="请求标识格式错误")
+
+
+def _unavailable(text: str) -> HisUnavailable:
+    return HisUnavailable(f"embedded HIS database: {text}")
 
 
 def check_payment_reference(reference: str) -> None:
@@ -81,10 +93,6 @@ def check_payment_reference(reference: str) -> None:
         raise HisRejected(
             "payment reference: 1-64 characters of A-Za-z0-9._:-", message_zh="支付流水号格式错误"
         )
-
-
-def _request_hash(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def _now() -> _dt.datetime:
@@ -225,7 +233,7 @@ class EmbeddedHis:
             self._book(session, patient, slot_id, new_id)
 
         registration = self._idempotent(
-            "book", idempotency_key, _request_hash(patient.card_number, slot_id), new_id, do, _registration
+            "book", idempotency_key, request_hash(patient.card_number, slot_id), new_id, do, _registration
         )
         _log.info(
             "his booked %s for %s: slot %s no. %d",
@@ -247,7 +255,7 @@ class EmbeddedHis:
         registration = self._idempotent(
             "cancel",
             idempotency_key,
-            _request_hash(patient.card_number, registration_id),
+            request_hash(patient.card_number, registration_id),
             registration_id,
             do,
             _registration,
@@ -266,7 +274,7 @@ class EmbeddedHis:
         def do(session: Session) -> None:
             self._settle(session, patient, bill_id, payment_reference, amount_fen)
 
-        request = _request_hash(patient.card_number, bill_id, payment_reference, str(amount_fen))
+        request = request_hash(patient.card_number, bill_id, payment_reference, amount_fen)
         bill = self._idempotent("settle", idempotency_key, request, bill_id, do, _bill)
         _log.info(
             "his settled %s for %s: %d fen, payment %s",
@@ -285,48 +293,52 @@ class EmbeddedHis:
             with self._db.session(readonly=True) as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise HisUnavailable(f"embedded HIS database: {describe(exc)}") from None
+            raise _unavailable(describe(exc)) from None
 
     def _idempotent(
         self,
         operation: str,
         key: str,
-        request_hash: str,
+        request: str,
         result_id: str,
         do: Callable[[Session], None],
         load: Callable[[Session, str], _T],
     ) -> _T:
-        for attempt in (1, 2):
-            try:
-                with self._db.session() as session:
-                    claimed = session.get(HisIdempotencyRow, (operation, key))
-                    if claimed is not None:
-                        if claimed.request_hash != request_hash:
-                            raise HisRejected(
-                                f"idempotency key already used for another {operation} request",
-                                message_zh="请求标识已用于其他请求",
-                            )
-                        return load(session, claimed.result_id)
-                    # The claim comes first: a concurrent call with this key waits on it (PostgreSQL's
-                    # unique index) until this one commits, then fails and replays below.
-                    session.add(
-                        HisIdempotencyRow(
-                            operation=operation,
-                            key=key,
-                            request_hash=request_hash,
-                            result_id=result_id,
-                            created_at=self._clock(),
-                        )
-                    )
-                    session.flush()
-                    do(session)
-                    return load(session, result_id)
-            except IntegrityError as exc:
-                if attempt == 2:
-                    raise HisUnavailable(f"embedded HIS database: {describe(exc)}") from None
-            except SQLAlchemyError as exc:
-                raise HisUnavailable(f"embedded HIS database: {describe(exc)}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        """The result (*load* of *result_id*) of *do*, done once per *operation* and *key*; the same key
+        again replays the stored result, with another *request* it is :class:`HisRejected`."""
+
+        def claim_and_do(session: Session) -> _T:
+            # The claim comes first: a concurrent call with this key waits on it (PostgreSQL's unique
+            # index) until this one commits, then fails and replays the stored result.
+            session.add(
+                HisIdempotencyRow(
+                    operation=operation,
+                    key=key,
+                    request_hash=request,
+                    result_id=result_id,
+                    created_at=self._clock(),
+                )
+            )
+            session.flush()
+            do(session)
+            return load(session, result_id)
+
+        def conflict(claimed: HisIdempotencyRow) -> HisRejected:
+            return HisRejected(
+                f"idempotency key already used for another {operation} request",
+                message_zh="请求标识已用于其他请求",
+            )
+
+        result, _ = once(
+            self._db,
+            find=lambda session: session.get(HisIdempotencyRow, (operation, key)),
+            request=request,
+            create=claim_and_do,
+            replay=lambda session, claimed: load(session, claimed.result_id),
+            conflict=conflict,
+            unavailable=_unavailable,
+        )
+        return result
 
     def _book(self, session: Session, patient: Patient, slot_id: str, registration_id: str) -> None:
         now = self._clock()

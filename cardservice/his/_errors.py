@@ -25,7 +25,7 @@ class HisError(CodedError):
     """Anything the HIS connector could not do. ``code`` is stable (API clients and the contract use
     it), ``message_zh`` is what a kiosk shows, ``details`` carries facts (never personal data)."""
 
-    code: ClassVar[str] = "his_error"
+    code = "his_error"
     default_zh: ClassVar[str] = "医院信息系统错误"
 
 

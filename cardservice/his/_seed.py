@@ -6,7 +6,6 @@ synthetic. :func:`seed` is idempotent: it inserts what is missing and never chan
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 from collections.abc import Callable
 from typing import NamedTuple
@@ -30,7 +29,7 @@ from cardservice.store import (
     describe,
 )
 
-__all__ = ["FEES_FEN", "SEED_DAYS", "demo_patient", "open_embedded_his", "seed"]
+__all__ = ["FEES_FEN", "SEED_DAYS", "open_embedded_his", "seed"]
 
 _log = logging.getLogger("cardservice.his")
 
@@ -238,16 +237,6 @@ _BILLS = (
 )
 
 
-def demo_patient() -> Patient | None:
-    """The demo card holder of simulators/health (synthetic), or None where simulators is absent."""
-    try:
-        from simulators.health import DEMO_HOLDER_PATH  # late: cardservice runs without simulators
-    except ImportError:
-        return None
-    holder = json.loads(DEMO_HOLDER_PATH.read_text(encoding="utf-8"))
-    return Patient(holder["DDF1/EF05"]["card_number"], holder["DDF1/EF06"]["name"])
-
-
 def _demo_rows(session: Session, patient: Patient, today: _dt.date) -> None:
     for bill_id, title, days_ago, lines in _BILLS:
         if session.get(HisBillRow, bill_id) is not None:
@@ -348,8 +337,7 @@ def _seed_once(session: Session, today: _dt.date, patient: Patient | None) -> in
 
 def seed(database: Database, today: _dt.date, *, patient: Patient | None = None) -> None:
     """Insert the reference data that is missing: departments, doctors, slots for ``today`` and the
-    following days, and bills and lab reports for ``patient`` (default: the demo card holder)."""
-    patient = patient or demo_patient()
+    following days, and — with *patient* (the demo card's holder) — that patient's bills and lab reports."""
     for attempt in (1, 2):
         try:
             with database.session() as session:
@@ -368,8 +356,9 @@ def open_embedded_his(
     *,
     today: _dt.date | None = None,
     clock: Callable[[], _dt.datetime] = _now,
+    patient: Patient | None = None,
 ) -> EmbeddedHis:
     """What the daemon calls at start: the reference data seeded (a week of slots from today, Beijing
-    time), and an :class:`EmbeddedHis` over ``database``."""
-    seed(database, today or clock().astimezone(CHINA_TZ).date())
+    time; *patient*'s demo bills and reports), and an :class:`EmbeddedHis` over ``database``."""
+    seed(database, today or clock().astimezone(CHINA_TZ).date(), patient=patient)
     return EmbeddedHis(database, clock=clock)

@@ -42,7 +42,17 @@ from cardservice.issuance._personalise import CardKey, TransportKeys, personalis
 from cardservice.issuance._registry import CardRecord, Registry, RegistryError
 from cardservice.keys import KeyStore, Sam, diversify
 
-__all__ = ["BatchResult", "CardSource", "IssuedCard", "blank_card", "resume", "run_batch", "write_card"]
+__all__ = [
+    "BatchResult",
+    "CardSource",
+    "FeederEmptyError",
+    "IssuedCard",
+    "batch_id",
+    "blank_card",
+    "resume",
+    "run_batch",
+    "write_card",
+]
 
 _MAX_NOT_BLANK_IN_A_ROW = 3
 
@@ -55,11 +65,21 @@ class Card(Protocol):
 
 
 class CardSource(Protocol):
-    """Where blank cards come from: a feeder, or an operator swapping cards in a reader."""
+    """Where blank cards come from: a feeder, or an operator swapping cards in a reader. Implemented by
+    drivers (:class:`drivers.readers.PcscCardSource`); ``wait_seconds``, where a source has it, is the
+    time spent waiting for cards to come and go (reported apart from card I/O)."""
 
-    def next_card(self) -> Card: ...
+    def next_card(self) -> Card:
+        """The card to personalise now; :class:`FeederEmptyError` when none comes."""
+        ...
 
-    def eject(self, card: Card) -> None: ...
+    def eject(self, card: Card) -> None:
+        """Out with the card; returns once the reader is empty."""
+        ...
+
+
+class FeederEmptyError(CardError):
+    """No card arrived in time: the feeder's hopper is empty (or nobody inserted one)."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from cardservice.healthcard import (
 from cardservice.keys import BlockCipher, encrypt_ecb, mac_algorithm_1, pad_iso9797_m2, session_key
 
 __all__ = [
+    "CARD_SIM_TRANSPORT_KEY",
     "CardKey",
     "CsosEncoding",
     "NotBlankError",
@@ -84,6 +85,16 @@ class TransportKeys:
     auth_ref: int = 0x01
     sm_ref: int = 0x02
     cipher: BlockCipher = BlockCipher.SM4
+
+    @classmethod
+    def card_sim(cls) -> TransportKeys:
+        """The transport key card-sim publishes for its blank cards (simulators/README.md), as a card
+        vendor publishes a batch's: only for virtual cards."""
+        return cls(CARD_SIM_TRANSPORT_KEY, CARD_SIM_TRANSPORT_KEY)
+
+
+#: card-sim's blank cards: both transport keys are 00 01 02 … 0F (simulators/README.md, "blank" profile).
+CARD_SIM_TRANSPORT_KEY = bytes(range(16))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cardservice.blacklist import Blacklist
+from cardservice.access import Blacklist
 from cardservice.healthcard import mask_id_number
 from cardservice.issuance._sealing import ContentCipher
 from cardservice.store import LIVE_CARD_STATES, CardEventRow, CardRow, Database, StoreError

@@ -1,5 +1,6 @@
 """Cryptographic recipes for the health card: SM4/3DES/DES, SM3, SM2, ISO/IEC 9797-1 MACs,
-key diversification, the encrypted key store and the SAM protocol.
+key diversification, the encrypted key store and the SAM protocol; and where a key store's
+passphrase or a SAM PIN comes from (an environment variable, else a terminal prompt; never argv).
 
 Small recipes over native primitives (``cryptography`` for SM4/SM3/3DES/AES-GCM/scrypt, Tongsuo via
 ``tongsuopy`` for SM2). Every cryptographic failure raises the one opaque
@@ -33,13 +34,21 @@ from cardservice.keys._keystore import (
 )
 from cardservice.keys._mac import mac_algorithm_1, mac_algorithm_3, pad_iso9797_m2, unpad_iso9797_m2
 from cardservice.keys._sam import SAM_MAC_LENGTH, Sam, SoftwareSam
+from cardservice.keys._secrets import (
+    KEYS_PASSPHRASE_ENV,
+    SAM_PIN_ENV,
+    keystore_passphrase,
+    secret_from_environment,
+)
 from cardservice.keys._sm2 import DEFAULT_SM2_USER_ID, SM2_CURVE, Sm2PrivateKey, Sm2PublicKey, sm2_z
 
 __all__ = [
     "DEFAULT_SM2_USER_ID",
     "KEYSTORE_FORMAT",
     "KEYSTORE_VERSION",
+    "KEYS_PASSPHRASE_ENV",
     "SAM_MAC_LENGTH",
+    "SAM_PIN_ENV",
     "SM2_CURVE",
     "BlockCipher",
     "KeyEntry",
@@ -57,10 +66,12 @@ __all__ = [
     "encrypt_cbc",
     "encrypt_ecb",
     "fold",
+    "keystore_passphrase",
     "mac_algorithm_1",
     "mac_algorithm_3",
     "pad_iso9797_m2",
     "random_bytes",
+    "secret_from_environment",
     "session_key",
     "sm2_z",
     "sm3_digest",

@@ -12,23 +12,31 @@ reconciliation (对账). No HTTP here: the ``/v1/payments`` routes call :class:`
 
 Design: ``cardservice.payments._ledger`` (accounts, postings, trial balance), ``_methods`` (the
 :class:`PaymentMethod` protocol, prepaid account, cash desk), ``_gateway`` (acquirer over HTTP),
-``_service`` (orders, states, idempotency, recovery), ``_reconcile``.
+``_offered`` (the methods a daemon's configuration names), ``_orders`` (:class:`Order`,
+:class:`OrderStatus`, the lifecycle of each kind of order), ``_book`` (orders in the database: stored
+under their idempotency keys, moved along their lifecycle, audited), ``_steps`` (charge, settle, refund,
+resolve, recover), ``_service`` (:class:`Payments`, the API), ``_reconcile``.
 
-Errors, one tree (``code`` is stable; ``message_zh`` is for the kiosk screen)::
+Errors (``code`` is stable; ``message_zh`` is for the kiosk screen), in the tree of
+:mod:`cardservice.errors`::
 
-    PaymentError                 payment_error
-    ├── PaymentRejected          payment_rejected      cannot be done as asked (amount, method, bill)
-    │   ├── IdempotencyConflict  idempotency_conflict  key already used for another request
-    │   ├── InsufficientFunds    insufficient_funds    prepaid balance too low (refund of a top-up)
-    │   └── OrderNotFound        not_found             no such order for this patient
-    ├── LedgerError              ledger_error          a posting that breaks the ledger's rules (a bug)
-    └── PaymentUnavailable       payment_unavailable   database, HIS check or method list unreachable
+    CodedError
+    ├── IdempotencyConflict      idempotency_conflict  key already used for another request (shared with
+    │                                                  the HIS and the print queue: cardservice.errors)
+    └── PaymentError             payment_error
+        ├── PaymentRejected      payment_rejected      cannot be done as asked (amount, method, bill, key)
+        │   ├── InsufficientFunds  insufficient_funds  prepaid balance too low (refund of a top-up)
+        │   └── OrderNotFound    not_found             no such order for this patient
+        ├── LedgerError          ledger_error          a posting that breaks the ledger's rules (a bug)
+        └── PaymentUnavailable   payment_unavailable   database, HIS check or method list unreachable
 
-A declined or in-doubt payment is not an exception: it is the returned order's ``status``.
+A declined or in-doubt payment is not an exception: it is the returned order's ``status``. An order
+moving where its kind's lifecycle does not go is a bug: :class:`cardservice.store.IllegalTransition`.
 """
 
 from __future__ import annotations
 
+from cardservice.payments._book import AuditSink
 from cardservice.payments._errors import (
     IdempotencyConflict,
     InsufficientFunds,
@@ -61,15 +69,18 @@ from cardservice.payments._methods import (
     PaymentMethod,
     PrepaidAccount,
 )
-from cardservice.payments._reconcile import MethodTotals, Mismatch, ReconciliationReport, reconcile
-from cardservice.payments._service import (
-    CRASH_POINTS,
+from cardservice.payments._offered import METHOD_NAMES, payment_methods
+from cardservice.payments._orders import (
     FINAL_STATES,
-    AuditSink,
+    LIFECYCLES,
     Order,
-    Payments,
+    OrderKind,
+    OrderStatus,
     RecoveryReport,
 )
+from cardservice.payments._reconcile import MethodTotals, Mismatch, ReconciliationReport, reconcile
+from cardservice.payments._service import Payments
+from cardservice.payments._steps import CRASH_POINTS
 
 __all__ = [
     "CASH",
@@ -78,6 +89,8 @@ __all__ = [
     "FINAL_STATES",
     "GATEWAY_CLEARING",
     "HIS_REVENUE",
+    "LIFECYCLES",
+    "METHOD_NAMES",
     "PREPAID_CLEARING",
     "AuditSink",
     "CashDesk",
@@ -93,7 +106,9 @@ __all__ = [
     "MethodTotals",
     "Mismatch",
     "Order",
+    "OrderKind",
     "OrderNotFound",
+    "OrderStatus",
     "PaymentError",
     "PaymentMethod",
     "PaymentRejected",
@@ -106,6 +121,7 @@ __all__ = [
     "TrialBalance",
     "credit",
     "debit",
+    "payment_methods",
     "prepaid_account",
     "reconcile",
 ]

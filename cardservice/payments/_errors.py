@@ -1,10 +1,12 @@
-"""The payments layer's exception tree (drawn in the package docstring)."""
+"""The payments layer's exception tree (drawn in the package docstring). A key reused for another
+request is the shared :class:`cardservice.errors.IdempotencyConflict` (the store raises it), re-exported
+here under the same name."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from cardservice.errors import CodedError
+from cardservice.errors import CodedError, IdempotencyConflict
 
 __all__ = [
     "IdempotencyConflict",
@@ -21,7 +23,7 @@ class PaymentError(CodedError):
     """Anything the payments layer could not do. ``code`` is stable, ``message_zh`` is for the kiosk
     screen, ``details`` carries facts (never personal data)."""
 
-    code: ClassVar[str] = "payment_error"
+    code = "payment_error"
     default_zh: ClassVar[str] = "支付处理失败"
 
 
@@ -30,13 +32,6 @@ class PaymentRejected(PaymentError):
 
     code = "payment_rejected"
     default_zh = "支付请求被拒绝"
-
-
-class IdempotencyConflict(PaymentRejected):
-    """The idempotency key was used before by this client for another request."""
-
-    code = "idempotency_conflict"
-    default_zh = "请求标识已用于其他请求"
 
 
 class InsufficientFunds(PaymentRejected):

@@ -1,38 +1,85 @@
-"""Receipt printing, the paper-independent half: the ticket model, its layout in character columns, and
-the templates (挂号单, 缴费收据, 检验报告) that turn typed inputs into tickets.
+"""Receipt printing: the ticket model and its layout in character columns, the templates (挂号单, 缴费收据,
+检验报告) that turn typed inputs into tickets, what a patient's records say on paper, the persistent print
+queue, and the contract of the printers it prints on.
 
-Nothing here knows about bytes or printers: :mod:`drivers.printers` turns a :class:`Ticket` into ESC/POS
-(GB18030 for Chinese) and sends it; :func:`preview_pages` shows the same lines as text.
+Nothing here knows about bytes or a printer's wire: a driver implements :class:`ReceiptPrinter` (ESC/POS
+in :mod:`drivers.printers`, found by the daemon through the ``cardservice.printers`` entry points; this
+package never imports it). :func:`preview_pages` shows the lines of a ticket as text.
 
     Ticket(ops)             Text | Rule | Row | QrCode | Barcode | Image | Feed | Cut
     registration_slip(RegistrationSlip) -> Ticket
     payment_receipt(PaymentReceipt)     -> Ticket
     lab_report(LabReport)               -> Ticket   (several pages, cut between them)
 
-The print queue (jobs in the database, printed exactly once by one worker per printer; see
-:mod:`cardservice.printing._queue`) loads on first use: it imports :mod:`drivers.printers`, which imports
-this package.
+What a patient's documents say, from the HIS and payment records (:mod:`._documents`)::
 
-    PrintQueue(database, {name: PrinterConfig}, audit=AuditLog.record)
+    registration_slip_of(his.Registration, name, hospital=...)               -> RegistrationSlip
+    payment_receipt_of(payments.Order, his.Bill | None, name, hospital=...)  -> PaymentReceipt
+    lab_report_of(his.LabReport, name, sex=, birth_date=, hospital=...)      -> LabReport
+
+The printer contract (:mod:`._device`)::
+
+    ReceiptPrinter   .paper -> PaperWidth;  .probe() -> PrinterError | None;  .open() -> PrinterLink
+    PrinterLink      .status() -> PrinterStatus (UNKNOWN if it cannot answer);  .print(Ticket);  .close()
+
+The print queue (jobs in the database, printed exactly once by one worker per printer; :mod:`._queue`,
+with :mod:`._jobs` the job values and lifecycle, :mod:`._requests` the request side, :mod:`._workers` the
+workers, :mod:`._send` one attempt at a printer)::
+
+    PrintQueue(database, {name: ReceiptPrinter}, audit=AuditLog.record)
         .start() / .stop()
         .submit(client_id, idempotency_key, kind, payload, printer=None, card=None) -> Job
         .get(job_ref) / .list(...) / .wait(job_ref, timeout) / .preview(job_ref)
         .reprint(job_ref, client_id=..., idempotency_key=None, printer=None, card=None) -> Job   (补打)
         .cancel(job_ref, actor=...) -> Job
+        .printers / .printer_problems()
 
-What a patient's documents say, from the HIS and payment records (:mod:`cardservice.printing._documents`,
-also loaded on first use)::
+    JobStatus (JOB: the lifecycle)   queued → printing, held, cancelled
+                                     printing → printed, held, queued, failed
+                                     held → printing, failed, cancelled
+                                     printed, failed, cancelled: final
 
-    registration_slip_of(his.Registration, name, hospital=...)               -> RegistrationSlip
-    payment_receipt_of(payments.Order, his.Bill | None, name, hospital=...)  -> PaymentReceipt
-    lab_report_of(his.LabReport, name, sex=, birth_date=, hospital=...)      -> LabReport
+Errors (:mod:`._errors`), a subtree of :class:`cardservice.errors.CodedError`; ``code`` in brackets::
+
+    PrintError                       [print_error]
+    ├── PrinterError                 [printer_offline | paper_out | cover_open | printer_unreachable |
+    │                                 printer_error] per instance; a job's error, never raised by the queue
+    ├── NotPrintable                 [not_printable] the record is not a document to print as asked
+    │                                 (a ValueError too)
+    └── PrintQueueError              a request the queue refuses
+        ├── JobNotFound              [job_not_found]
+        ├── InvalidJob               [invalid_job]
+        ├── UnknownPrinter           [unknown_printer]
+        ├── JobNotCancellable        [job_not_cancellable]
+        ├── JobNotFinished           [job_not_finished]
+        ├── CardMismatch             [card_mismatch]
+        └── QueueUnavailable         [queue_unavailable]
+
+A reused idempotency key is :class:`cardservice.errors.IdempotencyConflict` (``details={"job_ref": ...}``).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
+from cardservice.printing._device import UNKNOWN, PrinterLink, PrinterStatus, ReceiptPrinter
+from cardservice.printing._documents import (
+    METHOD_LABELS,
+    lab_report_of,
+    payment_receipt_of,
+    registration_slip_of,
+)
+from cardservice.printing._errors import (
+    CardMismatch,
+    InvalidJob,
+    JobNotCancellable,
+    JobNotFinished,
+    JobNotFound,
+    NotPrintable,
+    PrinterError,
+    PrinterErrorCode,
+    PrintError,
+    PrintQueueError,
+    QueueUnavailable,
+    UnknownPrinter,
+)
+from cardservice.printing._jobs import JOB, JOB_KINDS, AuditRecorder, Job, JobError, JobKind, JobStatus
 from cardservice.printing._layout import (
     char_width,
     column_widths,
@@ -46,6 +93,7 @@ from cardservice.printing._layout import (
     printable,
     wrap,
 )
+from cardservice.printing._queue import PrintQueue
 from cardservice.printing._templates import (
     Flag,
     LabItem,
@@ -76,53 +124,27 @@ from cardservice.printing._ticket import (
     Ticket,
 )
 
-if TYPE_CHECKING:
-    from cardservice.printing._documents import (
-        METHOD_LABELS,
-        NotPrintable,
-        lab_report_of,
-        payment_receipt_of,
-        registration_slip_of,
-    )
-    from cardservice.printing._queue import (
-        JOB_KINDS,
-        AuditRecorder,
-        Job,
-        JobError,
-        JobKind,
-        JobStatus,
-        PrintQueue,
-        PrintQueueError,
-    )
-
-_LAZY = {
-    **dict.fromkeys(("METHOD_LABELS", "NotPrintable", "lab_report_of", "payment_receipt_of"), "_documents"),
-    "registration_slip_of": "_documents",
-    **dict.fromkeys(("JOB_KINDS", "AuditRecorder", "Job", "JobError", "JobKind", "JobStatus"), "_queue"),
-    **dict.fromkeys(("PrintQueue", "PrintQueueError"), "_queue"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"cardservice.printing.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
+    "JOB",
     "JOB_KINDS",
     "METHOD_LABELS",
+    "UNKNOWN",
     "Align",
     "AuditRecorder",
     "Barcode",
+    "CardMismatch",
     "Column",
     "Cut",
     "Feed",
     "Flag",
     "Image",
+    "InvalidJob",
     "Job",
     "JobError",
     "JobKind",
+    "JobNotCancellable",
+    "JobNotFinished",
+    "JobNotFound",
     "JobStatus",
     "LabItem",
     "LabReport",
@@ -130,15 +152,23 @@ __all__ = [
     "Op",
     "PaperWidth",
     "PaymentReceipt",
+    "PrintError",
     "PrintQueue",
     "PrintQueueError",
+    "PrinterError",
+    "PrinterErrorCode",
+    "PrinterLink",
+    "PrinterStatus",
     "QrCode",
+    "QueueUnavailable",
     "ReceiptItem",
+    "ReceiptPrinter",
     "RegistrationSlip",
     "Row",
     "Rule",
     "Text",
     "Ticket",
+    "UnknownPrinter",
     "abnormal_flag",
     "char_width",
     "column_widths",

@@ -7,8 +7,8 @@ fetches the records (for the card holder only) and queues the result.
     receipt = payment_receipt_of(order, bill, patient_name, hospital=...)     # bill None for a top-up
     report = lab_report_of(his_report, patient_name, sex=1, birth_date=date(1985, 3, 7), hospital=...)
 
-Each raises :class:`NotPrintable` for a record that must not be printed as asked (a cancelled
-registration, an order not paid).
+Each raises :class:`~cardservice.printing.NotPrintable` (code ``not_printable``) for a record that must
+not be printed as asked (a cancelled registration, an order not paid).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import datetime as _dt
 from cardservice.his import CHINA_TZ, Bill, Registration
 from cardservice.his import LabReport as HisLabReport
 from cardservice.payments import Order
+from cardservice.printing._errors import NotPrintable
 from cardservice.printing._templates import (
     Flag,
     LabItem,
@@ -41,15 +42,6 @@ METHOD_LABELS = {"prepaid": "就诊卡账户", "gateway": "银行卡", "cash": "
 _SEX = {0: "未知", 1: "男", 2: "女", 9: "未说明"}
 _PAID_ORDERS = ("settled", "charged")
 _FLAGS = {"↑": Flag.HIGH, "↓": Flag.LOW, "*": Flag.ABNORMAL, "": Flag.NONE}
-
-
-class NotPrintable(ValueError):
-    """The record exists but is not a document to print (``message_zh`` for the kiosk screen)."""
-
-    def __init__(self, message: str, message_zh: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.message_zh = message_zh
 
 
 def _local(moment: _dt.datetime) -> _dt.datetime:

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from cardservice.errors import CardserviceError
 from cardservice.healthcard import CardFactorSource
 
 __all__ = ["CardProfile", "ProfileError", "ProfileTable", "load_profiles"]
@@ -24,7 +25,7 @@ _MODELS: frozenset[str] = frozenset({"health", "unsupported"})
 _PATTERN = re.compile(r"[0-9A-F.]*\*?")
 
 
-class ProfileError(Exception):
+class ProfileError(CardserviceError):
     """A card profile file cannot be used."""
 
 

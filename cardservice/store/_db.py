@@ -33,6 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from cardservice.errors import CardserviceError
+
 __all__ = ["Database", "StoreError", "describe", "open_database"]
 
 _BUSY_TIMEOUT_MS = 5000
@@ -40,7 +42,7 @@ _BUSY_TIMEOUT_MS = 5000
 _MIGRATION_LOCK = 0x63617264  # "card"
 
 
-class StoreError(Exception):
+class StoreError(CardserviceError):
     """A storage operation cannot be done; the message says why (never secrets)."""
 
 

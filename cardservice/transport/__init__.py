@@ -1,24 +1,16 @@
-"""Card transports: one contract (:class:`Transport`), several implementations.
+"""Moving APDU bytes: the contracts, and the one transport that needs no device.
 
-- :class:`PcscTransport` — a PC/SC reader through pyscard (real readers, and the
-  simulator attached to pcscd through vpcd); :func:`list_readers`, :func:`wait_for_card` and
-  :func:`wait_for_removal` wait on PC/SC events, never on fixed sleeps.
-- :class:`InProcessTransport` — a virtual card from :mod:`simulators` in the same process.
+- :class:`Transport` — one small contract (connect, transmit, disconnect, reconnect, transaction) every
+  card transport implements. The PC/SC one (pyscard) is a driver: :mod:`drivers.readers`.
+- :class:`VirtualCard` and :class:`PowerLost` — what a virtual card implements (``simulators`` provide
+  them); :class:`InProcessTransport` carries APDUs to one in this process.
 
-Transports move bytes only. Status words, GET RESPONSE and tracing are handled once, above
-every transport, by :func:`cardservice.apdu.transceive`.
+Transports move bytes only. Status words, GET RESPONSE and tracing are handled once, above every
+transport, by :func:`cardservice.apdu.transceive`.
 """
 
 from cardservice.transport._base import Disposition, Transport
 from cardservice.transport._inprocess import InProcessTransport
-from cardservice.transport._pcsc import PcscTransport, list_readers, wait_for_card, wait_for_removal
+from cardservice.transport._virtual import PowerLost, VirtualCard
 
-__all__ = [
-    "Disposition",
-    "InProcessTransport",
-    "PcscTransport",
-    "Transport",
-    "list_readers",
-    "wait_for_card",
-    "wait_for_removal",
-]
+__all__ = ["Disposition", "InProcessTransport", "PowerLost", "Transport", "VirtualCard"]

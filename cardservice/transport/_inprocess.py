@@ -1,7 +1,7 @@
 """A virtual card in the same process, behind the :class:`~cardservice.transport.Transport` contract.
 
 Used by the upper layers' tests and by ``make run`` where pcscd cannot run. It behaves like a
-reader with the card always inserted, except that a torn command (:class:`simulators._card.PowerLost`)
+reader with the card always inserted, except that a torn command (:class:`PowerLost`)
 makes the card "absent" until the next :meth:`InProcessTransport.connect` — just as a real card
 that lost power mid-command has to be powered up again.
 """
@@ -11,28 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING
 
 from cardservice.errors import CardAbsentError
 from cardservice.transport._base import Disposition
-
-if TYPE_CHECKING:
-    from simulators._card import VirtualCard
+from cardservice.transport._virtual import PowerLost, VirtualCard
 
 __all__ = ["InProcessTransport"]
-
-
-def _power_lost_type() -> type[BaseException]:
-    # Imported late: cardservice must stay importable where the simulators package is not installed.
-    try:
-        from simulators._card import PowerLost
-    except ImportError:  # pragma: no cover - simulators ship with the project
-        return _NeverRaised
-    return PowerLost
-
-
-class _NeverRaised(Exception):
-    """Stand-in for PowerLost when the simulators package is absent."""
 
 
 class InProcessTransport:
@@ -49,7 +33,6 @@ class InProcessTransport:
         self._powered = False  # the card has power (survives a LEAVE disconnect)
         self._last_atr = b""
         self._lock = threading.RLock()
-        self._power_lost = _power_lost_type()
 
     def __repr__(self) -> str:
         state = "connected" if self._atr is not None else "disconnected"
@@ -82,7 +65,7 @@ class InProcessTransport:
                 raise CardAbsentError(f"{self._name}: no card connected (connect first)")
             try:
                 return self._card.process(bytes(apdu))
-            except self._power_lost as exc:
+            except PowerLost as exc:
                 # The card lost power mid-command: to the caller it was pulled from the reader.
                 self._atr = None
                 self._powered = False

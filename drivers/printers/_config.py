@@ -1,15 +1,16 @@
-"""Which printer, and how to reach it: :class:`PrinterConfig` (pydantic, frozen: fits in the daemon's
-configuration)."""
+"""Which printer, and how to reach it: :class:`PrinterConfig` (pydantic, frozen), checked from the
+options of a ``[[printers]]`` entry by :func:`printer_config`, with one readable problem per mistake."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cardservice.printing import PaperWidth
 
-__all__ = ["PrinterConfig", "PrinterKind"]
+__all__ = ["PrinterConfig", "PrinterKind", "printer_config", "problems_of"]
 
 PrinterKind = Literal["network", "serial", "usb", "file"]
 
@@ -95,3 +96,23 @@ class PrinterConfig(BaseModel):
     def bidirectional(self) -> bool:
         """Whether the printer can answer status queries over this link."""
         return self.kind != "file" and self.status
+
+
+def problems_of(exc: ValidationError) -> str:
+    """A pydantic error as one line: ``field: problem`` for each, joined by ``; ``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
+def printer_config(options: Mapping[str, Any]) -> PrinterConfig:
+    """The configuration of the options of a ``[[printers]]`` entry (everything but its name); a
+    :class:`ValueError` that lists the problems (``a network printer needs host``, ``port: Input should
+    be less than or equal to 65535``) when they are not one."""
+    try:
+        return PrinterConfig.model_validate(dict(options))
+    except ValidationError as exc:
+        raise ValueError(problems_of(exc)) from None

@@ -1,4 +1,5 @@
-"""Real-time status (DLE EOT n) decoded into what a kiosk needs to know: pure, no I/O.
+"""Real-time status (DLE EOT n) decoded into what a kiosk needs to know
+(:class:`~cardservice.printing.PrinterStatus`): pure, no I/O.
 
 Every reply byte has bits 1 and 4 set and bits 0 and 7 clear (ESC/POS "fixed" bits), which tells a
 status byte from noise. n = 1 printer status: bit 3 offline. n = 2 offline cause: bit 2 cover open,
@@ -9,17 +10,13 @@ bits 5-6 paper end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from drivers.printers._errors import PrinterError, PrinterErrorCode
+from cardservice.printing import PrinterError, PrinterStatus
 
 __all__ = [
     "ERROR_CAUSE",
     "OFFLINE_CAUSE",
     "PAPER_SENSOR",
     "PRINTER_STATUS",
-    "UNKNOWN",
-    "PrinterStatus",
     "decode_status",
     "status_query",
 ]
@@ -31,38 +28,6 @@ _FIXED_MASK, _FIXED_VALUE = 0x93, 0x12
 def status_query(n: int) -> bytes:
     """DLE EOT n."""
     return bytes((0x10, 0x04, n))
-
-
-@dataclass(frozen=True)
-class PrinterStatus:
-    """What the printer said. ``known=False`` for links that cannot answer (a file, a one-way print
-    server): nothing is known, which is not an error."""
-
-    known: bool = True
-    online: bool = True
-    cover_open: bool = False
-    paper_out: bool = False
-    paper_near_end: bool = False
-    error: bool = False
-
-    @property
-    def problem(self) -> PrinterErrorCode | None:
-        """The error code that stops printing, most specific first; ``None`` when the printer can print
-        (paper near its end is a warning, not a problem)."""
-        if not self.known:
-            return None
-        if self.cover_open:
-            return "cover_open"
-        if self.paper_out:
-            return "paper_out"
-        if self.error:
-            return "printer_error"
-        if not self.online:
-            return "printer_offline"
-        return None
-
-
-UNKNOWN = PrinterStatus(known=False)
 
 
 def _check(n: int, byte: int | None) -> int:

@@ -14,7 +14,8 @@ Entry points::
 See simulators/README.md, section "Card OS", for the commands table and the formats.
 """
 
-from simulators.cardos._commands import GET_DATA_SERIAL, STANDARD_INSTRUCTIONS, Handler, Instruction
+from simulators.cardos._cmd_data import GET_DATA_SERIAL
+from simulators.cardos._commands import STANDARD_INSTRUCTIONS, Handler, Instruction
 from simulators.cardos._fs import (
     ALWAYS,
     NEVER,

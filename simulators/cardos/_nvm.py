@@ -17,7 +17,7 @@ untouched (the half-written backup is ignored because the flag is clear).
 
 Fault injection counts these programming operations: :meth:`FaultInjector.tear` arms a budget for one
 future command; when the budget is spent the NVM persists its torn state and raises
-:class:`~simulators._card.PowerLost`.
+:class:`~cardservice.transport.PowerLost`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from simulators._card import PowerLost
+from cardservice.transport import PowerLost
 
 __all__ = ["PAGE_SIZE", "FaultInjector", "Nvm"]
 
@@ -39,7 +39,7 @@ class FaultInjector:
     The tear hits the command ``after_commands`` commands from now (0 = the next one) after
     ``after_nvm_writes`` NVM programming operations. If that command needs fewer operations, it
     completes its writes and power is lost before the response is sent. Either way
-    :class:`~simulators._card.PowerLost` is raised and the tear is disarmed.
+    :class:`~cardservice.transport.PowerLost` is raised and the tear is disarmed.
     """
 
     def __init__(self) -> None:

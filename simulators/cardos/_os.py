@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 
 from cardservice.apdu import CommandApdu
-from simulators._card import PowerLost
+from cardservice.transport import PowerLost
 from simulators.cardos._commands import STANDARD_INSTRUCTIONS, Instruction
 from simulators.cardos._fs import FileStructure
 from simulators.cardos._image import CardImage
@@ -59,7 +59,7 @@ def _sw(sw: int) -> bytes:
 
 class CardOS:
     """A virtual ISO/IEC 7816 card over a :class:`CardImage` (implements
-    :class:`simulators._card.VirtualCard`).
+    :class:`cardservice.transport.VirtualCard`).
 
     ``image_path``: when given, every committed NVM change (and a torn state) is written to it.
     ``handlers``: extra or replacement INS entries, on top of the profile's registered ones.

@@ -4,10 +4,7 @@ in-memory key table and an audit recorder. No pcscd."""
 from __future__ import annotations
 
 import json
-import secrets
 import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +16,12 @@ from fastapi.testclient import TestClient
 
 import simulators.health  # noqa: F401  (registers the "health" and "sam" card profiles)
 from cardservice.api import EventHub, RateLimiter, Services, create_app
-from cardservice.config import ReaderBinding
 from cardservice.keys import SoftwareSam
-from cardservice.readers import InProcessBackend, ReaderInfo, ReaderManager, load_profiles
-from simulators import VirtualCard
-from simulators.cardos import CardOS, create_image, load_card
+from cardservice.readers import InProcessBackend, ReaderBinding, ReaderInfo, ReaderManager, load_profiles
+from cardservice.transport import VirtualCard
+from simulators.cardos import CardOS
 from simulators.health import DEMO_HOLDER_PATH, DEMO_SAM_PIN
+from tests.virtualcards import make_card, wait_for
 
 CARD_READER = "vcard 00 00"
 SAM_READER = "vcard 00 01"
@@ -95,57 +92,6 @@ class Stack:
         return info
 
 
-def make_card(folder: Path, profile: str, *, holder: dict[str, Any] | None = None) -> CardOS:
-    """A new virtual card (its own image file in *folder*): "health" (*holder*, else the demo holder)
-    or "sam"."""
-    path = folder / f"{profile}-{secrets.token_hex(4)}.json"
-    if holder is None:
-        create_image(path, profile)
-    else:
-        create_image(path, profile, holder=holder)
-    return load_card(path)
-
-
-class RecordingCard:
-    """A virtual card that counts instructions and records each APDU's (reader, start, end); *delay*
-    seconds per APDU make a card operation long enough to see two of them at once."""
-
-    def __init__(
-        self, card: CardOS, reader: str, log: list[tuple[str, float, float]], delay: float = 0.0
-    ) -> None:
-        self.card, self.reader, self.log, self.delay = card, reader, log, delay
-        self.instructions: Counter[int] = Counter()
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
-
-    def process(self, apdu: bytes) -> bytes:
-        start = time.monotonic()
-        if self.delay:
-            time.sleep(self.delay)
-        response = self.card.process(apdu)
-        self.log.append((self.reader, start, time.monotonic()))
-        if len(apdu) >= 2:
-            self.instructions[apdu[1]] += 1
-        return response
-
-
-def wait_for(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class Recorder:
     """The audit callable: records every call's keyword arguments (thread-safe)."""
 
@@ -192,7 +138,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         hub, audit = EventHub(), Recorder()
         manager = ReaderManager(
             backend,
-            bindings=bindings or [ReaderBinding(card=CARD_READER, sam=SAM_READER)],
+            bindings=bindings or [ReaderBinding(card=CARD_READER, sam=SAM_READER, kind="in-process")],
             profiles=load_profiles(),
             software_sams=software_sams,
             sam_pins={0: DEMO_SAM_PIN} if software_sams is None else None,

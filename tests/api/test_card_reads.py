@@ -19,12 +19,11 @@ from tests.api.conftest import (
     KIOSK,
     READER,
     SAM_READER,
-    RecordingCard,
     Stack,
     StackFactory,
     assert_error,
-    make_card,
 )
+from tests.virtualcards import RecordingCard, make_card
 
 IDENTITY = "/v1/readers/default/card/identity"
 MASKED_ID = mask_id_number(ID_NUMBER)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from cardservice.config import ReaderBinding
 from cardservice.keys import KeyStore, ScryptParams, SoftwareSam
-from simulators import VirtualCard
+from cardservice.readers import ReaderBinding
+from cardservice.transport import VirtualCard
 from simulators.health import write_demo_keystore
 from tests.api.conftest import (
     BASE_URL,
@@ -22,10 +22,9 @@ from tests.api.conftest import (
     KIOSK,
     READER,
     SAM_READER,
-    RecordingCard,
     StackFactory,
-    make_card,
 )
+from tests.virtualcards import RecordingCard, make_card
 
 THREADS, REQUESTS = 20, 5
 PASSPHRASE = "correct horse"
@@ -81,7 +80,7 @@ def test_two_readers_work_at_the_same_time(make_stack: StackFactory, tmp_path: P
     }
     stack = make_stack(
         cards=cards,
-        bindings=[ReaderBinding(card=name, keystore=store) for name in readers],
+        bindings=[ReaderBinding(card=name, keystore=store, kind="in-process") for name in readers],
         software_sams={i: SoftwareSam(KeyStore.open(store, PASSPHRASE)) for i in range(2)},
         wait=tuple(readers.values()),
     )
@@ -110,7 +109,7 @@ def test_two_readers_each_read_their_own_card(make_stack: StackFactory, tmp_path
     readers = {"vcard 00 00": READER, "vcard 01 00": "vcard-01-00"}
     stack = make_stack(
         cards={name: make_card(tmp_path, "health") for name in readers},
-        bindings=[ReaderBinding(card=name, keystore=store) for name in readers],
+        bindings=[ReaderBinding(card=name, keystore=store, kind="in-process") for name in readers],
         software_sams={i: SoftwareSam(KeyStore.open(store, PASSPHRASE)) for i in range(2)},
         wait=tuple(readers.values()),
     )

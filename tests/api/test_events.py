@@ -27,8 +27,8 @@ from tests.api.conftest import (
     WS_URL,
     Stack,
     assert_error,
-    wait_for,
 )
+from tests.virtualcards import wait_for
 
 DEADLINE = 10.0
 Event = dict[str, Any]

@@ -28,7 +28,8 @@ from cardservice.his import open_embedded_his
 from cardservice.payments import CashDesk, Ledger, Payments, PrepaidAccount
 from cardservice.printing import PrintQueue
 from cardservice.store import open_database
-from drivers.printers import PrinterConfig
+from drivers.printers import escpos_printer
+from simulators.demo import demo_patient
 from tests.api.conftest import ADMIN, BASE_URL, StackFactory
 
 CHECKS = [
@@ -68,10 +69,10 @@ def api_schema(make_stack: StackFactory, tmp_path: Path) -> Iterator[schemathesi
     """The stack with the embedded HIS, payments and a print queue (a file printer) on SQLite: the
     hospital routes are fuzzed against the real thing."""
     database = open_database(f"sqlite:///{tmp_path / 'his.db'}")
-    his = open_embedded_his(database)
+    his = open_embedded_his(database, patient=demo_patient())
     ledger = Ledger(database)
     payments = Payments(database, his, [PrepaidAccount(ledger), CashDesk(ledger)], ledger=ledger)
-    printer = PrinterConfig(kind="file", path=str(tmp_path / "printer.bin"))
+    printer = escpos_printer({"kind": "file", "path": str(tmp_path / "printer.bin")})
     with PrintQueue(database, {"front": printer}, audit=lambda **_: None, poll_interval=0.05) as queue:
         stack = make_stack(his=his, payments=payments, print_queue=queue)
         yield schemathesis.openapi.from_asgi("/openapi.json", stack.app, headers={"Host": "127.0.0.1:8765"})

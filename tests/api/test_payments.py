@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from cardservice.his import CHINA_TZ, open_embedded_his
 from cardservice.payments import CashDesk, GatewayMethod, Ledger, Payments, PrepaidAccount
 from cardservice.store import Database
+from simulators.demo import demo_patient
 from tests.api.conftest import ADMIN, BASE_URL, CARD_NUMBER, HIS, KIOSK, Stack, StackFactory, assert_error
 from tests.payments.conftest import Acquirer, acquirer, database, database_url
 
@@ -30,7 +31,7 @@ MASKED = f"{CARD_NUMBER[:4]}{'*' * 12}{CARD_NUMBER[-2:]}"
 
 @pytest.fixture
 def stack(make_stack: StackFactory, database: Database, acquirer: Acquirer) -> Iterator[Stack]:
-    his = open_embedded_his(database)
+    his = open_embedded_his(database, patient=demo_patient())
     ledger = Ledger(database)
     gateway = GatewayMethod(acquirer.url, read_timeout=5.0)
     payments = Payments(database, his, [PrepaidAccount(ledger), CashDesk(ledger), gateway], ledger=ledger)

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cardservice.his import CHINA_TZ, EmbeddedHis, demo_patient, open_embedded_his
+from cardservice.his import CHINA_TZ, EmbeddedHis, open_embedded_his
 from cardservice.payments import CashDesk, Ledger, Payments, PrepaidAccount
 from cardservice.printing import PrintQueue
 from cardservice.store import Database
-from drivers.printers import PrinterConfig
+from drivers.printers import NetworkPrinter
+from simulators.demo import demo_patient
 from simulators.escpos import PrinterHandle, TicketFile
 from tests.api.conftest import (
     ADMIN,
@@ -35,14 +36,14 @@ from tests.api.conftest import (
     Stack,
     StackFactory,
     assert_error,
-    make_card,
 )
 from tests.dbfixtures import database, database_url
 from tests.payments.conftest import make_patient
-from tests.printers.conftest import make_slip
-from tests.printing.conftest import AuditSpy, printer, printer_config
+from tests.printing.conftest import AuditSpy, network_printer, printer
+from tests.printing.samples import make_slip
+from tests.virtualcards import make_card
 
-__all__ = ["database", "database_url", "printer", "printer_config"]
+__all__ = ["database", "database_url", "network_printer", "printer"]
 
 MASKED = f"{CARD_NUMBER[:4]}{'*' * 12}{CARD_NUMBER[-2:]}"
 HOSPITAL = "演示市第一人民医院"
@@ -64,10 +65,10 @@ def queue_audit() -> AuditSpy:
 
 @pytest.fixture
 def print_queue(
-    database: Database, printer_config: PrinterConfig, queue_audit: AuditSpy
+    database: Database, network_printer: NetworkPrinter, queue_audit: AuditSpy
 ) -> Iterator[PrintQueue]:
     queue = PrintQueue(
-        database, {"front": printer_config}, audit=queue_audit, station="kiosk-test", poll_interval=0.05,
+        database, {"front": network_printer}, audit=queue_audit, station="kiosk-test", poll_interval=0.05,
         max_poll_interval=0.2, holder_key=b"k" * 32,
     )  # fmt: skip
     queue.start()
@@ -79,7 +80,7 @@ def print_queue(
 
 @pytest.fixture
 def stack(make_stack: StackFactory, database: Database, print_queue: PrintQueue) -> Stack:
-    his = open_embedded_his(database)
+    his = open_embedded_his(database, patient=demo_patient())
     ledger = Ledger(database)
     payments = Payments(database, his, [PrepaidAccount(ledger), CashDesk(ledger)], ledger=ledger)
     return make_stack(his=his, payments=payments, print_queue=print_queue, hospital_name=HOSPITAL)
@@ -676,7 +677,7 @@ def test_every_print_route_needs_a_kiosk_key(client: TestClient) -> None:
 
 
 def test_without_a_print_queue_the_print_routes_say_so(make_stack: StackFactory, database: Database) -> None:
-    stack = make_stack(his=open_embedded_his(database))
+    stack = make_stack(his=open_embedded_his(database, patient=demo_patient()))
     with TestClient(stack.app, base_url=BASE_URL) as client:
         headers = {**KIOSK, "Idempotency-Key": "nq-1"}
         for response in (
@@ -697,13 +698,17 @@ def test_without_a_print_queue_the_print_routes_say_so(make_stack: StackFactory,
 
 
 def test_another_stations_jobs_are_not_this_stations(
-    client: TestClient, database: Database, printer_config: PrinterConfig, printer: PrinterHandle
+    client: TestClient, database: Database, network_printer: NetworkPrinter, printer: PrinterHandle
 ) -> None:
     """Two daemons on one database (stations kiosk-test and kiosk-elsewhere, as the queue supports): this
     station's API lists only its own jobs, and must not show, preview or cancel the other's by reference
     either ("an admin key sees all of this station's jobs")."""
     elsewhere = PrintQueue(
-        database, {"front": printer_config}, audit=AuditSpy(), station="kiosk-elsewhere", holder_key=b"k" * 32
+        database,
+        {"front": network_printer},
+        audit=AuditSpy(),
+        station="kiosk-elsewhere",
+        holder_key=b"k" * 32,
     )  # never started: its job stays queued
     theirs = elsewhere.submit("kiosk-1", "kiosk-1:away-1", "registration_slip", make_slip(), card=CARD_NUMBER)
     ref = theirs.job_ref

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from cardservice.his import open_embedded_his
 from cardservice.store import Database
+from simulators.demo import demo_patient
 from tests.api.conftest import BASE_URL, CARD_NUMBER, KIOSK, OTHER_KIOSK_KEY, StackFactory, assert_error
 from tests.dbfixtures import database, database_url
 
@@ -21,7 +22,7 @@ MASKED = f"{CARD_NUMBER[:4]}{'*' * 12}{CARD_NUMBER[-2:]}"
 
 @pytest.fixture
 def client(make_stack: StackFactory, database: Database) -> Any:
-    stack = make_stack(his=open_embedded_his(database))
+    stack = make_stack(his=open_embedded_his(database, patient=demo_patient()))
     with TestClient(stack.app, base_url=BASE_URL) as test_client:
         test_client.stack = stack  # type: ignore[attr-defined]
         yield test_client

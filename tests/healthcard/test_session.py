@@ -26,7 +26,7 @@ from cardservice.healthcard import (
     SignatureStatus,
     encode_sam_certificate,
 )
-from cardservice.healthcard._session import _check_signature
+from cardservice.healthcard._encounters import _check_signature
 from cardservice.keys import KeyStore, Sam, ScryptParams, SoftwareSam
 from cardservice.transport import InProcessTransport
 from tests.healthcard.test_flows import ATR, make_keystore

@@ -10,6 +10,7 @@ import pytest
 from cardservice.healthcard import id_check_character
 from cardservice.his import CHINA_TZ, EmbeddedHis, Patient, open_embedded_his
 from cardservice.store import Database
+from simulators.demo import demo_patient
 from tests.dbfixtures import database, database_url
 
 __all__ = ["TODAY", "Clock", "database", "database_url", "embedded", "make_patient"]
@@ -40,4 +41,4 @@ def clock() -> Clock:
 
 @pytest.fixture
 def embedded(database: Database, clock: Clock) -> EmbeddedHis:
-    return open_embedded_his(database, today=TODAY, clock=clock)
+    return open_embedded_his(database, today=TODAY, clock=clock, patient=demo_patient())

@@ -11,6 +11,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import func, select, update
 
+from cardservice.errors import IdempotencyConflict
 from cardservice.his import (
     CHINA_TZ,
     AlreadyCancelled,
@@ -23,9 +24,10 @@ from cardservice.his import (
     Registration,
     Slot,
     SlotFull,
-    demo_patient,
 )
+from cardservice.his._embedded import check_idempotency_key
 from cardservice.store import Database, HisRegistrationRow, HisSlotRow
+from simulators.demo import demo_patient
 from tests.his.conftest import TODAY, Clock, make_patient
 
 T = TypeVar("T")
@@ -144,6 +146,25 @@ def test_the_same_key_gives_the_same_registration_and_takes_no_second_place(
     with pytest.raises(HisRejected, match="booked in this slot already"):
         embedded.book(ALICE, slot.id, idempotency_key="kiosk-1:0002")
     assert remaining(database, slot.id) == slot.capacity - 1
+
+
+def test_a_reused_or_malformed_key_is_his_rejected_as_the_contract_says(embedded: EmbeddedHis) -> None:
+    """docs/his-contract.md: a key reused for another request is 422 his_rejected, not the API's
+    idempotency_conflict."""
+    slot = doctor_slot(embedded)
+    embedded.book(ALICE, slot.id, idempotency_key="k-1")
+    with pytest.raises(HisRejected) as reused:
+        embedded.cancel_registration(ALICE, "GH0", idempotency_key="k-1")  # another operation: a new key
+    assert reused.value.code == "not_found"
+    with pytest.raises(HisRejected) as reused:
+        embedded.book(ALICE, doctor_slot(embedded, "副主任医师").id, idempotency_key="k-1")
+    assert type(reused.value) is HisRejected
+    assert (reused.value.code, reused.value.message_zh) == ("his_rejected", "请求标识已用于其他请求")
+    assert not isinstance(reused.value, IdempotencyConflict)
+    with pytest.raises(HisRejected) as malformed:
+        check_idempotency_key("k" * 129)
+    assert (malformed.value.code, malformed.value.message_zh) == ("his_rejected", "请求标识格式错误")
+    check_idempotency_key("kiosk-1:" + "k" * 120)  # 128 characters: the stored key's limit
 
 
 def test_a_full_slot_and_a_past_slot_are_refused_and_a_failed_call_keeps_no_key(

@@ -30,9 +30,9 @@ from cardservice.his import (
     HttpHisConfig,
     NotFound,
     SlotFull,
-    demo_patient,
 )
 from cardservice.his._server import create_app
+from simulators.demo import demo_patient
 from tests.his.conftest import TODAY, make_patient
 
 ALICE = make_patient(101, "王小红")

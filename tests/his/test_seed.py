@@ -7,8 +7,9 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from cardservice.his import EmbeddedHis, demo_patient, seed
+from cardservice.his import EmbeddedHis, seed
 from cardservice.store import Database, HisBillRow, HisDoctorRow, HisLabItemRow, HisSlotRow
+from simulators.demo import demo_patient
 from tests.his.conftest import TODAY, make_patient
 
 
@@ -30,7 +31,7 @@ def test_seeding_again_adds_nothing_and_keeps_what_changed(embedded: EmbeddedHis
     embedded.settle_bill(
         patient, drugs.id, payment_reference="P-1", amount_fen=drugs.total_fen, idempotency_key="k"
     )
-    seed(database, TODAY)
+    seed(database, TODAY, patient=patient)
     assert counts(database) == before
     assert [b.title for b in embedded.bills(patient)] == ["检查费"]  # the paid bill stays paid
 

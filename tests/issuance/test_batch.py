@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cardservice.blacklist import Blacklist
+from cardservice.access import Blacklist
 from cardservice.issuance import TransportKeys
 from cardservice.issuance._batch import resume, run_batch
 from cardservice.issuance._people import IssuerProfile, load_people

@@ -18,7 +18,7 @@ import pytest
 
 from cardservice.apdu import select_by_fid, transceive_checked
 from cardservice.errors import TransportError
-from cardservice.transport import PcscTransport, list_readers, wait_for_card, wait_for_removal
+from drivers.readers import PcscTransport, list_readers, wait_for_card, wait_for_removal
 from simulators.cardos import ALWAYS, CardImage, CardOptions, DfSpec, EfSpec, KeySpec, after_auth, load_card
 from simulators.vpcd import VpcdBridge
 from tests.conftest import unhex

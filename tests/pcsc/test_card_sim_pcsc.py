@@ -14,7 +14,7 @@ import pytest
 
 from cardservice.apdu import read_binary, select_by_fid, transceive_checked, update_binary
 from cardservice.errors import CardAbsentError, CardUnresponsiveError
-from cardservice.transport import PcscTransport, wait_for_card, wait_for_removal
+from drivers.readers import PcscTransport, wait_for_card, wait_for_removal
 from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT, reconnect_until_ready
 
 pytestmark = pytest.mark.pcsc

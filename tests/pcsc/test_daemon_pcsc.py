@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cardservice.transport import wait_for_removal
+from drivers.readers import wait_for_removal
 from simulators.control import default_control_path, send_control
 from tests.healthcard.shared import DEMO
 from tests.pcsc.conftest import CARD_PORT, CARD_READER, EVENT_TIMEOUT, SAM_READER, stop_process_group

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from cardservice import _operator
-from cardservice.cli import main
+from cardservice.cli import _operator, main
 from cardservice.healthcard import HEALTH_KEYS, card_file, health_key
 from cardservice.keys import ScryptParams
-from cardservice.transport import wait_for_card
+from drivers.readers import wait_for_card
 from simulators.cardos import load_card
 from simulators.health import (
     DEMO_SAM_PIN,

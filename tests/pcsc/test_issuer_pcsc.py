@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cardservice.transport import wait_for_card, wait_for_removal
+from drivers.readers import wait_for_card, wait_for_removal
 from simulators.control import send_control
 from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT, stop_process_group
 

@@ -26,11 +26,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cardservice.his import CHINA_TZ, demo_patient
+from cardservice.his import CHINA_TZ
 from cardservice.payments import Ledger, prepaid_account
 from cardservice.store import open_database
-from cardservice.transport import wait_for_removal
+from drivers.readers import wait_for_removal
 from simulators.acquirer import AcquirerStore
+from simulators.demo import demo_patient
 from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT, SAM_READER, stop_process_group
 from tests.pcsc.test_daemon_pcsc import BIN, _free_port
 

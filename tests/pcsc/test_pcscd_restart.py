@@ -13,7 +13,7 @@ import pytest
 
 from cardservice.apdu import select_by_fid, transceive_checked
 from cardservice.errors import CardAbsentError, CardUnresponsiveError, ServiceUnavailableError
-from cardservice.transport import PcscTransport, list_readers, wait_for_card
+from drivers.readers import PcscTransport, list_readers, wait_for_card
 from simulators.vpcd import VpcdBridge
 from tests.pcsc.conftest import CARD_PORT, CARD_READER, EVENT_TIMEOUT, reconnect_until_ready
 
@@ -46,8 +46,8 @@ def test_transport_recovers_after_pcscd_restart(transport: PcscTransport, bridge
 
 def test_reader_manager_follows_pcscd_away_and_back(images: Path, tmp_path: Path) -> None:
     """The daemon's manager: service.down, then readers and the card found again, no restart of its own."""
-    from cardservice.config import ReaderBinding
-    from cardservice.readers import PcscBackend, ReaderManager, ServiceError, load_profiles
+    from cardservice.readers import ReaderBinding, ReaderManager, ServiceError, load_profiles
+    from drivers.readers import PcscBackend
     from tests.pcsc.conftest import SAM_PORT, SAM_READER, attach, detach
     from tests.pcsc.test_reader_manager_pcsc import Events
 

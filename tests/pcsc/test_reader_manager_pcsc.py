@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from cardservice.config import ReaderBinding
-from cardservice.healthcard import HealthCardSession
-from cardservice.readers import PcscBackend, ReaderManager, ServiceError, load_profiles
-from cardservice.transport import Disposition, PcscTransport
+from cardservice.readers import ReaderBinding, ReaderManager, ServiceError, load_profiles
+from cardservice.transport import Disposition
+from drivers.readers import PcscBackend, PcscTransport
 from simulators.cardos import load_card
 from simulators.health import create_health_card, create_sam
 from simulators.vpcd import VpcdBridge
@@ -158,13 +157,13 @@ def test_reinsertion_is_a_new_card_and_old_card_ids_are_refused(rig: Rig) -> Non
 
 def test_reset_by_another_application_is_absorbed(rig: Rig) -> None:
     rig.events.wait("card.inserted")
-    allergies = rig.result(rig.manager.submit("default", HealthCardSession.read_allergies))
+    allergies = rig.result(rig.manager.submit("default", lambda card: card.health.read_allergies()))
     before = rig.card.external_authentications
     other = PcscTransport(CARD_READER)
     other.connect()
     other.reconnect(Disposition.RESET)  # the card's DF and security state are gone
     other.disconnect()
-    assert rig.result(rig.manager.submit("default", HealthCardSession.read_allergies)) == allergies
+    assert rig.result(rig.manager.submit("default", lambda card: card.health.read_allergies())) == allergies
     assert rig.card.external_authentications > before  # it authenticated again instead of failing
 
 
@@ -174,19 +173,19 @@ def test_missing_sam_is_a_clear_error_and_recovers(rig: Rig) -> None:
     rig.sam_bridge.remove()
     rig.events.wait("sam.removed", after=mark)
     with pytest.raises(ServiceError) as refused:
-        rig.result(rig.manager.submit("default", HealthCardSession.read_allergies))
+        rig.result(rig.manager.submit("default", lambda card: card.health.read_allergies()))
     assert refused.value.code == "sam_unavailable"
     assert rig.manager.sams()[0].present is False
     rig.sam_bridge.insert()
     rig.events.wait("sam.inserted", after=mark)
-    assert rig.result(rig.manager.submit("default", HealthCardSession.read_allergies))
+    assert rig.result(rig.manager.submit("default", lambda card: card.health.read_allergies()))
 
 
 def test_a_mute_card_fails_the_operation_without_hanging(rig: Rig) -> None:
     rig.events.wait("card.inserted")
     rig.card_bridge.mute(timeout=1.0)  # as a real reader gives up on a mute card
     try:
-        future = rig.manager.submit("default", HealthCardSession.read_allergies)
+        future = rig.manager.submit("default", lambda card: card.health.read_allergies())
         with pytest.raises(ServiceError) as failed:
             future.result(EVENT_TIMEOUT + 5)
         assert failed.value.code in {"card_removed", "card_unresponsive"}

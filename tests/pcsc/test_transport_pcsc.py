@@ -28,7 +28,8 @@ from cardservice.errors import (
     VerificationFailedError,
 )
 from cardservice.keys import auth_cryptogram, session_key
-from cardservice.transport import Disposition, PcscTransport, wait_for_card, wait_for_removal
+from cardservice.transport import Disposition
+from drivers.readers import PcscTransport, wait_for_card, wait_for_removal
 from simulators.cardos import load_card
 from simulators.vpcd import VpcdBridge
 from tests.conftest import unhex

@@ -1,5 +1,6 @@
 """The daemon's printer configuration: ``[[printers]]`` in cardservice.toml or CARDSERVICE_PRINTERS,
-checked at start as the driver's PrinterConfig, one line per problem."""
+checked at start by the driver of its ``kind`` (the ``cardservice.printers`` entry points), one line per
+problem; the configured printers are ReceiptPrinters by name."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cardservice.config import ConfigError, load_settings
-from cardservice.printing import PaperWidth
+from cardservice.daemon import ConfigError, load_settings
+from cardservice.printing import PaperWidth, ReceiptPrinter
+from drivers.printers import DummyPrinter, EscposPrinter
 
 
 def test_printers_from_the_toml_file(tmp_path: Path) -> None:
@@ -40,8 +42,12 @@ status = false
 """,
         encoding="utf-8",
     )
-    configs = load_settings(home=tmp_path).printer_configs
+    printers = load_settings(home=tmp_path).receipt_printers
+    assert list(printers) == ["front", "serial-1", "usb", "lp"]
+    assert all(isinstance(printer, ReceiptPrinter) for printer in printers.values())
+    configs = {name: p.config for name, p in printers.items() if isinstance(p, EscposPrinter)}
     assert list(configs) == ["front", "serial-1", "usb", "lp"]
+    assert printers["front"].paper is PaperWidth.MM58
     assert (configs["front"].host, configs["front"].port, configs["front"].paper) == (
         "10.1.2.30",
         9100,
@@ -55,11 +61,19 @@ status = false
 
 def test_printers_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARDSERVICE_PRINTERS", '[{"name": "kiosk", "kind": "network", "host": "127.0.0.1"}]')
-    assert load_settings(home=tmp_path).printer_configs["kiosk"].paper is PaperWidth.MM80
+    assert load_settings(home=tmp_path).receipt_printers["kiosk"].paper is PaperWidth.MM80
 
 
 def test_no_printers_by_default(tmp_path: Path) -> None:
-    assert load_settings(home=tmp_path).printer_configs == {}
+    assert load_settings(home=tmp_path).receipt_printers == {}
+
+
+def test_a_dummy_printer_and_the_same_printer_each_time(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path, printers=[{"name": "mem", "kind": "dummy", "paper": 58}])
+    printer = settings.receipt_printers["mem"]
+    assert isinstance(printer, DummyPrinter)
+    assert printer.paper is PaperWidth.MM58
+    assert settings.receipt_printers["mem"] is printer  # made once, at validation
 
 
 @pytest.mark.parametrize(
@@ -73,6 +87,9 @@ def test_no_printers_by_default(tmp_path: Path) -> None:
         ([{"name": "a", "kind": "network", "host": "h", "port": 99999}], "port: Input should be less than"),
         ([{"name": "a", "kind": "file", "path": "x", "paper": 76}], "printers.0.paper"),
         ([{"name": "a", "kind": "parallel"}], "printers.0.kind"),
+        ([{"name": "a", "kind": "parallel"}], "no printer driver 'parallel'; there are: dummy, file,"),
+        ([{"name": "a", "kind": "network", "host": "h", "colour": 1}], "colour: Extra inputs are not"),
+        ([{"name": "a", "kind": "dummy", "host": "h"}], "printers.0: Value error, host: Extra inputs"),
         ([{"name": "a b", "kind": "file", "path": "x"}], "printers.0.name"),
         (
             [{"name": "a", "kind": "file", "path": "x"}, {"name": "a", "kind": "file", "path": "y"}],

@@ -1,58 +1,50 @@
-"""The persistent print queue against a virtual ESC/POS printer over real TCP, on SQLite and PostgreSQL:
-jobs print once, printer problems hold them until the printer is back, a job interrupted mid-send is
-never resent by itself, and a reprint says 补打."""
+"""The persistent print queue on SQLite and PostgreSQL, printing through the ReceiptPrinter contract: on
+a virtual ESC/POS printer over real TCP (the driver's NetworkPrinter) and a file printer (the workers'
+policy on a DummyPrinter is in test_workers.py). Jobs print once, printer problems hold them until the
+printer is back, a job interrupted mid-send is never resent by itself, and a reprint says 补打."""
 
 from __future__ import annotations
 
 import dataclasses
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cardservice.audit import AuditLog
+from cardservice.access import AuditLog
+from cardservice.errors import IdempotencyConflict
 from cardservice.printing import (
-    Job,
+    CardMismatch,
+    InvalidJob,
+    JobNotCancellable,
+    JobNotFinished,
+    JobNotFound,
     PaperWidth,
+    PrintError,
     PrintQueue,
     PrintQueueError,
+    UnknownPrinter,
     lab_report,
+    payment_receipt,
     preview_pages,
     registration_slip,
 )
 from cardservice.store import Database, PrintJobRow, open_database
-from drivers.printers import PrinterConfig
+from drivers.printers import FilePrinter, NetworkPrinter, PrinterConfig
 from simulators.escpos import EscPosParser, PrinterHandle
-from tests.printers.conftest import make_lab, make_receipt, make_slip
-from tests.printing.conftest import AuditSpy
-
-CARD = "11010519491231002X"
-MASKED_CARD = "1101************2X"
-OTHER_CARD = "110105198503071230"
-HOLDER_KEY = b"k" * 32  # the daemon derives one per data directory: it outlives restarts
-
-
-def make_queue(database: Database, config: PrinterConfig, audit: Any = None, **options: Any) -> PrintQueue:
-    options = {"station": "kiosk-1", "poll_interval": 0.05, "max_poll_interval": 0.2,
-               "holder_key": HOLDER_KEY, **options}  # fmt: skip
-    return PrintQueue(database, {"front": config}, audit=audit or AuditSpy(), **options)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
-
-
-def wait_status(queue: PrintQueue, job: Job, status: str, timeout: float = 15.0) -> Job:
-    wait_for(lambda: queue.get(job.job_ref).status == status, timeout)
-    return queue.get(job.job_ref)
+from tests.printing.conftest import (
+    CARD,
+    MASKED_CARD,
+    OTHER_CARD,
+    AuditSpy,
+    make_queue,
+    wait_for,
+    wait_status,
+)
+from tests.printing.samples import make_lab, make_receipt, make_slip
 
 
 def complete(printer: PrinterHandle) -> list[str]:
@@ -60,13 +52,8 @@ def complete(printer: PrinterHandle) -> list[str]:
 
 
 @pytest.fixture
-def audit() -> AuditSpy:
-    return AuditSpy()
-
-
-@pytest.fixture
-def queue(database: Database, printer_config: PrinterConfig, audit: AuditSpy) -> Iterator[PrintQueue]:
-    with make_queue(database, printer_config, audit) as started:
+def queue(database: Database, network_printer: NetworkPrinter, audit: AuditSpy) -> Iterator[PrintQueue]:
+    with make_queue(database, network_printer, audit) as started:
         yield started
 
 
@@ -74,10 +61,10 @@ def queue(database: Database, printer_config: PrinterConfig, audit: AuditSpy) ->
 
 
 def test_a_job_prints_once_with_its_chinese_content_and_is_audited(
-    database: Database, printer: PrinterHandle, printer_config: PrinterConfig
+    database: Database, printer: PrinterHandle, network_printer: NetworkPrinter
 ) -> None:
     log = AuditLog(database, bytes(range(32)))
-    with make_queue(database, printer_config, log.record) as queue:
+    with make_queue(database, network_printer, log.record) as queue:
         job = queue.submit("kiosk-1", "reg-1", "registration_slip", make_slip(), card=CARD)
         assert job.status == "queued"
         assert job.card == MASKED_CARD
@@ -149,8 +136,10 @@ def test_json_payload_without_printed_at(queue: PrintQueue, printer: PrinterHand
     ],
 )
 def test_invalid_jobs_are_refused_at_submit(queue: PrintQueue, kind: str, payload: Any, message: str) -> None:
-    with pytest.raises(PrintQueueError) as refused:
+    with pytest.raises(InvalidJob) as refused:
         queue.submit("kiosk-1", "bad-1", kind, payload)
+    assert isinstance(refused.value, PrintQueueError)
+    assert isinstance(refused.value, PrintError)
     assert refused.value.code == "invalid_job"
     assert message in refused.value.message
     assert refused.value.message_zh == "打印内容不正确"
@@ -158,15 +147,19 @@ def test_invalid_jobs_are_refused_at_submit(queue: PrintQueue, kind: str, payloa
 
 
 def test_unknown_printer_and_bad_keys(queue: PrintQueue) -> None:
-    with pytest.raises(PrintQueueError) as refused:
+    with pytest.raises(UnknownPrinter) as refused:
         queue.submit("kiosk-1", "k", "registration_slip", make_slip(), printer="back")
     assert refused.value.code == "unknown_printer"
     assert refused.value.details == {"printers": ["front"]}
-    with pytest.raises(PrintQueueError, match="idempotency key"):
+    assert refused.value.message_zh == "未配置该打印机"
+    with pytest.raises(InvalidJob, match="idempotency key"):
         queue.submit("kiosk-1", "no spaces", "registration_slip", make_slip())
-    with pytest.raises(PrintQueueError) as missing:
+    with pytest.raises(InvalidJob, match="client id"):
+        queue.submit(" ", "k", "registration_slip", make_slip())
+    with pytest.raises(JobNotFound) as missing:
         queue.get("pj_0000")
     assert missing.value.code == "job_not_found"
+    assert missing.value.message_zh == "未找到该打印任务"
 
 
 def test_the_same_key_and_request_is_the_same_job(
@@ -178,10 +171,11 @@ def test_the_same_key_and_request_is_the_same_job(
     assert queue.wait(first.job_ref).status == "printed"
     after = queue.submit("kiosk-1", "same", "registration_slip", make_slip(), card=CARD)
     assert (after.job_ref, after.status) == (first.job_ref, "printed")
-    with pytest.raises(PrintQueueError) as conflict:
+    with pytest.raises(IdempotencyConflict) as conflict:
         queue.submit("kiosk-1", "same", "registration_slip", make_slip(queue_number="A024"))
     assert conflict.value.code == "idempotency_conflict"
     assert conflict.value.details == {"job_ref": first.job_ref}
+    assert conflict.value.message_zh == "请求标识已用于其他打印请求"
     other_client = queue.submit("kiosk-2", "same", "registration_slip", make_slip())
     assert other_client.job_ref != first.job_ref
     queue.wait(other_client.job_ref)
@@ -249,11 +243,11 @@ def test_paper_out_mid_job_is_a_clear_error_and_the_job_reprints_once_paper_is_b
 
 
 def test_a_job_held_too_long_expires_and_never_prints(
-    database: Database, printer: PrinterHandle, printer_config: PrinterConfig
+    database: Database, printer: PrinterHandle, network_printer: NetworkPrinter
 ) -> None:
     printer.set_paper(False)
     audit = AuditSpy()
-    with make_queue(database, printer_config, audit, max_hold=0.5) as queue:
+    with make_queue(database, network_printer, audit, max_hold=0.5) as queue:
         job = queue.submit("kiosk-1", "e1", "lab_report", make_lab(3), card=CARD)
         assert queue.wait(job.job_ref).status == "held"
         expired = wait_status(queue, job, "failed")
@@ -293,8 +287,8 @@ def test_an_unreachable_printer_holds_the_job(database: Database, printer: Print
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = PrinterConfig(kind="network", host="127.0.0.1", port=port, timeout=1)
-    with make_queue(database, config) as queue:
+    unreachable = NetworkPrinter(PrinterConfig(kind="network", host="127.0.0.1", port=port, timeout=1))
+    with make_queue(database, unreachable) as queue:
         job = queue.submit("kiosk-1", "u1", "registration_slip", make_slip())
         held = wait_status(queue, job, "held")
     assert held.error is not None
@@ -319,7 +313,7 @@ def test_a_held_job_can_be_cancelled_and_a_printed_one_cannot(
     wait_status(queue, other, "printed")
     (ticket,) = printer.wait_for_tickets(1)
     assert "A099" in ticket.text
-    with pytest.raises(PrintQueueError) as refused:
+    with pytest.raises(JobNotCancellable) as refused:
         queue.cancel(other.job_ref, actor="kiosk-1")
     assert refused.value.code == "job_not_cancellable"
     assert refused.value.details == {"status": "printed"}
@@ -330,16 +324,16 @@ def test_a_held_job_can_be_cancelled_and_a_printed_one_cannot(
 
 
 def test_a_job_interrupted_mid_send_fails_and_is_reprinted_on_request(
-    database: Database, printer: PrinterHandle, printer_config: PrinterConfig
+    database: Database, printer: PrinterHandle, network_printer: NetworkPrinter
 ) -> None:
-    dead = make_queue(database, printer_config)
+    dead = make_queue(database, network_printer)
     job = dead.submit("kiosk-1", "i1", "registration_slip", make_slip(), card=CARD)
-    assert dead._claim("front") is not None  # a worker took it ... and the daemon died mid-send
+    assert dead._workers.claim("front") is not None  # a worker took it ... and the daemon died mid-send
     assert dead.get(job.job_ref).status == "printing"
     time.sleep(0.5)
 
     audit = AuditSpy()
-    with make_queue(database, printer_config, audit, lease=0.3) as restarted:
+    with make_queue(database, network_printer, audit, lease=0.3) as restarted:
         failed = restarted.get(job.job_ref)
         assert failed.status == "failed"
         assert failed.error is not None
@@ -353,7 +347,7 @@ def test_a_job_interrupted_mid_send_fails_and_is_reprinted_on_request(
         assert printer.tickets() == []  # never resent by itself
 
         for card in (None, OTHER_CARD):  # a reprint is for the card holder only
-            with pytest.raises(PrintQueueError) as refused:
+            with pytest.raises(CardMismatch) as refused:
                 restarted.reprint(job.job_ref, client_id="kiosk-1", idempotency_key="i1-again", card=card)
             assert (refused.value.code, refused.value.message_zh) == ("card_mismatch", "只能由持卡人本人补打")
         copy = restarted.reprint(job.job_ref, client_id="kiosk-1", idempotency_key="i1-again", card=CARD)
@@ -372,14 +366,15 @@ def test_a_job_interrupted_mid_send_fails_and_is_reprinted_on_request(
 
 
 def test_reprint_of_a_pending_job_is_refused_and_of_a_printed_one_says_so(
-    database: Database, printer: PrinterHandle, printer_config: PrinterConfig
+    database: Database, printer: PrinterHandle, network_printer: NetworkPrinter
 ) -> None:
-    idle = make_queue(database, printer_config)
+    idle = make_queue(database, network_printer)
     job = idle.submit("kiosk-1", "r1", "lab_report", make_lab(3))
-    with pytest.raises(PrintQueueError) as refused:
+    with pytest.raises(JobNotFinished) as refused:
         idle.reprint(job.job_ref, client_id="kiosk-1")
     assert refused.value.code == "job_not_finished"
-    with make_queue(database, printer_config) as queue:
+    assert refused.value.details == {"status": "queued"}
+    with make_queue(database, network_printer) as queue:
         assert queue.wait(job.job_ref).status == "printed"
         copy = queue.reprint(job.job_ref, client_id="staff")
         assert queue.wait(copy.job_ref).status == "printed"
@@ -390,10 +385,10 @@ def test_reprint_of_a_pending_job_is_refused_and_of_a_printed_one_says_so(
 
 
 def test_queued_jobs_print_after_a_restart(
-    database_url: str, printer: PrinterHandle, printer_config: PrinterConfig
+    database_url: str, printer: PrinterHandle, network_printer: NetworkPrinter
 ) -> None:
     with open_database(database_url) as before:
-        stopped = make_queue(before, printer_config)
+        stopped = make_queue(before, network_printer)
         refs = [
             stopped.submit(
                 "kiosk-1", f"q{n}", "registration_slip", make_slip(queue_number=f"A{n:03d}")
@@ -401,7 +396,7 @@ def test_queued_jobs_print_after_a_restart(
             for n in range(3)
         ]
     assert printer.tickets() == []
-    with open_database(database_url) as after, make_queue(after, printer_config) as restarted:
+    with open_database(database_url) as after, make_queue(after, network_printer) as restarted:
         for ref in refs:
             wait_for(lambda ref=ref: restarted.get(ref).status == "printed")  # type: ignore[misc]
         assert [j.job_ref for j in restarted.list()] == refs[::-1]
@@ -414,11 +409,11 @@ def test_queued_jobs_print_after_a_restart(
 
 
 def test_two_queues_on_one_database_never_print_a_job_twice(
-    database_url: str, printer: PrinterHandle, printer_config: PrinterConfig
+    database_url: str, printer: PrinterHandle, network_printer: NetworkPrinter
 ) -> None:
     count = 12
     with open_database(database_url) as db_a, open_database(database_url) as db_b:
-        queue_a, queue_b = make_queue(db_a, printer_config), make_queue(db_b, printer_config)
+        queue_a, queue_b = make_queue(db_a, network_printer), make_queue(db_b, network_printer)
         with queue_a, queue_b:
             refs = [
                 (queue_a if n % 2 else queue_b)
@@ -437,106 +432,17 @@ def test_two_queues_on_one_database_never_print_a_job_twice(
     assert numbers == [f"R{n:04d}" for n in range(count)]
 
 
-def test_concurrent_claims_take_each_job_once(database_url: str, printer_config: PrinterConfig) -> None:
-    with open_database(database_url) as db_a, open_database(database_url) as db_b:
-        queues = [make_queue(db_a, printer_config), make_queue(db_b, printer_config)]
-        refs = {
-            queues[0].submit("kiosk-1", f"k{n}", "registration_slip", make_slip()).job_ref for n in range(20)
-        }
-        claimed: list[str] = []
-        lock = threading.Lock()
-
-        def drain(queue: PrintQueue) -> None:
-            while (job := queue._claim("front")) is not None:
-                with lock:
-                    claimed.append(job.job_ref)
-
-        threads = [threading.Thread(target=drain, args=(q,)) for q in queues for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-    assert sorted(claimed) == sorted(refs)
-
-
-# -- other printers and errors --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def garbage_printer() -> Iterator[tuple[int, list[Callable[[int], bytes]]]]:
-    """A TCP peer answering the n-th DLE EOT of each connection with ``script[0](n)`` (b"": silence)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    script: list[Callable[[int], bytes]] = [lambda n: b"\x41"]  # not a status byte
-    stopping = threading.Event()
-
-    def serve() -> None:
-        while not stopping.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            asked = 0
-            with conn:
-                try:
-                    while data := conn.recv(65536):
-                        for _ in range(data.count(b"\x10\x04")):
-                            asked += 1
-                            if reply := script[0](asked):
-                                conn.sendall(reply)
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], script
-    stopping.set()
-    server.close()
-    thread.join(timeout=5)
-
-
-def test_printer_error_is_retried_then_fails(database: Database, garbage_printer: Any) -> None:
-    port, _script = garbage_printer
-    config = PrinterConfig(kind="network", host="127.0.0.1", port=port, timeout=1)
-    audit = AuditSpy()
-    with make_queue(database, config, audit, max_attempts=3) as queue:
-        job = queue.submit("kiosk-1", "e1", "registration_slip", make_slip())
-        failed = wait_status(queue, job, "failed")
-    assert failed.attempts == 3
-    assert failed.error is not None
-    assert (failed.error.code, failed.error.message_zh) == ("printer_error", "打印机故障，请联系工作人员")
-    assert audit.actions(job.job_ref).count("print.retry") == 2
-    assert audit.actions(job.job_ref)[-1] == "print.failed"
-
-
-def test_a_job_sent_but_not_confirmed_fails_without_a_resend(
-    database: Database, garbage_printer: Any
-) -> None:
-    port, script = garbage_printer
-    script[0] = lambda n: b"\x12" if n <= 2 else b""  # ready before the job, then silence
-    config = PrinterConfig(kind="network", host="127.0.0.1", port=port, timeout=0.5)
-    with make_queue(database, config) as queue:
-        job = queue.submit("kiosk-1", "n1", "registration_slip", make_slip())
-        failed = wait_status(queue, job, "failed")
-        time.sleep(0.3)
-        assert queue.get(job.job_ref).attempts == 1
-    assert failed.error is not None
-    assert failed.error.code == "printer_unreachable"
-    assert failed.error.message_zh == "打印结果未确认，请检查出纸，如需要请补打"
+# -- a file printer -------------------------------------------------------------------------------------
 
 
 def test_a_file_printer_prints_without_status(database: Database, tmp_path: Path) -> None:
     path = tmp_path / "lp0"
-    config = PrinterConfig(kind="file", path=str(path), paper=PaperWidth.MM58)
-    with make_queue(database, config) as queue:
+    file_printer = FilePrinter(PrinterConfig(kind="file", path=str(path), paper=PaperWidth.MM58))
+    with make_queue(database, file_printer) as queue:
         job = queue.submit("kiosk-1", "f1", "payment_receipt", make_receipt())
         assert queue.wait(job.job_ref).status == "printed"
     parser = EscPosParser(384)
     parser.feed(path.read_bytes())
-    from cardservice.printing import payment_receipt
-
     assert [t.text() for t in parser.take_tickets()] == list(
         preview_pages(payment_receipt(make_receipt()), PaperWidth.MM58)
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cardservice.keys import BlockCipher, encrypt_ecb
-from simulators._card import VirtualCard
+from cardservice.transport import VirtualCard
 from simulators.cardos import (
     BLANK_TRANSPORT_KEY,
     PROFILES,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators._card import PowerLost
+from cardservice.transport import PowerLost
 from simulators.cardos import PAGE_SIZE, CardImage, CardOS, load_card
 from tests.conftest import unhex
 from tests.simulators.cardos.conftest import (

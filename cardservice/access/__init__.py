@@ -1,0 +1,22 @@
+"""Who may do what, and the record of what was done: API keys with scopes, the hash-chained audit log,
+and the blacklist of cards the daemon refuses. All three keep their state in :mod:`cardservice.store`.
+
+    ApiKeys(database)       create / authenticate / revoke csk_ keys; scopes kiosk < his, issuer < admin
+    AuditLog(database, key) record(actor=, action=, result=, card=masked, ...); verify() the chain
+    Blacklist(database)     lookup(card_number, issuance_serial) -> entry or None; CSV import / export
+"""
+
+from cardservice.access._audit import AuditEntry, AuditLog, AuditVerification
+from cardservice.access._blacklist import Blacklist, BlacklistEntry
+from cardservice.access._tokens import ApiClientInfo, ApiKeys, Scope
+
+__all__ = [
+    "ApiClientInfo",
+    "ApiKeys",
+    "AuditEntry",
+    "AuditLog",
+    "AuditVerification",
+    "Blacklist",
+    "BlacklistEntry",
+    "Scope",
+]

@@ -1,0 +1,18 @@
+"""The /v1 routes, one module per area; :data:`ROUTERS` is what :func:`cardservice.api.create_app`
+mounts, in the order of the OpenAPI document."""
+
+from fastapi import APIRouter
+
+from cardservice.api.routes import card, events, payments, printing, readers, registration, system
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: tuple[APIRouter, ...] = (
+    system.router,
+    readers.router,
+    card.router,
+    events.router,
+    registration.router,
+    payments.router,
+    printing.router,
+)

@@ -1,0 +1,237 @@
+"""/v1/payments: the card holder's bills and prepaid account (就诊卡账户), paying a bill, topping up,
+refunds and the daily reconciliation (对账), over :class:`cardservice.payments.Payments`.
+
+As for registration, the patient is the holder of the card in the named reader and every mutating call
+needs an ``Idempotency-Key`` (per API client): the same request retried — 50 times at once, or after the
+daemon was killed mid-payment — is charged once. The methods offered are the daemon's configuration
+(``payment_methods``; ``GET /v1/payments/methods``). A declined or in-doubt payment is an order
+``status``, not an error: ``settled`` (paid and recorded at the HIS), ``charged`` (paid; the HIS is told
+later), ``in_doubt`` (the payment method did not answer: resolved by asking it, at the latest at the next
+start), ``declined`` / ``failed`` (no money taken).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from cardservice.api._deps import (
+    HIS_ERRORS,
+    PATIENT_ERRORS,
+    Admin,
+    ApiClient,
+    CardIdHeader,
+    His,
+    HisService,
+    IdempotencyKey,
+    Kiosk,
+    PaymentsService,
+    ReaderQuery,
+    audit_access,
+    audited,
+    call_service,
+    patient_of,
+    services_of,
+)
+from cardservice.api._errors import responses
+from cardservice.api.schemas.payments import (
+    AccountOut,
+    BillOut,
+    BillsOut,
+    MethodsOut,
+    OrderOut,
+    OrdersOut,
+    PayBillIn,
+    RefundIn,
+    TopUpIn,
+)
+from cardservice.errors import ServiceError
+from cardservice.payments import Order, Payments
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/payments", tags=["payments"])
+
+_PAYMENT_ERRORS = ("payment_rejected", "idempotency_conflict", "insufficient_funds", "payment_unavailable")
+_DAY = r"^\d{4}-\d{2}-\d{2}$"  # not pydantic's lax date: it takes "0" for 1970-01-01
+
+
+def _offered(payments: Payments) -> MethodsOut:
+    names = list(payments.methods)
+    return MethodsOut(methods=names, top_up=[name for name in names if name != "prepaid"])
+
+
+def _check_method(method: str, offered: list[str]) -> None:
+    """A method this daemon does not offer is a bad request, refused before anything is recorded."""
+    if method not in offered:
+        raise ServiceError(
+            "invalid_request",
+            "the request is not valid",
+            problems=[{"where": "body.method", "problem": f"not offered here; one of: {', '.join(offered)}"}],
+        )
+
+
+async def _order(
+    request: Request,
+    client: ApiClient,
+    action: str,
+    operation: Callable[[], Order],
+    *,
+    card: str,
+    target: str,
+) -> OrderOut:
+    order = await audited(
+        request, client, action, operation, card=card, target=target,
+        result=lambda o: o.status, target_of=lambda o: o.reference,
+        detail=lambda o: {"amount_fen": o.amount_fen, "method": o.method},
+    )  # fmt: skip
+    return OrderOut.model_validate(order)
+
+
+@router.get(
+    "/methods", response_model=MethodsOut, summary="How bills are paid, and top-ups made, here",
+    responses=responses("payment_unavailable"),
+)  # fmt: skip
+async def methods(client: Kiosk, payments: PaymentsService) -> MethodsOut:
+    return _offered(payments)
+
+
+@router.get(
+    "/bills", response_model=BillsOut, summary="The card holder's outstanding bills (待缴费用)",
+    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS),
+)  # fmt: skip
+async def list_bills(
+    request: Request, client: Kiosk, his: HisService, reader: ReaderQuery = "default",
+    x_card_id: CardIdHeader = None,
+) -> BillsOut:  # fmt: skip
+    view, patient = await patient_of(services_of(request), reader, x_card_id)
+    bills = await call_service(lambda: his.bills(patient))
+    return BillsOut(card=view.masked_card_number, bills=[BillOut.model_validate(b) for b in bills])
+
+
+@router.get(
+    "/account", response_model=AccountOut, summary="The card holder's prepaid balance (就诊卡账户)",
+    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS),
+)  # fmt: skip
+async def account(
+    request: Request, client: Kiosk, payments: PaymentsService, reader: ReaderQuery = "default",
+    x_card_id: CardIdHeader = None,
+) -> AccountOut:  # fmt: skip
+    view, patient = await patient_of(services_of(request), reader, x_card_id)
+    balance = await call_service(lambda: payments.balance(patient))
+    return AccountOut(card=view.masked_card_number, balance_fen=balance)
+
+
+@router.post(
+    "", response_model=OrderOut, summary="Pay one of the card holder's bills (缴费)",
+    description="The bill's whole total, by one of the methods of `GET /v1/payments/methods`. The answer "
+    "is the order: check `status` (settled / charged / in_doubt / declined / failed).",
+    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS, *HIS_ERRORS),
+)  # fmt: skip
+async def pay_bill(
+    request: Request, client: Kiosk, payments: PaymentsService, body: PayBillIn,
+    idempotency_key: IdempotencyKey, x_card_id: CardIdHeader = None,
+) -> OrderOut:  # fmt: skip
+    _check_method(body.method, _offered(payments).methods)
+    services = services_of(request)
+    services.limiter.take(client.name)
+    view, patient = await patient_of(services, body.reader, x_card_id)
+    return await _order(
+        request, client, "payment.pay_bill",
+        lambda: payments.pay_bill(client.name, idempotency_key, patient, body.bill_id, body.amount_fen,
+                                  body.method),
+        card=view.masked_card_number, target=body.bill_id,
+    )  # fmt: skip
+
+
+@router.post(
+    "/top-ups", response_model=OrderOut, summary="Top up the card holder's prepaid account (充值)",
+    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS),
+)  # fmt: skip
+async def top_up(
+    request: Request, client: Kiosk, payments: PaymentsService, body: TopUpIn,
+    idempotency_key: IdempotencyKey, x_card_id: CardIdHeader = None,
+) -> OrderOut:  # fmt: skip
+    _check_method(body.method, _offered(payments).top_up)
+    services = services_of(request)
+    services.limiter.take(client.name)
+    view, patient = await patient_of(services, body.reader, x_card_id)
+    return await _order(
+        request, client, "payment.top_up",
+        lambda: payments.top_up(client.name, idempotency_key, patient, body.amount_fen, body.method),
+        card=view.masked_card_number, target="prepaid",
+    )  # fmt: skip
+
+
+@router.get(
+    "/orders", response_model=OrdersOut, summary="The card holder's orders, newest first",
+    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS),
+)  # fmt: skip
+async def list_orders(
+    request: Request, client: Kiosk, payments: PaymentsService, reader: ReaderQuery = "default",
+    x_card_id: CardIdHeader = None,
+) -> OrdersOut:  # fmt: skip
+    _, patient = await patient_of(services_of(request), reader, x_card_id)
+    orders = await call_service(lambda: payments.orders(patient))
+    return OrdersOut(orders=[OrderOut.model_validate(o) for o in orders])
+
+
+@router.get(
+    "/orders/{reference}", response_model=OrderOut, summary="One of the card holder's orders",
+    description="An order still `in_doubt` is asked about again (its payment method is queried).",
+    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS, "order_not_found"),
+)  # fmt: skip
+async def get_order(
+    request: Request, client: Kiosk, payments: PaymentsService, reference: str,
+    reader: ReaderQuery = "default", x_card_id: CardIdHeader = None,
+) -> OrderOut:  # fmt: skip
+    _, patient = await patient_of(services_of(request), reader, x_card_id)
+    order = await call_service(lambda: payments.get_order(reference, patient=patient))
+    if order.status == "in_doubt" or order.status == "charged":
+        order = await call_service(lambda: payments.resolve(reference, actor=client.name))
+    return OrderOut.model_validate(order)
+
+
+@router.post(
+    "/orders/{reference}/refund", response_model=OrderOut, summary="Refund (part of) a settled order (退费)",
+    description="HIS scope: refunds are a counter's decision, not a kiosk's.",
+    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS, "order_not_found"),
+)  # fmt: skip
+async def refund(
+    request: Request, client: His, payments: PaymentsService, reference: str, body: RefundIn,
+    idempotency_key: IdempotencyKey, x_card_id: CardIdHeader = None,
+) -> OrderOut:  # fmt: skip
+    view, patient = await patient_of(services_of(request), body.reader, x_card_id)
+    return await _order(
+        request, client, "payment.refund",
+        lambda: payments.refund(client.name, idempotency_key, patient, reference, body.amount_fen),
+        card=view.masked_card_number, target=reference,
+    )  # fmt: skip
+
+
+@router.get(
+    "/reconciliation", summary="Daily reconciliation (对账): ledger vs payment-method records",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}, "text/csv": {}}}, **responses(*_PAYMENT_ERRORS)},
+)  # fmt: skip
+async def reconciliation(
+    request: Request,
+    client: Admin,
+    payments: PaymentsService,
+    day: Annotated[str, Query(description="the day (Beijing time), YYYY-MM-DD", pattern=_DAY)],
+    format: Annotated[Literal["text", "csv"], Query()] = "text",
+) -> Response:
+    try:
+        date = _dt.date.fromisoformat(day)
+    except ValueError:
+        raise ServiceError("invalid_request", "day is not a calendar date") from None
+    report = await call_service(lambda: payments.reconcile(date))
+    await audit_access(request, client, "payment.reconcile", "ok" if report.ok else "mismatches",
+                       card=None, target=day)  # fmt: skip
+    if format == "csv":
+        return PlainTextResponse(report.csv(), media_type="text/csv")
+    return PlainTextResponse(report.text())

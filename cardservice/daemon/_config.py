@@ -1,0 +1,342 @@
+"""The daemon's configuration: ``$CARDSERVICE_HOME/cardservice.toml`` plus ``CARDSERVICE_*`` environment
+variables (the environment wins), validated once at start.
+
+Every command that touches the data directory (``serve``, ``token``, ``audit``) resolves it the same way:
+``--home``, else ``$CARDSERVICE_HOME``, else ``$XDG_DATA_HOME/cardservice``, else
+``~/.local/share/cardservice``. The database, the audit key and the simulator's images live there.
+
+A mistake stops the start with one line per problem, naming the key and the file it came from
+(:class:`ConfigError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cardservice import plugins
+from cardservice.errors import CardserviceError
+from cardservice.readers import ReaderEntry
+
+if TYPE_CHECKING:
+    from cardservice.printing import ReceiptPrinter
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "ConfigError",
+    "PrinterBinding",
+    "RateLimit",
+    "Settings",
+    "default_home",
+    "load_settings",
+]
+
+CONFIG_FILE_NAME = "cardservice.toml"
+DEFAULT_PORT = 8765
+
+
+class ConfigError(CardserviceError):
+    """The configuration is unusable; the message lists every problem, one per line."""
+
+
+def default_home() -> Path:
+    """``$CARDSERVICE_HOME``, else ``$XDG_DATA_HOME/cardservice``, else ``~/.local/share/cardservice``."""
+    explicit = os.environ.get("CARDSERVICE_HOME")
+    if explicit:
+        return Path(explicit).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "cardservice"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateLimit(_Strict):
+    """Token bucket per API client for the endpoints that touch a card."""
+
+    per_second: Annotated[float, Field(gt=0)] = 10.0
+    burst: Annotated[int, Field(ge=1)] = 20
+
+
+class PrinterBinding(BaseModel):
+    """A receipt printer, by the name print jobs use (the first one listed is the default)::
+
+        [[printers]]
+        name = "front"
+        kind = "network"            # network (raw TCP) | serial | usb | file | dummy, or another driver's
+        host = "10.1.2.30"          # port = 9100 by default
+        paper = 80                  # 58 or 80 (mm)
+
+    ``kind`` names the printer driver (an entry point of ``cardservice.printers``, see
+    :mod:`cardservice.plugins`); the driver checks the other keys (its defaults apply) and makes the
+    :class:`~cardservice.printing.ReceiptPrinter`. The ESC/POS driver's keys: network ``host``, ``port``;
+    serial ``device``, ``baudrate``, ``bytesize``, ``parity``, ``stopbits``, ``xonxoff``, ``rtscts``; usb
+    ``vendor_id``, ``product_id`` (TOML takes ``0x0416``), ``in_ep``, ``out_ep``; file ``path`` (e.g.
+    ``/dev/usb/lp0``). Any kind: ``paper``, ``timeout`` (seconds, default 5), ``status = false`` for a
+    link that cannot answer status queries. Keys not listed here go to the driver as they are."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    kind: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    paper: Literal[58, 80] | None = None
+    timeout: float | None = None
+    status: bool | None = None
+    host: str | None = None
+    port: int | None = None
+    device: str | None = None
+    baudrate: int | None = None
+    bytesize: int | None = None
+    parity: str | None = None
+    stopbits: int | None = None
+    xonxoff: bool | None = None
+    rtscts: bool | None = None
+    vendor_id: int | None = None
+    product_id: int | None = None
+    in_ep: int | None = None
+    out_ep: int | None = None
+    path: str | None = None
+    _printer: ReceiptPrinter | None = PrivateAttr(default=None)
+
+    @field_validator("kind")
+    @classmethod
+    def _driver_installed(cls, kind: str) -> str:
+        try:
+            plugins.load(plugins.PRINTERS, kind)
+        except plugins.PluginError as exc:
+            raise ValueError(str(exc)) from None
+        return kind
+
+    @model_validator(mode="after")
+    def _is_a_printer(self) -> PrinterBinding:
+        # The driver's factory checks the options (ValueError: one readable line of problems).
+        self._printer = plugins.load(plugins.PRINTERS, self.kind)(self.options)
+        return self
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """What the driver's factory gets: every key set but the name."""
+        return self.model_dump(exclude={"name"}, exclude_none=True)
+
+    @property
+    def printer(self) -> ReceiptPrinter:
+        """The printer, as its driver made it from the options."""
+        if self._printer is None:  # pragma: no cover - set by validation
+            raise ConfigError(f"printer {self.name!r} was not validated")
+        return self._printer
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Values from the TOML file; a missing file is an empty configuration, a broken one an error."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None and path.is_file():
+            try:
+                self._data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    """Everything ``cardservice serve`` reads. Environment variables are ``CARDSERVICE_<FIELD>``; lists
+    and tables take JSON there (``CARDSERVICE_ALLOWED_ORIGINS='["https://his.example"]'``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CARDSERVICE_", extra="forbid", frozen=True)
+
+    home: Path = Field(default_factory=default_home, description="data directory")
+    host: str = Field(default="127.0.0.1", description="address to bind; non-loopback needs TLS")
+    port: Annotated[int, Field(ge=1, le=65535)] = DEFAULT_PORT
+    tls_certificate: Path | None = None
+    tls_private_key: Path | None = None
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default SQLite in the data directory (postgresql+psycopg://... shares)",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="extra Host header values accepted besides loopback names (DNS-rebinding guard)",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="browser origins (scheme://host[:port]) allowed to call the API"
+    )
+    readers: list[ReaderEntry] = Field(
+        default_factory=list,
+        description="user-card readers and their SAM; readers kept for card-issuer or ignored",
+    )
+    card_profiles: Path | None = Field(
+        default=None, description="TOML file of extra card profiles (ATR pattern → card model)"
+    )
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+    printers: list[PrinterBinding] = Field(
+        default_factory=list, description="receipt printers for the print queue; the first is the default"
+    )
+    log_file: Path | None = Field(default=None, description="JSON-lines log file (reopened after rotation)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    card_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=15.0, description="seconds one card operation may take before the client gets card_timeout"
+    )
+    his_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="the hospital HIS (docs/his-contract.md); unset: the embedded reference HIS",
+    )
+    hospital_name: Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        default="居民健康卡示范医院", description="the hospital's name, printed at the head of every ticket"
+    )
+    print_hold_minutes: Annotated[float, Field(gt=0, le=1440)] = Field(
+        default=10.0,
+        description="a job held this long (printer out of paper, ...) is dropped as expired, not printed "
+        "later for whoever stands at the kiosk then (reprint on request)",
+    )
+    print_station: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] = Field(
+        default=None,
+        description="whose print jobs these are (default: the host name); daemons sharing one PostgreSQL "
+        "database need different ones",
+    )
+    payment_gateway_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="the card-payment gateway (acquirer); unset: prepaid account and cash only "
+        "(--demo starts a simulated acquirer)",
+    )
+    payment_methods: list[Literal["prepaid", "cash", "gateway"]] | None = Field(
+        default=None,
+        min_length=1,
+        description="the payment methods offered, in this order (default: prepaid, cash, and gateway when "
+        "payment_gateway_url is set)",
+    )
+    his_token_env: str | None = Field(
+        default=None, description="environment variable holding the HIS API token (never in the file)"
+    )
+
+    @property
+    def offered_payment_methods(self) -> list[str]:
+        """The payment methods this daemon offers (``payment_methods``, else its default)."""
+        if self.payment_methods is not None:
+            return list(dict.fromkeys(self.payment_methods))
+        return ["prepaid", "cash"] + (["gateway"] if self.payment_gateway_url else [])
+
+    @model_validator(mode="after")
+    def _gateway_needs_url(self) -> Settings:
+        if self.payment_methods and "gateway" in self.payment_methods and not self.payment_gateway_url:
+            raise ValueError("payment_methods lists gateway: payment_gateway_url is needed")
+        return self
+
+    @field_validator("printers")
+    @classmethod
+    def _printer_names_unique(cls, value: list[PrinterBinding]) -> list[PrinterBinding]:
+        names = [printer.name for printer in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"printer names must be unique: {', '.join(twice)}")
+        return value
+
+    @property
+    def receipt_printers(self) -> dict[str, ReceiptPrinter]:
+        """The configured printers by name, in order (the first is the default), for the print queue."""
+        return {binding.name: binding.printer for binding in self.printers}
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_exact(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if "*" in origin:
+                raise ValueError("wildcard origins are not allowed; list each HIS page's origin")
+            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return [origin.lower() for origin in value]
+
+    @model_validator(mode="after")
+    def _tls_for_remote(self) -> Settings:
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            raise ValueError("tls_certificate and tls_private_key go together")
+        if not self.is_loopback and self.tls_certificate is None:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address: binding there needs TLS "
+                "(tls_certificate and tls_private_key)"
+            )
+        return self
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def database(self) -> str:
+        """The effective database URL."""
+        return self.database_url or f"sqlite:///{self.home / 'cardservice.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls, _config_file.get()))
+
+
+class _ConfigFileSlot:
+    """Which TOML file the next :func:`load_settings` reads (pydantic-settings builds sources itself)."""
+
+    path: Path | None = None
+
+    def get(self) -> Path | None:
+        return self.path
+
+
+_config_file = _ConfigFileSlot()
+
+
+def load_settings(*, home: Path | None = None, config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from (highest first) *overrides*, the environment, then the TOML file — *config_file*,
+    else ``HOME/cardservice.toml``. Raises :class:`ConfigError` listing every problem."""
+    resolved_home = (home or default_home()).expanduser()
+    file = config_file or resolved_home / CONFIG_FILE_NAME
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"{config_file}: no such configuration file")
+    _config_file.path = file
+    try:
+        if home is not None:
+            overrides["home"] = resolved_home
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "configuration"
+            lines.append(f"  {where}: {error['msg']}")
+        raise ConfigError(
+            f"invalid configuration ({file} and CARDSERVICE_* variables):\n" + "\n".join(lines)
+        ) from None
+    finally:
+        _config_file.path = None

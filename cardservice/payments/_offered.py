@@ -1,0 +1,34 @@
+"""The payment methods a daemon offers, by the names its configuration lists (``payment_methods``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cardservice.payments._gateway import GatewayMethod
+from cardservice.payments._ledger import Ledger
+from cardservice.payments._methods import CashDesk, PaymentMethod, PrepaidAccount
+
+__all__ = ["METHOD_NAMES", "payment_methods"]
+
+#: Every method this package can offer: 就诊卡账户 (prepaid), the cash desk, a card gateway (acquirer).
+METHOD_NAMES = ("prepaid", "cash", "gateway")
+
+
+def payment_methods(
+    names: Sequence[str], ledger: Ledger, *, gateway_url: str | None = None
+) -> list[PaymentMethod]:
+    """The methods *names* lists, in that order; the ledger methods post to *ledger*. ``gateway`` needs
+    *gateway_url* (a ``ValueError`` otherwise, as for a name not in :data:`METHOD_NAMES`)."""
+    methods: list[PaymentMethod] = []
+    for name in dict.fromkeys(names):
+        if name == "prepaid":
+            methods.append(PrepaidAccount(ledger))
+        elif name == "cash":
+            methods.append(CashDesk(ledger))
+        elif name == "gateway":
+            if gateway_url is None:
+                raise ValueError("the gateway payment method needs payment_gateway_url")
+            methods.append(GatewayMethod(gateway_url))
+        else:
+            raise ValueError(f"no payment method {name!r} (there are {', '.join(METHOD_NAMES)})")
+    return methods

@@ -1,0 +1,226 @@
+"""What ``cardservice serve --demo`` adds to the daemon (``make run``): the embedded default.
+
+- A virtual Resident Health Card and a virtual PSAM, made in ``HOME/sim`` from the shipped DEMO issuer
+  key set, served to pcscd's vpcd readers by a ``card-sim serve`` child (reader
+  ``cardservice-vpcd 00 00``, SAM ``cardservice-vpcd 00 01``); where pcscd cannot be reached the same
+  cards run in-process, and the daemon says so.
+- A receipt printer: ``python -m simulators.escpos`` as a child on a free port, writing each ticket as
+  PNG + text into ``HOME/printer-out`` (``kill -USR1 PID`` takes its paper away and puts it back).
+- A card acquirer: ``python -m simulators.acquirer`` as a child with its own SQLite in HOME.
+- The demo patient (the synthetic 李明 of the demo card): bills and lab reports in the embedded HIS,
+  ¥500 on the prepaid account (once per database), and a fresh demo API key (scope ``his``).
+
+Each part fills in only what the configuration leaves out (readers, printers, payment gateway). The
+children die with the daemon, however it dies. The daemon finds this class through the
+``cardservice.demo`` entry point: the library never imports the simulators.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from cardservice.access import ApiKeys, Scope
+from cardservice.daemon import PrinterBinding, Settings
+from cardservice.errors import CardError, ServiceUnavailableError
+from cardservice.his import CHINA_TZ, Patient, seed
+from cardservice.payments import Payments
+from cardservice.readers import InProcessBackend, ReaderBackend, ReaderBinding
+from cardservice.store import Database
+from drivers.readers import list_readers
+from simulators.cardos import create_image, load_card
+from simulators.health import DEMO_HOLDER_PATH, DEMO_SAM_PIN
+
+__all__ = [
+    "DEMO_BINDING",
+    "DEMO_CARD_READER",
+    "DEMO_PREPAID_TOP_UP_FEN",
+    "DEMO_PRINTER",
+    "DEMO_PRINTER_DIR",
+    "DEMO_SAM_READER",
+    "Demo",
+    "demo_patient",
+]
+
+log = logging.getLogger("cardservice.demo")
+
+DEMO_CARD_READER = "cardservice-vpcd 00 00"
+DEMO_SAM_READER = "cardservice-vpcd 00 01"
+DEMO_BINDING = ReaderBinding(card=DEMO_CARD_READER, sam=DEMO_SAM_READER)
+DEMO_VPCD = "localhost:40000"
+DEMO_SAM_VPCD = "localhost:40001"
+DEMO_PRINTER = "demo"
+DEMO_PRINTER_DIR = "printer-out"
+DEMO_PREPAID_TOP_UP_FEN = 50_000  # the demo patient starts with ¥500 on the prepaid account
+_IN_PROCESS = "in-process"
+_DAEMON_ACTOR = "cardservice"
+
+
+def demo_patient() -> Patient:
+    """The holder of the demo card (synthetic): its card number and name, as the daemon reads them."""
+    holder = json.loads(DEMO_HOLDER_PATH.read_text(encoding="utf-8"))
+    return Patient(holder["DDF1/EF05"]["card_number"], holder["DDF1/EF06"]["name"])
+
+
+def _die_with_parent() -> None:
+    """In a child (card-sim, acquirer, demo printer): SIGTERM when the daemon dies, however it dies."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _pcscd_reachable() -> bool:
+    try:
+        list_readers()
+    except ServiceUnavailableError:
+        return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Demo:
+    """The :class:`cardservice.daemon.Demo` of the simulators: made with the data directory and the
+    daemon's ``announce``."""
+
+    def __init__(self, home: Path, announce: Callable[[str], None] = print) -> None:
+        self._home = home
+        self._announce = announce
+        self._children: list[subprocess.Popen[bytes]] = []
+        self._backends: dict[str, ReaderBackend] = {}
+        self._notes: list[str] = []
+        self._embedded_his = True
+        sim = home / "sim"
+        sim.mkdir(parents=True, exist_ok=True)
+        self._card_image, self._sam_image = sim / "card.json", sim / "sam.json"
+        if not self._card_image.exists():
+            create_image(self._card_image, "health")
+        if not self._sam_image.exists():
+            create_image(self._sam_image, "sam")
+
+    # -- cardservice.daemon.Demo ------------------------------------------------------------------------
+
+    def configure(self, settings: Settings) -> Settings:
+        update: dict[str, object] = {}
+        binding = self._serve_cards()
+        if not settings.readers:
+            update["readers"] = [binding]
+        if not settings.printers:
+            update["printers"] = [self._start_printer()]
+        if settings.payment_gateway_url is None:
+            update["payment_gateway_url"] = self._start_acquirer()
+        self._embedded_his = settings.his_url is None
+        return settings.model_copy(update=update)
+
+    def reader_backends(self) -> Mapping[str, ReaderBackend]:
+        return dict(self._backends)
+
+    def sam_pins(self) -> Mapping[str, str]:
+        # The demo PSAM's published PIN, so signed records work in the demo.
+        return {DEMO_SAM_READER: DEMO_SAM_PIN}
+
+    def seed(self, database: Database, payments: Payments | None) -> None:
+        patient = demo_patient()
+        if self._embedded_his:
+            seed(database, _dt.datetime.now(CHINA_TZ).date(), patient=patient)
+        if payments is not None:  # once per database: the key makes a restart a replay
+            payments.top_up("demo-seed", "demo-prepaid-1", patient, DEMO_PREPAID_TOP_UP_FEN, "cash")
+
+    def api_key(self, keys: ApiKeys) -> str:
+        """A fresh demo key each start (the plaintext is shown once and not stored)."""
+        with contextlib.suppress(Exception):
+            keys.revoke("demo")
+        _, token = keys.create("demo", [Scope.HIS], created_by=_DAEMON_ACTOR)
+        return str(token)
+
+    def notes(self) -> list[str]:
+        return list(self._notes)
+
+    def close(self) -> None:
+        for child in reversed(self._children):
+            child.terminate()
+        for child in reversed(self._children):
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        self._children.clear()
+
+    # -- the children ------------------------------------------------------------------------------------
+
+    def _spawn(self, command: list[str], *, output: bool = False) -> subprocess.Popen[bytes]:
+        """A child running one of our modules (*output*: its stdout is ours to read, stderr dropped)."""
+        child = subprocess.Popen(  # noqa: S603 - our own modules, by sys.executable
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if output else None,
+            preexec_fn=_die_with_parent,
+        )
+        self._children.append(child)
+        return child
+
+    def _serve_cards(self) -> ReaderBinding:
+        """The demo card and PSAM: through pcscd (a card-sim child), else in-process."""
+        if _pcscd_reachable():
+            self._spawn(
+                [sys.executable, "-m", "simulators.cli", "serve", "--vpcd", DEMO_VPCD, str(self._card_image),
+                 "--sam-vpcd", DEMO_SAM_VPCD, str(self._sam_image)]
+            )  # fmt: skip
+            return DEMO_BINDING
+        self._backends[_IN_PROCESS] = InProcessBackend(
+            {DEMO_CARD_READER: load_card(self._card_image), DEMO_SAM_READER: load_card(self._sam_image)}
+        )
+        self._announce(
+            "pcscd is not reachable: the demo cards run in-process instead (no PC/SC tools will see them)"
+        )
+        log.warning("pcscd not reachable; demo cards in-process")
+        return DEMO_BINDING.model_copy(update={"kind": _IN_PROCESS})
+
+    def _start_acquirer(self) -> str:
+        """The demo's bank (its own SQLite in HOME, so what it approved survives the daemon being killed)."""
+        port = _free_port()
+        self._spawn(
+            [sys.executable, "-m", "simulators.acquirer", "--port", str(port),
+             "--database", f"sqlite:///{self._home / 'acquirer.db'}"]
+        )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.1)
+        return f"http://127.0.0.1:{port}"
+
+    def _start_printer(self) -> PrinterBinding:
+        """A child, not a thread, so a tester can take its paper away (``kill -USR1 PID``) and the daemon
+        meets the problem as with a real printer."""
+        out = self._home / DEMO_PRINTER_DIR
+        out.mkdir(parents=True, exist_ok=True, mode=0o700)  # tickets carry masked names and amounts
+        child = self._spawn(
+            [sys.executable, "-m", "simulators.escpos", "--tcp", "127.0.0.1:0", "--out", str(out)],
+            output=True,
+        )
+        assert child.stdout is not None
+        line = child.stdout.readline().decode(errors="replace").strip()  # "tcp 127.0.0.1:PORT", or EOF
+        host, _, port = line.removeprefix("tcp ").rpartition(":")
+        if not line.startswith("tcp ") or not port.isdigit():
+            raise CardError(f"the demo printer did not start ({line or 'no output'})")
+        self._notes.append(
+            f"demo printer: tickets in {out} (PNG + text); kill -USR1 {child.pid} takes its paper away / "
+            "puts it back"
+        )
+        return PrinterBinding(name=DEMO_PRINTER, kind="network", host=host, port=int(port), timeout=5)

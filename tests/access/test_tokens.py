@@ -1,0 +1,200 @@
+"""API keys: made once, stored hashed, refused once revoked, cached briefly, and no string at all
+(malformed, near-miss, forged) authenticates or raises."""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from cardservice.access import ApiKeys, Scope
+from cardservice.access import _tokens as tokens_module
+from cardservice.store import Database, StoreError
+
+
+class Clock:
+    """tokens' time.monotonic, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 3.0  # a machine booted seconds ago
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(tokens_module.time, "monotonic", clock)
+    return clock
+
+
+def test_a_key_has_the_documented_form_and_authenticates(database: Database) -> None:
+    keys = ApiKeys(database)
+    info, token = keys.create("kiosk-1", [Scope.KIOSK, "his"], created_by="root")
+    assert re.fullmatch(rf"csk_{info.key_id}_[A-Za-z0-9_-]{{43}}", token)
+    assert re.fullmatch(r"[0-9a-f]{12}", info.key_id)
+    assert info.scopes == {Scope.KIOSK, Scope.HIS}
+    assert info.created_by == "root"
+    assert info.created_at.tzinfo is not None
+    assert info.revoked_at is None
+    client = ApiKeys(database).authenticate(token)  # a fresh instance: from the database, not a cache
+    assert client is not None
+    assert (client.id, client.name, client.scopes) == (info.id, "kiosk-1", {Scope.KIOSK, Scope.HIS})
+
+
+def test_only_the_hash_is_stored(database: Database) -> None:
+    _, token = ApiKeys(database).create("his-1", ["his"], created_by="test")
+    with database.engine.connect() as connection:
+        stored = " ".join(
+            str(value) for row in connection.execute(text("SELECT * FROM api_clients")) for value in row
+        )
+    assert token not in stored
+    assert token[len("csk_") + 12 + 1 :] not in stored
+
+
+def test_a_revoked_key_is_refused_here_at_once_and_elsewhere_within_the_ttl(
+    database: Database, clock: Clock
+) -> None:
+    here, elsewhere = ApiKeys(database), ApiKeys(database)  # two processes
+    _, token = here.create("kiosk-1", [Scope.KIOSK], created_by="t")
+    assert here.authenticate(token) is not None
+    assert elsewhere.authenticate(token) is not None  # now cached there
+    revoked = here.revoke("kiosk-1")
+    assert revoked.revoked_at is not None
+    assert here.authenticate(token) is None
+    clock.now += 1
+    assert elsewhere.authenticate(token) is not None  # the documented window
+    clock.now += 5
+    assert elsewhere.authenticate(token) is None
+
+
+def test_successful_look_ups_are_cached(
+    database: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = ApiKeys(database)
+    _, token = keys.create("kiosk-1", [Scope.KIOSK], created_by="t")
+    assert keys.authenticate(token) is not None
+    sessions = 0
+    real = database.session
+
+    def counting(**options: bool) -> Any:
+        nonlocal sessions
+        sessions += 1
+        return real(**options)
+
+    monkeypatch.setattr(database, "session", counting)
+    for _ in range(100):
+        assert keys.authenticate(token) is not None
+    assert sessions == 0
+    clock.now += 6
+    assert keys.authenticate(token) is not None
+    assert sessions == 1  # looked up again; last use not rewritten within the minute
+
+
+def test_last_use_is_written_at_most_once_a_minute(database: Database, clock: Clock) -> None:
+    keys = ApiKeys(database)
+    info, token = keys.create("kiosk-1", [Scope.KIOSK], created_by="t")
+    assert info.last_used_at is None
+    keys.authenticate(token)
+    (first,) = (c.last_used_at for c in keys.list())
+    assert first is not None
+    for _ in range(5):
+        clock.now += 10
+        keys.authenticate(token)
+    assert [c.last_used_at for c in keys.list()] == [first]
+    clock.now += 20
+    keys.authenticate(token)
+    (later,) = (c.last_used_at for c in keys.list())
+    assert later is not None
+    assert later > first
+
+
+def test_names_and_scopes_are_checked(database: Database) -> None:
+    keys = ApiKeys(database)
+    keys.create("a", ["kiosk"], created_by="t")
+    with pytest.raises(StoreError, match="'a' already has an active key"):
+        keys.create("a", ["admin"], created_by="t")
+    with pytest.raises(StoreError, match="scopes are kiosk, his, issuer, admin"):
+        keys.create("b", ["root"], created_by="t")
+    with pytest.raises(StoreError, match="at least one scope"):
+        keys.create("b", [], created_by="t")
+    for bad in ("", "bad name", "x" * 65, "名字", "a/b"):
+        with pytest.raises(StoreError, match="client name"):
+            keys.create(bad, ["kiosk"], created_by="t")
+    keys.create("A.b_c-9" + "x" * 57, ["kiosk"], created_by="t")  # 64 characters of the allowed set
+    with pytest.raises(StoreError, match="no active key for client 'nobody'"):
+        keys.revoke("nobody")
+
+
+def test_a_revoked_name_gets_a_new_key_and_the_old_one_stays_listed(database: Database) -> None:
+    keys = ApiKeys(database)
+    _, old = keys.create("kiosk-1", ["kiosk"], created_by="t")
+    keys.revoke("kiosk-1")
+    with pytest.raises(StoreError, match="no active key"):
+        keys.revoke("kiosk-1")
+    _, new = keys.create("kiosk-1", ["his"], created_by="t")
+    assert keys.authenticate(old) is None
+    client = keys.authenticate(new)
+    assert client is not None
+    assert client.scopes == {Scope.HIS}
+    listed = keys.list()
+    assert [(c.name, c.revoked_at is None) for c in listed] == [("kiosk-1", False), ("kiosk-1", True)]
+
+
+def test_a_scope_this_version_does_not_know_grants_nothing(database: Database) -> None:
+    keys = ApiKeys(database)
+    _, token = keys.create("k", ["kiosk"], created_by="t")
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE api_clients SET scopes = 'kiosk,superuser'"))
+    client = ApiKeys(database).authenticate(token)
+    assert client is not None
+    assert client.scopes == {Scope.KIOSK}
+
+
+def test_a_database_failure_refuses_the_key_without_raising(database: Database) -> None:
+    keys = ApiKeys(database)
+    _, token = keys.create("k", ["kiosk"], created_by="t")
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP TABLE api_clients"))
+    assert keys.authenticate(token) is None
+
+
+TOKEN_LIKE = st.from_regex(r"\Acsk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}\Z")
+
+
+def test_no_string_authenticates_or_raises(database: Database) -> None:
+    """Arbitrary text, strings shaped like keys, and one-character changes of a real key (also its key
+    id with another secret): none authenticates, none raises."""
+    keys = ApiKeys(database)
+    info, token = keys.create("x", ["admin"], created_by="t")
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        st.one_of(
+            st.text(max_size=120), TOKEN_LIKE, st.binary(max_size=80).map(lambda b: b.decode("latin-1"))
+        )
+    )
+    def arbitrary(candidate: str) -> None:
+        assert keys.authenticate(candidate) is None
+        assert keys.authenticate("csk_" + candidate) is None
+        assert keys.authenticate(f"csk_{info.key_id}_" + candidate) is None
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.integers(0, len(token) - 1), st.sampled_from(string.ascii_letters + string.digits + "_-\x00é"))
+    def near_miss(position: int, character: str) -> None:
+        candidate = token[:position] + character + token[position + 1 :]
+        assume(candidate != token)
+        assert keys.authenticate(candidate) is None
+
+    arbitrary()
+    near_miss()
+    assert keys.authenticate(token) is not None
+    assert keys.authenticate(token + "A") is None
+    assert keys.authenticate(token.upper()) is None
+    assert keys.authenticate(None) is None  # type: ignore[arg-type]  # an untyped caller
