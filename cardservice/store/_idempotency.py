@@ -62,8 +62,13 @@ def check_key(key: object, invalid: Callable[[str], Exception]) -> str:
 
 
 def scoped_key(client: str, key: str) -> str:
-    """*key* as the client *client* chose it: two clients choosing the same key never collide."""
-    return f"{client}:{key}"[:128]
+    """*key* as the client *client* chose it: two clients choosing the same key never collide, nor two keys
+    of one client. ``client:key`` while it fits a stored key (client names have no ``:``, so the first one
+    splits it); a longer pair is ``sha256-`` and its digest, which has no ``:`` and so is never a pair's."""
+    scoped = f"{client}:{key}"
+    if len(scoped) <= 128:
+        return scoped
+    return "sha256-" + hashlib.sha256(scoped.encode()).hexdigest()
 
 
 def request_hash(*parts: object) -> str:
