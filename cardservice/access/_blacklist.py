@@ -6,6 +6,12 @@ the old card with its serial: the old card is refused, the new one is not. An en
 refuses every card with that number (what an operator types in by hand). A card that carries no
 serial is refused by any entry of its number.
 
+The registry's entries (source ``registry``: a card lost, locked, replaced, cancelled, or spoiled with
+something written to it) follow the card's status and nothing else: :meth:`Blacklist.remove` takes
+only the other (manual, imported) entries and refuses to remove one of the registry's by hand
+(``card-issuer found`` / ``unlock`` take a card off); adding or importing the same card keeps the
+registry's entry.
+
 Shared through the database, or exported and imported as CSV for sites that do not share one:
 
     card_number,reason,listed_at,source,issuance_serial
@@ -47,6 +53,8 @@ _SERIAL = re.compile(r"[0-9A-Za-z]{0,16}")
 _HEADER = ["card_number", "reason", "listed_at", "source", "issuance_serial"]
 _HEADER_V1 = _HEADER[:4]  # lists exported before issuance serials
 _MAX_REASON = 200
+_REGISTRY = "registry"  # the source of the card registry's entries (cardservice.issuance)
+_REGISTRY_HINT = "card-issuer found / unlock CARD_NUMBER"
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,11 @@ class BlacklistEntry:
     listed_by: str
     source: str
     issuance_serial: str = ""  # empty: every card with this number
+
+    @property
+    def from_registry(self) -> bool:
+        """Listed by the card registry: it changes with the card's status, not by hand."""
+        return self.source == _REGISTRY
 
 
 def _entry(row: BlacklistRow) -> BlacklistEntry:
@@ -82,6 +95,21 @@ def _check_reason(reason: str) -> str:
     if not reason or len(reason) > _MAX_REASON:
         raise StoreError(f"give a reason of 1-{_MAX_REASON} characters")
     return reason
+
+
+def _registry_refusal(entries: list[BlacklistEntry]) -> str:
+    why = f"({_REGISTRY_HINT}), not by hand"
+    if len(entries) == 1:
+        [e] = entries
+        return (
+            f"card {e.issuance_serial} is on the blacklist because the card registry says {e.reason}: "
+            f"it comes off with the card's status {why}"
+        )
+    cards = ", ".join(f"{e.issuance_serial} ({e.reason})" for e in entries)
+    return (
+        f"cards {cards} are on the blacklist because of the card registry: they come off with the "
+        f"cards' status {why}"
+    )
 
 
 def _listed_at(text: str) -> _dt.datetime | None:
@@ -127,9 +155,10 @@ class Blacklist:
         listed_by: str,
         source: str,
     ) -> BlacklistEntry:
-        row = session.get(BlacklistRow, (number, serial)) or BlacklistRow(
-            card_number=number, issuance_serial=serial
-        )
+        row = session.get(BlacklistRow, (number, serial))
+        if row is not None and row.source == _REGISTRY and source != _REGISTRY:
+            return _entry(row)  # the card is refused already; by hand its entry would become removable
+        row = row or BlacklistRow(card_number=number, issuance_serial=serial)
         row.reason, row.listed_at = reason, listed_at
         row.listed_by, row.source = listed_by[:128], source[:200]
         session.add(row)
@@ -139,18 +168,23 @@ class Blacklist:
         self, card_number: str, *, removed_by: str, issuance_serial: str | None = None
     ) -> list[BlacklistEntry]:
         """Accept *card_number* again (only its card *issuance_serial*, if given; else every entry of
-        the number); the entries removed. None listed → :class:`StoreError`. Nothing of them is kept:
-        the caller audits who removed them (*removed_by* is logged)."""
+        the number); the entries removed. Only manual and imported entries: the card registry's stay
+        (see the module docstring), and when those are all there is → :class:`StoreError` saying so.
+        None listed → :class:`StoreError`. Nothing of them is kept: the caller audits who removed
+        them (*removed_by* is logged)."""
         number = _check_number(card_number)
         query = select(BlacklistRow).where(BlacklistRow.card_number == number)
         if issuance_serial is not None:
             query = query.where(BlacklistRow.issuance_serial == _check_serial(issuance_serial))
         with self._db.session() as session:
-            rows = list(session.execute(query).scalars())
+            rows = list(session.execute(query.order_by(BlacklistRow.issuance_serial)).scalars())
             if not rows:
                 raise StoreError("that card is not on the blacklist")
-            entries = [_entry(row) for row in rows]
-            for row in rows:
+            manual = [row for row in rows if row.source != _REGISTRY]
+            if not manual:
+                raise StoreError(_registry_refusal([_entry(row) for row in rows]))
+            entries = [_entry(row) for row in manual]
+            for row in manual:
                 session.delete(row)
         log.info("blacklist: %s removed by %s", mask_id_number(number), removed_by)
         return entries
@@ -183,10 +217,12 @@ class Blacklist:
             row = session.execute(query.order_by(BlacklistRow.issuance_serial).limit(1)).scalars().first()
             return _entry(row) if row else None
 
-    def entries(self) -> list[BlacklistEntry]:
-        """Every entry, by card number and serial."""
+    def entries(self, card_number: str | None = None) -> list[BlacklistEntry]:
+        """Every entry (of *card_number*, if given), by card number and serial."""
+        query = select(BlacklistRow).order_by(BlacklistRow.card_number, BlacklistRow.issuance_serial)
+        if card_number is not None:
+            query = query.where(BlacklistRow.card_number == _check_number(card_number))
         with self._db.session(readonly=True) as session:
-            query = select(BlacklistRow).order_by(BlacklistRow.card_number, BlacklistRow.issuance_serial)
             return [_entry(r) for r in session.execute(query).scalars()]
 
     def export(self, path: Path) -> int:

@@ -15,10 +15,13 @@ A client name has at most one active key (the database enforces it with a partia
 revoked keys stay listed, and their name can be given a new key.
 
 Successful look-ups are cached for 5 s in the process, keyed by SHA-256 of the key (requests come by
-the thousand; a database round trip each would dominate). A revocation through the same process takes
-effect at once, through another process (``cardservice token revoke`` beside a running daemon, a second
-daemon on a shared PostgreSQL) within those 5 s. ``last_used_at`` is written at most once a minute per
-client and process, not once per request.
+the thousand; a database round trip each would dominate); refusals (unknown or revoked keys) for 2 s, so
+a stream of made-up keys costs one query per key and 2 s, not one per request. A revocation through the
+same process takes effect at once, through another process (``cardservice token revoke`` beside a
+running daemon, a second daemon on a shared PostgreSQL) within those 5 s. :meth:`ApiKeys.cached` answers
+from the caches alone, without blocking, so the API asks the database (:meth:`ApiKeys.authenticate`) off
+its event loop only on a miss. ``last_used_at`` is written at most once a minute per client and process,
+by a background thread: a request never waits for a database write lock to record it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -48,6 +52,7 @@ _TOKEN = re.compile(r"csk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_TOKEN_LENGTH = 80  # csk_ + 12 + _ + 43 = 60: anything much longer is not worth a regex
 _CACHE_SECONDS = 5.0
+_REFUSED_SECONDS = 2.0
 _CACHE_SIZE = 1024  # distinct valid keys seen within the TTL; only successful look-ups are cached
 _TOUCH_SECONDS = 60.0
 
@@ -93,9 +98,11 @@ def _digest(token: str) -> str:
 class ApiKeys:
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._cache: dict[str, tuple[ApiClientInfo, float]] = {}
+        # SHA-256 of a key -> (its client, or None for a refused key; until when the answer holds)
+        self._cache: dict[str, tuple[ApiClientInfo | None, float]] = {}
         self._touched: dict[int, float] = {}
         self._lock = threading.Lock()
+        self._toucher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="api-key-last-used")
 
     def create(
         self, name: str, scopes: Iterable[Scope | str], *, created_by: str
@@ -131,19 +138,30 @@ class ApiKeys:
             info = _info(row)
         return info, token
 
-    def authenticate(self, token: str) -> ApiClientInfo | None:
-        """The client of *token*, or None (malformed, unknown, revoked). Never raises on bad input."""
-        if not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH:
-            return None
-        match = _TOKEN.fullmatch(token)
-        if match is None:
-            return None
-        digest = _digest(token)
-        now = time.monotonic()
+    def cached(self, token: str) -> tuple[bool, ApiClientInfo | None]:
+        """``(True, client or None)`` when this process knows the answer without the database — a key
+        seen within the cache time, a malformed one, one refused a moment ago; ``(False, None)`` when only
+        :meth:`authenticate` can tell. Never blocks on anything but a lock held for microseconds."""
+        digest = self._shape_digest(token)
+        if digest is None:
+            return True, None
         with self._lock:
             cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None and cached[1] > time.monotonic():
+            return True, cached[0]
+        return False, None
+
+    def authenticate(self, token: str) -> ApiClientInfo | None:
+        """The client of *token*, or None (malformed, unknown, revoked). Never raises on bad input. May ask
+        the database: call it off an event loop."""
+        known, client = self.cached(token)
+        if known:
+            return client
+        match = _TOKEN.fullmatch(token)
+        digest = self._shape_digest(token)
+        if match is None or digest is None:  # pragma: no cover - cached() said it is well formed
+            return None
+        now = time.monotonic()
         try:
             with self._db.session(readonly=True) as session:
                 row = session.execute(
@@ -154,23 +172,40 @@ class ApiKeys:
             # Refused, not raised: a request must not pass because the database is down.
             log.warning("API key look-up failed: %s", exc.__class__.__name__)
             return None
-        if row is None or info is None or info.revoked_at is not None:
+        if (
+            row is None
+            or info is None
+            or info.revoked_at is not None
+            or not hmac.compare_digest(row.key_hash, digest)
+        ):
+            self._remember(digest, None, now + _REFUSED_SECONDS)
             return None
-        if not hmac.compare_digest(row.key_hash, digest):
-            return None
+        self._remember(digest, info, now + _CACHE_SECONDS)
         with self._lock:
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
-                if len(self._cache) >= _CACHE_SIZE:
-                    self._cache.clear()
-            self._cache[digest] = (info, now + _CACHE_SECONDS)
             last = self._touched.get(info.id)  # (monotonic time may start near 0: no default of 0)
             touch = last is None or now - last >= _TOUCH_SECONDS
             if touch:
                 self._touched[info.id] = now
         if touch:
-            self._touch(info.id)
+            self._toucher.submit(self._touch, info.id)
         return info
+
+    @staticmethod
+    def _shape_digest(token: object) -> str | None:
+        """SHA-256 of *token* if it has a key's shape, else None (refused without a look-up)."""
+        if not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH or _TOKEN.fullmatch(token) is None:
+            return None
+        return _digest(token)
+
+    def _remember(self, digest: str, client: ApiClientInfo | None, until: float) -> None:
+        """The answer for *digest* until *until*; a full cache first drops what expired, then everything."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
+                if len(self._cache) >= _CACHE_SIZE:
+                    self._cache.clear()
+            self._cache[digest] = (client, until)
 
     def _touch(self, client_id: int) -> None:
         try:
@@ -199,5 +234,13 @@ class ApiKeys:
             row.revoked_at = _dt.datetime.now(_dt.UTC)
             info = _info(row)
         with self._lock:
-            self._cache = {k: v for k, v in self._cache.items() if v[0].id != info.id}
+            self._cache = {k: v for k, v in self._cache.items() if v[0] is None or v[0].id != info.id}
         return info
+
+    def settle(self) -> None:
+        """Wait until the last-used writes queued so far are done."""
+        self._toucher.submit(lambda: None).result()
+
+    def close(self) -> None:
+        """Finish the last-used writes still queued."""
+        self._toucher.shutdown(wait=True)

@@ -23,7 +23,7 @@ from cardservice.api._metrics import Metrics
 from cardservice.api._security import RateLimiter, TicketBook, scope_allows
 from cardservice.errors import CardserviceError, ServiceError
 from cardservice.his import HisConnector, Patient
-from cardservice.payments import Payments
+from cardservice.payments import PaymentPolicy, Payments
 from cardservice.printing import PrintQueue
 from cardservice.readers import CardView, ReaderManager
 from cardservice.store import API_KEY_PATTERN
@@ -45,6 +45,7 @@ __all__ = [
     "Services",
     "audit_access",
     "audited",
+    "authenticate",
     "call_service",
     "card_view",
     "client_address",
@@ -75,7 +76,7 @@ class Services:
     """What the API needs from the rest of the daemon."""
 
     manager: ReaderManager
-    authenticate: Callable[[str], ApiClient | None]
+    authenticate: Callable[[str], ApiClient | None]  # may block on the database: called off the event loop
     audit: Callable[..., object]
     hub: EventHub = field(default_factory=EventHub)
     tickets: TicketBook = field(default_factory=TicketBook)
@@ -85,8 +86,11 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     his: HisConnector | None = None  # registration, bills, lab reports (None: those routes answer 503)
     payments: Payments | None = None  # /v1/payments (None: those routes answer 503)
+    payment_policy: PaymentPolicy = field(default_factory=PaymentPolicy)  # which client may use which method
     print_queue: PrintQueue | None = None  # /v1/print (None: no printer configured, 503)
     hospital_name: str = "示范医院"  # printed at the head of every ticket
+    # Answers from memory when it can, without blocking: (known, client). Unset: always authenticate.
+    authenticate_cached: Callable[[str], tuple[bool, ApiClient | None]] | None = None
 
 
 def services_of(request: Request) -> Services:
@@ -113,7 +117,7 @@ def require(scope: str) -> Callable[..., Any]:
     ) -> ApiClient:
         services = services_of(request)
         token = token_from(authorization, x_api_key)
-        client = services.authenticate(token) if token else None
+        client = await authenticate(services, token) if token else None
         if client is None:
             raise ServiceError("unauthorized", "an API key is required (Authorization: Bearer csk_...)")
         if not scope_allows(client.scopes, scope):
@@ -122,6 +126,16 @@ def require(scope: str) -> Callable[..., Any]:
         return client
 
     return dependency
+
+
+async def authenticate(services: Services, token: str) -> ApiClient | None:
+    """The client of *token*: from memory when the key store knows it now, else asked on a worker thread,
+    so a database that is slow or locked by another process never stalls the event loop."""
+    if services.authenticate_cached is not None:
+        known, client = services.authenticate_cached(token)
+        if known:
+            return client
+    return await anyio.to_thread.run_sync(services.authenticate, token)
 
 
 Kiosk = Annotated[ApiClient, Depends(require("kiosk"))]

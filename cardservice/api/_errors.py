@@ -92,6 +92,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     # payments
     "payment_unavailable": (503, "支付服务暂时不可用，请稍后再试"),
     "payment_rejected": (422, "无法按此方式支付"),
+    "payment_method_not_allowed": (403, "此终端不能使用该支付方式"),
+    "bill_in_payment": (409, "该账单正在支付或已缴费，请勿重复支付"),
     "idempotency_conflict": (409, "该请求号已用于另一笔不同的请求"),
     "insufficient_funds": (409, "就诊卡账户余额不足"),
     "order_not_found": (404, "未找到该订单"),

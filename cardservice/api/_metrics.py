@@ -26,6 +26,10 @@ __all__ = ["Metrics", "MetricsMiddleware"]
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 
+# Label values come from a closed set: a client that makes up methods (or paths) must not grow the
+# registry, which is memory without bound and without a key.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -66,7 +70,7 @@ class Metrics:
 
     def render(self, services: Services) -> tuple[bytes, str]:
         readers = services.manager.readers()
-        for role in ("card", "sam", "unassigned"):
+        for role in ("card", "sam", "issuer", "unassigned"):
             self.readers.labels(role).set(sum(1 for r in readers if r.role == role))
         self.cards.set(sum(1 for r in readers if r.role == "card" and r.card_present))
         self.pcsc_up.set(1 if services.manager.service_up else 0)
@@ -101,5 +105,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(template).observe(time.perf_counter() - started)

@@ -5,9 +5,16 @@ uses: ``--home``, else ``$CARDSERVICE_HOME``) and its database (``database_url``
 
     cardservice token create NAME --scope kiosk [--scope his ...]   (the key is printed once)
     cardservice token list | revoke NAME
-    cardservice audit verify | show [--limit N] [--since SEQ] [--action A] [--card MASKED] [--json]
+    cardservice audit verify [--anchor SEQ:HASH]
+    cardservice audit show [--limit N] [--since SEQ] [--action A] [--card MASKED] [--json]
     cardservice blacklist add CARD_NUMBER [--serial XPXLH] --reason TEXT | remove CARD_NUMBER [--serial XPXLH]
     cardservice blacklist list | export FILE | import FILE
+
+``blacklist remove`` takes the entries added by hand or imported; the card registry's (``card-issuer``:
+lost, replaced, ...) follow the card's status, and removing one by hand is refused.
+
+``audit verify`` only reads: it makes no key, migrates nothing, creates no SQLite file, writes no head
+row and no anchor (a database or data directory under examination stays byte-identical).
 
 Every change is itself audited, with the OS user as actor (``token.create``, ``token.revoke``,
 ``blacklist.add|remove|export|import``), refused ones too (result ``refused``); never the key. Errors
@@ -35,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import datetime as _dt
 
-    from cardservice.access import AuditLog
+    from cardservice.access import AuditAnchor, AuditLog
     from cardservice.daemon import Settings
     from cardservice.store import Database
 
@@ -69,24 +76,65 @@ def _os_user() -> str:
 
 
 @contextlib.contextmanager
-def data_context(args: argparse.Namespace) -> Iterator[DataContext]:
+def data_context(args: argparse.Namespace, *, readonly: bool = False) -> Iterator[DataContext]:
+    """The data directory and its database. ``readonly``: as they are, for a check (see
+    :func:`_open_as_it_is`); the audit key must exist."""
     from cardservice.access import AuditLog
     from cardservice.daemon import load_settings
     from cardservice.store import open_database
 
     settings = load_settings(home=getattr(args, "home", None))
-    database = open_database(settings.database)
+    key = AuditLog.key_from_home(settings.home, create=False) if readonly else None
+    database = _open_as_it_is(settings.database) if readonly else open_database(settings.database)
     try:
-        audit = AuditLog(database, AuditLog.key_from_home(settings.home))
-        yield DataContext(settings, database, audit, _os_user())
+        if key is None:
+            audit = AuditLog.for_home(database, settings.home)
+        else:
+            audit = AuditLog(database, key, home=settings.home)
+        try:
+            yield DataContext(settings, database, audit, _os_user())
+        finally:
+            audit.close()  # the anchor of the command's own records, written before it exits
     finally:
         database.close()
 
 
+def _open_as_it_is(url: str) -> Database:
+    """The database without migrating it, connected once (so that an unreachable one is named, as
+    opening with migrations names it); an absent SQLite file is read as an empty database (in memory)
+    rather than created."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cardservice.store import StoreError, describe, open_database
+
+    try:
+        parsed = make_url(url)
+    except (SQLAlchemyError, ValueError):
+        return open_database(url, migrate=False)  # it says what is wrong with the URL
+    path = parsed.database or ""
+    in_memory = path in ("", ":memory:") or parsed.query.get("mode") == "memory"
+    if parsed.get_backend_name() == "sqlite" and not in_memory and not Path(path).exists():
+        return open_database("sqlite://", migrate=False)
+    database = open_database(url, migrate=False)
+    try:
+        with database.engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        database.close()
+        raise StoreError(f"database {database.url}: {describe(exc)}") from None
+    return database
+
+
 def guarded(
-    group: str, handler: Callable[[argparse.Namespace, DataContext], int], *, program: str = "cardservice"
+    group: str,
+    handler: Callable[[argparse.Namespace, DataContext], int],
+    *,
+    program: str = "cardservice",
+    readonly: bool = False,
 ) -> Handler:
-    """The handler with the data directory open, and every expected failure as one line on stderr."""
+    """The handler with the data directory open (``readonly``: see :func:`data_context`), and every
+    expected failure as one line on stderr."""
 
     def run(args: argparse.Namespace) -> int:
         from sqlalchemy.exc import SQLAlchemyError
@@ -95,7 +143,7 @@ def guarded(
         from cardservice.store import StoreError, describe
 
         try:
-            with data_context(args) as context:
+            with data_context(args, readonly=readonly) as context:
                 return handler(args, context)
         except (StoreError, ConfigError) as exc:
             print(f"{program} {group}: {exc}", file=sys.stderr)
@@ -187,11 +235,14 @@ def _token_revoke(args: argparse.Namespace, ctx: DataContext) -> int:
 
 
 def _audit_verify(args: argparse.Namespace, ctx: DataContext) -> int:
-    report = ctx.audit.verify()
+    report = ctx.audit.verify(anchor=args.anchor)
     if report.ok:
         print(f"audit log intact: {report.records} records")
         return 0
-    print(f"audit log NOT intact ({report.records} records read):", file=sys.stderr)
+    if not report.anchored and len(report.problems) == 1:  # an upgraded data directory, nothing else found
+        print(f"audit log NOT verified to its end ({report.records} records read):", file=sys.stderr)
+    else:
+        print(f"audit log NOT intact ({report.records} records read):", file=sys.stderr)
     for problem in report.problems:
         print(f"  {problem}", file=sys.stderr)
     return 1
@@ -231,9 +282,14 @@ def _blacklist_add(args: argparse.Namespace, ctx: DataContext) -> int:
 def _blacklist_remove(args: argparse.Namespace, ctx: DataContext) -> int:
     from cardservice.access import Blacklist
 
+    blacklist = Blacklist(ctx.database)
     with audited(ctx, "blacklist.remove", card=_masked(args.card_number)):
-        Blacklist(ctx.database).remove(args.card_number, removed_by=ctx.actor, issuance_serial=args.serial)
+        blacklist.remove(args.card_number, removed_by=ctx.actor, issuance_serial=args.serial)
     print(f"removed {_masked(args.card_number)}{_serial_note(args.serial)} from the blacklist")
+    if args.serial is None:  # the registry's entries of the number stay: say so
+        for e in blacklist.entries(args.card_number):
+            if e.from_registry:
+                print(f"card {e.issuance_serial} stays on it: listed by the card registry ({e.reason})")
     return 0
 
 
@@ -286,6 +342,17 @@ def _seq(text: str) -> int:
     return int(text)
 
 
+def _anchor(text: str) -> AuditAnchor:
+    from cardservice.access import AuditAnchor
+
+    try:
+        return AuditAnchor.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not SEQ:HASH (as the daemon logs it: audit anchor SEQ:HASH): {text!r}"
+        ) from None
+
+
 def add_admin_commands(commands: Any) -> None:
     """Add the ``token``, ``audit`` and ``blacklist`` command groups to *commands* (what
     ``ArgumentParser.add_subparsers()`` returns). Handlers read ``args.home`` (a Path, or None / absent
@@ -308,9 +375,12 @@ def add_admin_commands(commands: Any) -> None:
 
     audit = commands.add_parser("audit", help="the hash-chained audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
-    audit_commands.add_parser("verify", help="detect any edited or deleted record").set_defaults(
-        func=guarded("audit", _audit_verify)
-    )
+    verify = audit_commands.add_parser("verify", help="detect any edited or deleted record (reads only)")
+    verify.add_argument(
+        "--anchor", type=_anchor, metavar="SEQ:HASH",
+        help="also check an anchor from the daemon's log (line 'audit anchor SEQ:HASH')",
+    )  # fmt: skip
+    verify.set_defaults(func=guarded("audit", _audit_verify, readonly=True))
     show = audit_commands.add_parser("show", help="the newest records (or those after --since)")
     show.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N records (50)")
     show.add_argument("--since", type=_seq, metavar="SEQ", help="the records after SEQ, oldest first")
@@ -331,7 +401,9 @@ def add_blacklist_commands(commands: Any, *, program: str = "cardservice") -> No
     add.add_argument("--reason", required=True, help="e.g. 挂失 (reported lost)")
     add.add_argument("--serial", metavar="XPXLH", help="only the card with this issuance serial")
     add.set_defaults(func=guarded("blacklist", _blacklist_add, program=program))
-    remove = blacklist_commands.add_parser("remove", help="accept a card again")
+    remove = blacklist_commands.add_parser(
+        "remove", help="accept a card again (entries added by hand: the registry's follow the card's status)"
+    )
     remove.add_argument("card_number")
     remove.add_argument("--serial", metavar="XPXLH", help="only the entry of this issuance serial")
     remove.set_defaults(func=guarded("blacklist", _blacklist_remove, program=program))

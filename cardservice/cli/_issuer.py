@@ -19,6 +19,9 @@ PSAM in ``--sam-reader`` when given, as a terminal would. The blank cards' trans
 ``$CARDSERVICE_TRANSPORT_KEY`` (32 hex digits, or AUTH:SM), else the key store's ``TRANSPORT_AUTH`` /
 ``TRANSPORT_SM`` entries, else card-sim's published blank-card value (with a notice).
 
+``replace`` takes an active, lost or locked card (an issued or cancelled one is refused before any card
+is touched); ``blacklist remove`` takes entries added by hand, the registry's follow the card's status.
+
 A batch first settles what a killed run of this station left behind (the registry is the journal),
 then issues a card to every valid person who has none; the same file again issues nothing new. Exit
 status: 0 all done, 1 something failed or was spoiled, 2 a bad command line or no usable input.

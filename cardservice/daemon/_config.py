@@ -16,6 +16,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -30,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from cardservice import plugins
 from cardservice.errors import CardserviceError
+from cardservice.payments import PaymentPolicy
 from cardservice.readers import ReaderEntry
 
 if TYPE_CHECKING:
@@ -46,11 +48,20 @@ __all__ = [
 ]
 
 CONFIG_FILE_NAME = "cardservice.toml"
+_Scope = Literal["kiosk", "his", "admin"]
+_Method = Literal["prepaid", "cash", "gateway"]
 DEFAULT_PORT = 8765
 
 
 class ConfigError(CardserviceError):
     """The configuration is unusable; the message lists every problem, one per line."""
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def default_home() -> Path:
@@ -228,6 +239,16 @@ class Settings(BaseSettings):
         description="the payment methods offered, in this order (default: prepaid, cash, and gateway when "
         "payment_gateway_url is set)",
     )
+    payment_methods_by_scope: dict[_Scope, list[_Method]] = Field(
+        default_factory=dict,
+        description="which payment methods a client may use, by its key's scope (default: kiosk every "
+        "offered method but cash, his and admin all); a kiosk never gets cash",
+    )
+    payment_recovery_min_age: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=60.0,
+        description="seconds an unfinished payment is left to the daemon making it before recovery takes it "
+        "(longer than any payment step; daemons sharing a database each leave the others' in-flight orders)",
+    )
     his_token_env: str | None = Field(
         default=None, description="environment variable holding the HIS API token (never in the file)"
     )
@@ -239,11 +260,32 @@ class Settings(BaseSettings):
             return list(dict.fromkeys(self.payment_methods))
         return ["prepaid", "cash"] + (["gateway"] if self.payment_gateway_url else [])
 
+    @field_validator("his_url", "payment_gateway_url")
+    @classmethod
+    def _https_beyond_this_machine(cls, value: str | None) -> str | None:
+        """Patients' data and money cross the network only over TLS: plain http only to this machine."""
+        if value is None or value.lower().startswith("https://"):
+            return value
+        host = (urlsplit(value).hostname or "").lower()
+        if host != "localhost" and not _is_loopback(host):
+            raise ValueError(f"{host or value!r} is not this machine: use https:// (http only to loopback)")
+        return value
+
     @model_validator(mode="after")
     def _gateway_needs_url(self) -> Settings:
         if self.payment_methods and "gateway" in self.payment_methods and not self.payment_gateway_url:
             raise ValueError("payment_methods lists gateway: payment_gateway_url is needed")
+        self.payment_policy  # noqa: B018 - checks payment_methods_by_scope (kiosks never take cash)
         return self
+
+    @property
+    def payment_policy(self) -> PaymentPolicy:
+        """Which client may use which payment method (``payment_methods_by_scope``)."""
+        try:
+            return PaymentPolicy({str(scope): [str(m) for m in methods]
+                                  for scope, methods in self.payment_methods_by_scope.items()})  # fmt: skip
+        except ValueError as exc:
+            raise ValueError(f"payment_methods_by_scope: {exc}") from None
 
     @field_validator("printers")
     @classmethod
@@ -282,12 +324,7 @@ class Settings(BaseSettings):
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return self.host == "localhost" or _is_loopback(self.host)
 
     @property
     def database(self) -> str:

@@ -11,6 +11,7 @@ configuration has none.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import hmac
 import logging
@@ -120,8 +121,10 @@ def _his(settings: Settings, database: Database) -> Any:
 
 def _payments(settings: Settings, database: Database, his: Any, audit: Callable[..., Any]) -> Any:
     """The payments service over the configured methods (prepaid account and cash desk in the ledger;
-    the card gateway at ``payment_gateway_url``). Unfinished payments of an earlier run are resolved
-    here, before the API answers (by asking their payment method)."""
+    the card gateway at ``payment_gateway_url``). Unfinished payments older than
+    ``payment_recovery_min_age`` are resolved here, before the API answers (by asking their payment
+    method); younger ones may still be in flight in another daemon on the same database, and a sweep in the
+    background takes them once they are that old."""
     from cardservice.payments import Ledger, Payments, payment_methods
 
     ledger = Ledger(database)
@@ -129,17 +132,21 @@ def _payments(settings: Settings, database: Database, his: Any, audit: Callable[
         settings.offered_payment_methods, ledger, gateway_url=settings.payment_gateway_url
     )
     payments = Payments(database, his, methods, ledger=ledger, audit=audit)
-    report = payments.recover()
+    min_age = settings.payment_recovery_min_age
+    report = payments.recover(min_age=_dt.timedelta(seconds=min_age))
     if report.resolved or report.unresolved:
         log.warning(
             "payments recovery: %d unfinished orders resolved, %d still in doubt",
             len(report.resolved),
             len(report.unresolved),
         )
+    payments.start_recovery(min_age=min_age, interval=max(1.0, min(30.0, min_age / 2)))
     return payments
 
 
-def _print_queue(settings: Settings, database: Database, audit: Callable[..., Any]) -> Any:
+def _print_queue(
+    settings: Settings, database: Database, audit: Callable[..., Any], on_event: Callable[..., None]
+) -> Any:
     """The print queue over the configured printers, or ``None`` without printers. Jobs a killed daemon
     left half-sent fail as interrupted when it starts."""
     from cardservice.printing import PrintQueue
@@ -150,7 +157,7 @@ def _print_queue(settings: Settings, database: Database, audit: Callable[..., An
     # Ties a job to its card across restarts (a reprint needs the same card); derived, not stored.
     holder_key = hmac.new(AuditLog.key_from_home(settings.home), b"print-holder", hashlib.sha256).digest()
     queue = PrintQueue(database, printers, audit=audit, station=settings.print_station, holder_key=holder_key,
-                       max_hold=settings.print_hold_minutes * 60)  # fmt: skip
+                       max_hold=settings.print_hold_minutes * 60, on_event=on_event)  # fmt: skip
     queue.start()
     return queue
 
@@ -175,26 +182,31 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             settings = extras.configure(settings)
         database = open_database(settings.database)
         parts.callback(database.close)
-        audit_log = AuditLog(database, AuditLog.key_from_home(settings.home))
+        audit_log = AuditLog.for_home(database, settings.home)  # its anchor beside audit.key
+        parts.callback(audit_log.close)  # the last anchor written, after everything that audits has stopped
         keys = ApiKeys(database)
+        parts.callback(keys.close)
         hub = EventHub()
         manager = _reader_manager(settings, database, audit_log, extras, hub.publish)
         his = _his(settings, database)
         payments = _payments(settings, database, his, audit_log.record)
+        parts.callback(payments.stop_recovery)
         if extras is not None:
             extras.seed(database, payments)
-        print_queue = _print_queue(settings, database, audit_log.record)
+        print_queue = _print_queue(settings, database, audit_log.record, hub.publish)
         if print_queue is not None:
             parts.callback(print_queue.stop)  # a ticket being sent is finished first
         services = Services(
             manager=manager,
             authenticate=keys.authenticate,
+            authenticate_cached=keys.cached,
             audit=audit_log.record,
             hub=hub,
             limiter=RateLimiter(settings.rate_limit.per_second, settings.rate_limit.burst),
             card_timeout=settings.card_timeout,
             his=his,
             payments=payments,
+            payment_policy=settings.payment_policy,
             print_queue=print_queue,
             hospital_name=settings.hospital_name,
         )
@@ -206,6 +218,9 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
             timeout_graceful_shutdown=3,
+            # The peer is the client: X-Forwarded-For from a local program must not become the audit's
+            # client address (uvicorn trusts it from 127.0.0.1 by default).
+            proxy_headers=False,
             ssl_certfile=str(settings.tls_certificate) if tls else None,
             ssl_keyfile=str(settings.tls_private_key) if tls else None,
         )  # fmt: skip

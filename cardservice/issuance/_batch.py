@@ -12,6 +12,11 @@ still blank → spoiled in the registry, the card reused; otherwise (or if the c
 spoiled, and the person gets a fresh card in this run. No card is issued twice: the database
 refuses a second live card per person. Killed after completion but before the eject, the issued
 card is still in the reader: it is not blank, so the next person's turn ejects it.
+
+Spoiled: a chip that anything was written to (or may have been: gone from the reader) goes on the
+blacklist by its issuance serial with the spoiling, as it may work; a chip still blank does not. A
+written and verified chip the registry refuses to record (a replacement whose old card was
+cancelled meanwhile) is spoiled and blacklisted too: no working chip is left out of the registry.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-from cardservice.apdu import run_flow, select_by_fid, select_by_name, transceive
+from cardservice.apdu import CommandApdu, ResponseApdu, run_flow, select_by_fid, select_by_name, transceive
 from cardservice.errors import CardError, CodecError
 from cardservice.healthcard import (
     CARD_FILES,
@@ -38,8 +43,14 @@ from cardservice.healthcard import (
     seal_document,
 )
 from cardservice.issuance._people import IssuerProfile, Person, holder_document
-from cardservice.issuance._personalise import CardKey, TransportKeys, personalise, verify_contents
-from cardservice.issuance._registry import CardRecord, Registry, RegistryError
+from cardservice.issuance._personalise import (
+    CardKey,
+    TransportKeys,
+    changes_card,
+    personalise,
+    verify_contents,
+)
+from cardservice.issuance._registry import CardRecord, CardStatus, Registry, RegistryError
 from cardservice.keys import KeyStore, Sam, diversify
 
 __all__ = [
@@ -167,7 +178,8 @@ def resume(
 
     Returns one line per card settled, and whether *card* must be ejected: it is the interrupted
     chip and was completed or spoiled. A chip still blank (killed before the first write) is spoiled
-    in the registry but stays in the reader for the next person."""
+    in the registry but stays in the reader for the next person; any other spoiled chip is
+    blacklisted (its contents are journaled before the first write: none journaled, none written)."""
     lines = []
     eject = False
     serial = chip_serial(card.atr) if card is not None else None
@@ -175,10 +187,12 @@ def resume(
         content = registry.content(record.id)
         here = card is not None and record.chip_serial == serial
         wrong: list[str] | None = None
+        written = content is not None
         reason = "interrupted; card not in the reader"
         if here and card is not None:
             try:
                 if _is_blank(card):
+                    written = False
                     reason = "interrupted before the first write; the blank card is reused"
                 elif content is not None:
                     eject = True
@@ -186,16 +200,29 @@ def resume(
                     wrong = _verify(card, sam, content, keystore.sm2_private_key)
             except (CardError, CodecError) as exc:
                 eject, wrong = True, [str(exc)]
+        where = f"card {record.issuance_serial} ({record.masked})"
         if wrong == []:
-            registry.complete(record.id, actor=actor)
-            lines.append(
-                f"card {record.issuance_serial} ({record.masked}): interrupted after writing; "
-                "verified, active"
-            )
+            status, detail = _record_verified(registry, record, actor=actor)
+            settled = f"{detail}; {status}" if detail else f"verified, {status}"
+            lines.append(f"{where}: interrupted after writing; {settled}")
         else:
-            registry.spoil(record.id, actor=actor, reason=reason)
-            lines.append(f"card {record.issuance_serial} ({record.masked}): {reason}; spoiled")
+            registry.spoil(record.id, actor=actor, reason=reason, written=written)
+            lines.append(f"{where}: {reason}; spoiled")
     return lines, eject
+
+
+def _record_verified(
+    registry: Registry, record: CardRecord, *, actor: str, hold: bool = False
+) -> tuple[str, str]:
+    """Record a written and verified chip: (status, detail). Should the registry refuse (the card a
+    replacement replaces was cancelled meanwhile), the chip, which works, is spoiled and blacklisted
+    rather than left out of the registry (or in personalisation, for every later resume to trip on)."""
+    try:
+        return str(registry.complete(record.id, actor=actor, hold=hold).status), ""
+    except RegistryError as exc:
+        detail = f"verified, but not recorded ({exc})"
+        registry.spoil(record.id, actor=actor, reason=detail[:200])
+        return str(CardStatus.SPOILED), detail
 
 
 def run_batch(
@@ -336,24 +363,32 @@ def write_card(
     hold: bool = False,
 ) -> tuple[str, str | None, str]:
     """Journal *document* for the reserved card *record*, personalise the blank *card* with it, read
-    it all back: (outcome, issuance serial, detail); the registry says active/issued or spoiled."""
+    it all back: (outcome, issuance serial, detail); the registry says active/issued or spoiled (and
+    blacklisted, unless nothing was written to the chip)."""
     sealed = seal_document(document, keystore.sm2_private_key)  # the exact bytes, journaled
     content = json.dumps(sealed, ensure_ascii=False, sort_keys=True)
     registry.attach(record.id, chip_serial=chip_serial(card.atr), content=content)
     holder = load_holder(sealed)
     contents = file_contents(holder, keystore.sm2_private_key)
     keys = card_keys(keystore, card.atr, holder.issuer.city_code or "")
+    written = False
+
+    def exchange(command: CommandApdu) -> ResponseApdu:
+        nonlocal written
+        written = written or changes_card(command)  # before sending: a torn write may have landed
+        return transceive(card.transmit, command)
+
     try:
-        run_flow(personalise(contents, keys, transport), partial(transceive, card.transmit))
+        run_flow(personalise(contents, keys, transport), exchange)
         wrong = verify_contents(HealthCardSession(card, sam).read_file, contents)
     except (CardError, CodecError) as exc:
-        registry.spoil(record.id, actor=actor, reason=f"personalisation failed: {exc}"[:200])
+        registry.spoil(record.id, actor=actor, reason=f"personalisation failed: {exc}"[:200], written=written)
         return "spoiled", record.issuance_serial, str(exc)
     if wrong:
         registry.spoil(record.id, actor=actor, reason="verification: " + ", ".join(wrong)[:180])
         return "spoiled", record.issuance_serial, "read back differs: " + ", ".join(wrong)
-    done = registry.complete(record.id, actor=actor, hold=hold)
-    return str(done.status), record.issuance_serial, ""
+    status, detail = _record_verified(registry, record, actor=actor, hold=hold)
+    return status, record.issuance_serial, detail
 
 
 def batch_id(now: _dt.datetime | None = None) -> str:

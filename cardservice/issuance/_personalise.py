@@ -60,6 +60,7 @@ __all__ = [
     "CsosEncoding",
     "NotBlankError",
     "TransportKeys",
+    "changes_card",
     "personalise",
     "verify_contents",
 ]
@@ -69,6 +70,9 @@ Flow = Generator[CommandApdu, ResponseApdu, int]
 _CHUNK = 255
 _KEY_TRIES = 15  # shared/spec/README.md: 15 tries per key
 _SW_NOT_FOUND = 0x6A82
+# what the flow sends that changes the card: CREATE FILE, WRITE KEY, UPDATE BINARY, APPEND RECORD,
+# ACTIVATE FILE (the rest — SELECT, GET CHALLENGE, EXTERNAL AUTHENTICATE — leave a blank card blank)
+_WRITES = frozenset({0xE0, 0xD4, 0xD6, 0xE2, 0x44})
 
 
 class NotBlankError(CardError):
@@ -238,6 +242,12 @@ def personalise(
     sent += yield from _transport_auth(transport)
     (yield CommandApdu(0x00, 0x44, 0x00, 0x00)).check()
     return sent + 1
+
+
+def changes_card(command: CommandApdu) -> bool:
+    """Whether *command* of :func:`personalise` writes to the card: once one is sent (answered or
+    not), the card may no longer be blank."""
+    return command.ins in _WRITES
 
 
 def _dfs() -> list[CardFile]:

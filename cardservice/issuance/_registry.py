@@ -11,7 +11,11 @@ States and transitions (each recorded in ``card_events`` with actor, time and re
 Entering lost, locked, replaced or cancelled lists the card (card number and issuance serial: a
 replacement has the same number) on the blacklist in the same transaction; going back to active
 removes it — so a daemon on the same database refuses the card from
-the next insertion, and ``blacklist export`` carries it to other sites. The database itself refuses a
+the next insertion, and ``blacklist export`` carries it to other sites. A card spoiled after anything
+was written to its chip is listed too (the chip may work as the person's card); one spoiled while
+still blank is not. These entries (source ``registry``) change only with the card's status: the
+blacklist's ``remove`` leaves them. A transition the table does not allow is refused
+(:meth:`Registry.check_transition` asks before any card is touched). The database itself refuses a
 second live card (issued/active/lost/locked) or a second card in personalisation for one person
 (partial unique indexes, migration 0003). Card numbers are personal data: logged masked only.
 """
@@ -60,6 +64,7 @@ _ALLOWED: dict[CardStatus, frozenset[CardStatus]] = {
     S.SPOILED: frozenset(),
 }
 _BLACKLIST_REASONS = {S.LOST: "挂失", S.LOCKED: "锁定", S.REPLACED: "已补换卡", S.CANCELLED: "注销"}
+_SPOILED_REASON = "制卡作废"  # spoiled at issuance, with something written to the chip
 
 
 class RegistryError(StoreError):
@@ -83,6 +88,15 @@ class CardRecord:
     @property
     def masked(self) -> str:
         return mask_id_number(self.card_number)
+
+
+def _check(card: CardRecord, to: CardStatus) -> None:
+    if to not in _ALLOWED[card.status]:
+        sources = [str(status) for status in CardStatus if to in _ALLOWED[status]]
+        either = " or ".join([", ".join(sources[:-1]), *sources[-1:]] if len(sources) > 1 else sources)
+        only = f"only {'an' if either[:1] in tuple('aeiou') else 'a'} {either} card" if sources else "no card"
+        where = f"card {card.issuance_serial} ({card.masked})"
+        raise RegistryError(f"{where} is {card.status}: {only} can become {to}")
 
 
 def _record(row: CardRow) -> CardRecord:
@@ -129,6 +143,8 @@ class Registry:
                 live = self._live(session, card_number)
                 if live is not None and live.id != replaces:
                     raise RegistryError(f"{mask_id_number(card_number)} already has a card ({live.status})")
+                if replaces is not None:  # changed since the caller's check_transition?
+                    _check(_record(self._row(session, replaces)), S.REPLACED)
                 row = CardRow(
                     card_number=card_number,
                     status=S.PERSONALISING,
@@ -159,21 +175,27 @@ class Registry:
 
     def complete(self, card_id: int, *, actor: str, hold: bool = False) -> CardRecord:
         """Verified: active (or issued with *hold*: awaiting handover). A replacement also moves the
-        card it replaces to replaced (and onto the blacklist) in the same transaction."""
+        card it replaces to replaced (and onto the blacklist) in the same transaction; should that card
+        no longer allow it (cancelled meanwhile), :class:`RegistryError` and nothing changes."""
         target = S.ISSUED if hold else S.ACTIVE
         with self._db.session() as session:
             row = self._row(session, card_id)
             if row.replaces is not None:
-                self._move(
-                    session, self._row(session, row.replaces), S.REPLACED, actor, f"replaced by {row.id}"
-                )
+                old = self._row(session, row.replaces, lock=True)  # its status as committed now
+                self._move(session, old, S.REPLACED, actor, f"replaced by {row.id}")
             self._move(session, row, target, actor, None)
             return _record(row)
 
-    def spoil(self, card_id: int, *, actor: str, reason: str) -> CardRecord:
+    def spoil(self, card_id: int, *, actor: str, reason: str, written: bool = True) -> CardRecord:
+        """Failed or interrupted: spoiled. Unless the chip is known to be still blank (*written*
+        False: nothing sent that changes it, the card reused), its issuance serial goes on the
+        blacklist in the same transaction: a chip with contents may work as the person's card."""
         with self._db.session() as session:
             row = self._row(session, card_id)
             self._move(session, row, S.SPOILED, actor, reason)
+            if written:
+                Blacklist.list_in(session, row.card_number, _SPOILED_REASON,
+                                  issuance_serial=row.issuance_serial or "", listed_by=actor)  # fmt: skip
             return _record(row)
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -183,11 +205,17 @@ class Registry:
     ) -> CardRecord:
         """Move the person's live card to *to* (挂失 = LOST, 解挂 = ACTIVE, CANCELLED, LOCKED...)."""
         with self._db.session() as session:
-            row = self._live(session, card_number)
+            row = self._live(session, card_number, lock=True)
             if row is None:
                 raise RegistryError(f"{mask_id_number(card_number)} has no live card")
             self._move(session, row, to, actor, reason)
             return _record(row)
+
+    @staticmethod
+    def check_transition(card: CardRecord, to: CardStatus) -> None:
+        """Refuse (:class:`RegistryError`, naming the card's status) a move the table above does not
+        allow: asked before a card is touched (补卡 of an issued or cancelled card)."""
+        _check(card, to)
 
     def _move(self, session: Session, row: CardRow, to: CardStatus, actor: str, reason: str | None) -> None:
         current = CardStatus(row.status)
@@ -264,15 +292,19 @@ class Registry:
             return [(r.at, r.actor, r.from_status, r.to_status, r.reason) for r in rows]
 
     @staticmethod
-    def _live(session: Session, card_number: str) -> CardRow | None:
+    def _live(session: Session, card_number: str, *, lock: bool = False) -> CardRow | None:
+        """The person's live card; *lock*: row-locked until the transaction ends (PostgreSQL), so
+        that two status changes of one card never both read the old status."""
         query = select(CardRow).where(
             CardRow.card_number == card_number, CardRow.status.in_(LIVE_CARD_STATES)
         )
+        if lock:
+            query = query.with_for_update()
         return session.execute(query).scalars().first()
 
     @staticmethod
-    def _row(session: Session, card_id: int) -> CardRow:
-        row = session.get(CardRow, card_id)
+    def _row(session: Session, card_id: int, *, lock: bool = False) -> CardRow:
+        row = session.get(CardRow, card_id, with_for_update=lock or None)
         if row is None:
             raise RegistryError(f"no card {card_id} in the registry")
         return row

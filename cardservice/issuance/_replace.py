@@ -6,6 +6,11 @@ hospitals since issuance survives), else from the registry's copy of what was wr
 (and the operator is told that later entries are lost). When the new card is verified, the old one
 becomes ``replaced`` and goes onto the blacklist by its serial in the same transaction: the old card
 is refused, the new one (same card number) is not.
+
+Only a card the registry's transition table lets become ``replaced`` (active, lost, locked) is
+replaced: an issued card awaiting handover, or a cancelled one, is refused before any card is
+touched. Should the old card change meanwhile (cancelled while the new chip is written), the new
+chip cannot be recorded as its replacement: it is spoiled and blacklisted, never left unrecorded.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from cardservice.issuance._batch import (
     write_card,
 )
 from cardservice.issuance._personalise import TransportKeys
-from cardservice.issuance._registry import Registry, RegistryError
+from cardservice.issuance._registry import CardRecord, CardStatus, Registry, RegistryError
 from cardservice.issuance._sealing import ContentCipher
 from cardservice.keys import KeyStore, Sam
 from cardservice.store import Database
@@ -107,11 +112,10 @@ def replace_card(
     today: _dt.date | None = None,
 ) -> IssuedCard:
     """Issue the replacement of *card_number*'s live card on the next blank card of *source*.
-    *read_old_card*: reads the old card (``HealthCardSession.read_all``) when it is at hand."""
+    *read_old_card*: reads the old card (``HealthCardSession.read_all``) when it is at hand.
+    :class:`RegistryError` before any card is touched when the card cannot be replaced."""
     registry = Registry(database, ContentCipher.from_keystore(keystore))
-    old = registry.live_card(card_number)
-    if old is None:
-        raise RegistryError(f"{mask_id_number(card_number)} has no card to replace")
+    old = _card_to_replace(registry, card_number)
     if read_old_card is not None:
         document = document_from_card(read_old_card())
         on_note(f"card {old.issuance_serial}: health data read from the old card")
@@ -137,6 +141,19 @@ def replace_card(
         on_note(f"card {old.issuance_serial} replaced ({reason}) and blacklisted by its serial")
     seconds = (_dt.datetime.now(_dt.UTC) - started).total_seconds()
     return IssuedCard(0, record.masked, outcome, serial, chip_serial(card.atr), detail, seconds=seconds)
+
+
+def _card_to_replace(registry: Registry, card_number: str) -> CardRecord:
+    """The person's live card, or else their latest card (to name its status), if it may become
+    replaced (the registry's transition table); else :class:`RegistryError`."""
+    card = registry.live_card(card_number)
+    if card is None:
+        cards = [c for c in registry.cards(card_number=card_number) if c.status is not CardStatus.SPOILED]
+        if not cards:
+            raise RegistryError(f"{mask_id_number(card_number)} has no card to replace")
+        card = cards[-1]
+    registry.check_transition(card, CardStatus.REPLACED)
+    return card
 
 
 def old_card_reader(card: object, sam: Sam) -> Callable[[], dict[str, object]]:

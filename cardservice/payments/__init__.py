@@ -6,7 +6,8 @@ reconciliation (对账). No HTTP here: the ``/v1/payments`` routes call :class:`
     prepaid = PrepaidAccount(ledger)                       # 就诊卡账户
     gateway = GatewayMethod("http://127.0.0.1:9300")       # an acquirer (simulators.acquirer in tests)
     payments = Payments(database, his, [prepaid, gateway, CashDesk(ledger)], audit=audit_log.record)
-    payments.recover()                                     # at daemon start
+    payments.recover(min_age=timedelta(seconds=60))        # at daemon start
+    payments.start_recovery(min_age=60, interval=30)       # then in the background; stop_recovery()
     order = payments.pay_bill(client, key, patient, bill.id, bill.total_fen, "prepaid")
     report = payments.reconcile(day)                       # report.text(), report.csv()
 
@@ -15,7 +16,8 @@ Design: ``cardservice.payments._ledger`` (accounts, postings, trial balance), ``
 ``_offered`` (the methods a daemon's configuration names), ``_orders`` (:class:`Order`,
 :class:`OrderStatus`, the lifecycle of each kind of order), ``_book`` (orders in the database: stored
 under their idempotency keys, moved along their lifecycle, audited), ``_steps`` (charge, settle, refund,
-resolve, recover), ``_service`` (:class:`Payments`, the API), ``_reconcile``.
+resolve, recover), ``_recovery`` (the background sweep), ``_service`` (:class:`Payments`, the API),
+``_reconcile``.
 
 Errors (``code`` is stable; ``message_zh`` is for the kiosk screen), in the tree of
 :mod:`cardservice.errors`::
@@ -25,9 +27,15 @@ Errors (``code`` is stable; ``message_zh`` is for the kiosk screen), in the tree
     │                                                  the HIS and the print queue: cardservice.errors)
     └── PaymentError             payment_error
         ├── PaymentRejected      payment_rejected      cannot be done as asked (amount, method, bill, key)
+        │   ├── AmountMismatch   amount_mismatch       not the bill's total (details: expected_fen,
+        │   │                                          amount_fen)
+        │   ├── BillInPayment    bill_in_payment       the bill is held by another order of it: being paid,
+        │   │                                          paid, or its money on the way back (details: bill_id)
         │   ├── InsufficientFunds  insufficient_funds  prepaid balance too low (refund of a top-up)
         │   └── OrderNotFound    not_found             no such order for this patient
         ├── LedgerError          ledger_error          a posting that breaks the ledger's rules (a bug)
+        │   └── ReferenceClosed  reference_closed      (never leaves the layer: the in-database method
+        │                                              answers DECLINED) a posting under a closed reference
         └── PaymentUnavailable   payment_unavailable   database, HIS check or method list unreachable
 
 A declined or in-doubt payment is not an exception: it is the returned order's ``status``. An order
@@ -38,6 +46,8 @@ from __future__ import annotations
 
 from cardservice.payments._book import AuditSink
 from cardservice.payments._errors import (
+    AmountMismatch,
+    BillInPayment,
     IdempotencyConflict,
     InsufficientFunds,
     LedgerError,
@@ -45,6 +55,7 @@ from cardservice.payments._errors import (
     PaymentError,
     PaymentRejected,
     PaymentUnavailable,
+    ReferenceClosed,
 )
 from cardservice.payments._gateway import GatewayMethod
 from cardservice.payments._ledger import (
@@ -71,6 +82,7 @@ from cardservice.payments._methods import (
 )
 from cardservice.payments._offered import METHOD_NAMES, payment_methods
 from cardservice.payments._orders import (
+    BILL_HOLDING_STATES,
     FINAL_STATES,
     LIFECYCLES,
     Order,
@@ -78,21 +90,26 @@ from cardservice.payments._orders import (
     OrderStatus,
     RecoveryReport,
 )
+from cardservice.payments._policy import KIOSK_NEVER, PaymentPolicy
 from cardservice.payments._reconcile import MethodTotals, Mismatch, ReconciliationReport, reconcile
 from cardservice.payments._service import Payments
 from cardservice.payments._steps import CRASH_POINTS
 
 __all__ = [
+    "BILL_HOLDING_STATES",
     "CASH",
     "CASH_CLEARING",
     "CRASH_POINTS",
     "FINAL_STATES",
     "GATEWAY_CLEARING",
     "HIS_REVENUE",
+    "KIOSK_NEVER",
     "LIFECYCLES",
     "METHOD_NAMES",
     "PREPAID_CLEARING",
+    "AmountMismatch",
     "AuditSink",
+    "BillInPayment",
     "CashDesk",
     "Entry",
     "GatewayMethod",
@@ -111,6 +128,7 @@ __all__ = [
     "OrderStatus",
     "PaymentError",
     "PaymentMethod",
+    "PaymentPolicy",
     "PaymentRejected",
     "PaymentUnavailable",
     "Payments",
@@ -118,6 +136,7 @@ __all__ = [
     "PrepaidAccount",
     "ReconciliationReport",
     "RecoveryReport",
+    "ReferenceClosed",
     "TrialBalance",
     "credit",
     "debit",

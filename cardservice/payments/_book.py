@@ -3,6 +3,13 @@
 (:data:`~cardservice.payments._orders.LIFECYCLES`): every move writes its event (``payments_events``) in
 the transaction that makes it, and is audited once committed.
 
+**Audit, at least once.** The audit log is its own hash chain (``AuditLog.record`` commits its own
+transaction), so an order's move and its audit record cannot commit together. Each event is written
+with ``audited_at`` empty; once its record is written it is marked. A kill between the two, or an audit
+sink that failed, leaves the event unmarked, and :meth:`OrderBook.publish_backlog` (``recover()``)
+writes its record from the event and the order later — the record a kill would have lost. (A kill after
+the record and before the mark repeats it: each record names its ``event``, so a repeat is visible.)
+
 Database failures become :class:`PaymentUnavailable` here; nothing above this module sees SQLAlchemy.
 """
 
@@ -11,11 +18,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -99,9 +106,11 @@ class OrderBook:
         )
 
     def add(self, session: Session, row: PaymentOrderRow, actor: str, detail: Mapping[str, object]) -> None:
-        """Add the new order *row* (``pending``) and its first event to *session*."""
+        """Add the new order *row* (``pending``) and its first event to *session* (audited by
+        :meth:`publish_created` once committed)."""
         session.add(row)
         session.flush()
+        action = "refund" if row.kind == OrderKind.REFUND else "order"
         session.add(
             PaymentEventRow(
                 order_reference=row.reference,
@@ -109,7 +118,7 @@ class OrderBook:
                 actor=actor,
                 from_status=None,
                 to_status=row.status,
-                detail=_detail(detail),
+                detail=_detail({"action": action, **detail}),
             )
         )
 
@@ -157,9 +166,10 @@ class OrderBook:
         the same transaction), then the new state and its event are recorded. If the lifecycle does not
         go there from the order's state, another call moved the order on first: the order as it is now.
         A state its kind never goes to is a bug: :class:`~cardservice.store.IllegalTransition`."""
-        moved: list[tuple[str, str, str]] = []
+        moved: list[PaymentEventRow] = []
 
         def work(session: Session) -> Order:
+            moved.clear()  # a second attempt starts again
             row = session.scalar(
                 select(PaymentOrderRow)
                 .where(PaymentOrderRow.reference == reference)
@@ -180,36 +190,83 @@ class OrderBook:
             if target != before:
                 row.status = target.value
                 row.updated_at = self._clock()
-                session.add(
-                    PaymentEventRow(
-                        order_reference=reference,
-                        at=row.updated_at,
-                        actor=actor[:128],
-                        from_status=before,
-                        to_status=target.value,
-                        detail=_detail({"code": row.error_code}),
-                    )
+                event = PaymentEventRow(
+                    order_reference=reference,
+                    at=row.updated_at,
+                    actor=actor[:128],
+                    from_status=before,
+                    to_status=target.value,
+                    detail=_detail({"action": action, "code": row.error_code}),
                 )
-                moved.append((before, target.value, row.card_number))
+                session.add(event)
+                moved.append(event)
             session.flush()
             return order_of(row)
 
         order = self.write(work)
-        for before, to_status, card_number in moved:
-            self.audit(
-                actor,
-                action,
-                to_status,
-                card_number,
-                reference,
-                {
-                    "from": before,
-                    "amount_fen": order.amount_fen,
-                    "method": order.method,
-                    "code": order.error_code,
-                },
-            )
+        self.publish([event.id for event in moved])
         return order
+
+    # -- audit of the events -----------------------------------------------------------------------
+
+    def publish_created(self, reference: str) -> None:
+        """Audit the creation of the order *reference* (its first event), once committed."""
+        with self.read() as session:
+            ids = list(
+                session.scalars(
+                    select(PaymentEventRow.id).where(
+                        PaymentEventRow.order_reference == reference,
+                        PaymentEventRow.from_status.is_(None),
+                        PaymentEventRow.audited_at.is_(None),
+                    )
+                )
+            )
+        self.publish(ids)
+
+    def publish_backlog(self, cutoff: _dt.datetime) -> int:
+        """Audit every event committed at *cutoff* or before whose record was never written (see the
+        module docstring); how many were written."""
+        with self.read() as session:
+            ids = list(
+                session.scalars(
+                    select(PaymentEventRow.id)
+                    .where(PaymentEventRow.audited_at.is_(None), PaymentEventRow.at <= cutoff)
+                    .order_by(PaymentEventRow.id)
+                )
+            )
+        if ids:
+            _log.warning("payments: %d order events were never audited; auditing them now", len(ids))
+        return self.publish(ids)
+
+    def publish(self, event_ids: Sequence[int]) -> int:
+        """Write the audit records of the committed events *event_ids*, in order, and mark them audited;
+        how many were written. An event whose record could not be written stays unmarked."""
+        if not event_ids:
+            return 0
+        with self.read() as session:
+            rows = session.execute(
+                select(PaymentEventRow, PaymentOrderRow)
+                .join(PaymentOrderRow, PaymentOrderRow.reference == PaymentEventRow.order_reference)
+                .where(PaymentEventRow.id.in_(event_ids), PaymentEventRow.audited_at.is_(None))
+                .order_by(PaymentEventRow.id)
+            ).all()
+        done = [event.id for event, order in rows if self.audit(*_record_of(event, order))]
+        if done:
+            now = self._clock()
+
+            def mark(session: Session) -> None:
+                session.execute(
+                    update(PaymentEventRow)
+                    .where(PaymentEventRow.id.in_(done), PaymentEventRow.audited_at.is_(None))
+                    .values(audited_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+
+            try:
+                self.write(mark)
+            except PaymentUnavailable as exc:  # written, not marked: recover() repeats them (named by event)
+                _log.warning("payments: audit marks not stored: %s", exc.message)
+        return len(done)
 
     # -- audit -------------------------------------------------------------------------------------
 
@@ -221,9 +278,10 @@ class OrderBook:
         card_number: str | None,
         target: str | None,
         detail: Mapping[str, Any],
-    ) -> None:
-        """Log and audit ``payment.<action>`` (the card masked, ``None`` details left out). An audit
-        failure is logged, never raised: the change is committed and in ``payments_events``."""
+    ) -> bool:
+        """Log and audit ``payment.<action>`` (the card masked, ``None`` details left out); whether the
+        record was written (or there is no audit sink). An audit failure is logged, never raised: the
+        change is committed and in ``payments_events``."""
         _log.info(
             "payment.%s %s %s %s",
             action,
@@ -232,7 +290,7 @@ class OrderBook:
             mask_id_number(card_number) if card_number else "-",
         )
         if self._audit is None:
-            return
+            return True
         try:
             self._audit(
                 actor=actor,
@@ -244,6 +302,40 @@ class OrderBook:
             )
         except Exception:
             _log.exception("payments: audit record of %s failed", target)
+            return False
+        return True
+
+
+def _record_of(
+    event: PaymentEventRow, order: PaymentOrderRow
+) -> tuple[str, str, str, str, str, dict[str, Any]]:
+    """The audit record of *event* of *order*: (actor, action, result, card number, target, detail)."""
+    try:
+        noted = json.loads(event.detail or "{}")
+    except ValueError:
+        noted = {}
+    noted = noted if isinstance(noted, dict) else {}
+    detail: dict[str, Any]
+    if event.from_status is None and order.kind == OrderKind.REFUND:  # a refund order was recorded
+        action, detail = "refund", {"parent": order.parent_reference, "amount_fen": order.amount_fen}
+    elif event.from_status is None:  # a bill payment or top-up was recorded
+        action = "order"
+        detail = {
+            "kind": order.kind,
+            "method": order.method,
+            "amount_fen": order.amount_fen,
+            "bill": order.bill_id,
+        }
+    else:
+        action = str(noted.get("action") or "move")
+        detail = {
+            "from": event.from_status,
+            "amount_fen": order.amount_fen,
+            "method": order.method,
+            "code": noted.get("code"),
+        }
+    detail["event"] = event.id
+    return event.actor, action, event.to_status, order.card_number, order.reference, detail
 
 
 def _by_key(client_id: str, key: str) -> Callable[[Session], PaymentOrderRow | None]:

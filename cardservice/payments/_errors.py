@@ -9,6 +9,8 @@ from typing import ClassVar
 from cardservice.errors import CodedError, IdempotencyConflict
 
 __all__ = [
+    "AmountMismatch",
+    "BillInPayment",
     "IdempotencyConflict",
     "InsufficientFunds",
     "LedgerError",
@@ -16,6 +18,7 @@ __all__ = [
     "PaymentError",
     "PaymentRejected",
     "PaymentUnavailable",
+    "ReferenceClosed",
 ]
 
 
@@ -32,6 +35,21 @@ class PaymentRejected(PaymentError):
 
     code = "payment_rejected"
     default_zh = "支付请求被拒绝"
+
+
+class AmountMismatch(PaymentRejected):
+    """The amount is not the bill's total (``details``: ``expected_fen``, ``amount_fen``)."""
+
+    code = "amount_mismatch"
+    default_zh = "缴费金额与账单不符"
+
+
+class BillInPayment(PaymentRejected):
+    """The bill is held by another order of it — being paid, paid, or its money on the way back — so it
+    is not paid again (``details``: ``bill_id``). Refused before any payment method is asked."""
+
+    code = "bill_in_payment"
+    default_zh = "该账单正在支付或已缴费，请勿重复支付"
 
 
 class InsufficientFunds(PaymentRejected):
@@ -54,6 +72,14 @@ class LedgerError(PaymentError):
 
     code = "ledger_error"
     default_zh = "账务处理错误"
+
+
+class ReferenceClosed(LedgerError):
+    """A posting under a reference that was closed (recovery found nothing posted under it and failed
+    its order): never posted. The in-database methods answer it DECLINED; it never leaves the layer."""
+
+    code = "reference_closed"
+    default_zh = "该交易已关闭"
 
 
 class PaymentUnavailable(PaymentError):

@@ -24,6 +24,7 @@ from cardservice.payments._methods import MethodRecord, MethodResult, MethodStat
 __all__ = ["GatewayMethod"]
 
 _log = logging.getLogger("cardservice.payments")
+_LIST_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 class GatewayMethod:
@@ -144,7 +145,10 @@ class GatewayMethod:
 
     def records(self, day: _dt.date) -> list[MethodRecord]:
         try:
-            response = self._client.get("/v1/transactions", params={"day": day.isoformat()})
+            # A day's list is for reconciliation, not a patient waiting: it may take longer than a charge.
+            response = self._client.get(
+                "/v1/transactions", params={"day": day.isoformat()}, timeout=_LIST_TIMEOUT
+            )
             response.raise_for_status()
             rows = response.json()["transactions"]
             return [

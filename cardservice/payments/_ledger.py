@@ -16,6 +16,13 @@ PostgreSQL the row lock makes a concurrent posting wait and re-check, on SQLite 
 BEGIN IMMEDIATE serialises writers, and a CHECK constraint backs both. Accounts are updated in name
 order so two postings never deadlock. Entries are append-only (triggers); a correction is a reversing
 transaction (:meth:`Ledger.reverse`). :meth:`Ledger.verify` recomputes everything from the entries.
+
+A reference may be **closed** (:meth:`Ledger.close`): a transaction of kind ``closed`` with no entries
+takes the reference, so nothing is ever posted under it (:class:`ReferenceClosed`). The unique reference
+makes "closed" and "posted" exclusive under any concurrency, across daemons: of a close and a posting
+racing for one reference, the first to commit wins and the other sees it. The in-database payment
+methods close a reference that recovery found nothing posted under, so a charge still on its way is
+refused when it arrives.
 """
 
 from __future__ import annotations
@@ -28,16 +35,18 @@ from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cardservice.healthcard import mask_id_number
 from cardservice.his import CHINA_TZ
-from cardservice.payments._errors import InsufficientFunds, LedgerError
+from cardservice.payments._errors import InsufficientFunds, LedgerError, ReferenceClosed
 from cardservice.store import Database, LedgerAccountRow, LedgerEntryRow, LedgerTransactionRow
 
 __all__ = [
     "CASH",
     "CASH_CLEARING",
+    "CLOSED",
     "GATEWAY_CLEARING",
     "HIS_REVENUE",
     "PREPAID_CLEARING",
@@ -60,6 +69,8 @@ PREPAID_CLEARING = "prepaid_clearing"
 CASH_CLEARING = "cash_clearing"
 CASH = "cash"
 _PREPAID = "prepaid:"
+#: The kind of a closed reference's transaction (no entries: see the module docstring).
+CLOSED = "closed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,6 +231,8 @@ class Ledger:
         _check(entries)
         existing = self.find(session, reference)
         if existing is not None:
+            if existing.kind == CLOSED:
+                raise ReferenceClosed(f"ledger reference {reference!r} is closed")
             if _key(existing.entries) != _key(entries):
                 raise LedgerError(f"ledger reference {reference!r} already posted with other entries")
             return existing
@@ -266,6 +279,43 @@ class Ledger:
         session.flush()
         return _posting(session, row)
 
+    def close(
+        self,
+        session: Session,
+        reference: str,
+        *,
+        method: str | None = None,
+        order_reference: str | None = None,
+        memo: str | None = None,
+    ) -> Posting | None:
+        """Close *reference* in *session* unless something is posted under it: ``None`` when it is closed
+        (now or before), else the posting under it (the reference stays as it is). A posting racing for
+        the reference in another transaction waits for this one, or this one for it (the unique
+        reference); a savepoint keeps the caller's transaction usable when the posting won."""
+        existing = self.find(session, reference)
+        if existing is None:
+            now = self._clock()
+            try:
+                with session.begin_nested():
+                    session.add(
+                        LedgerTransactionRow(
+                            reference=reference,
+                            kind=CLOSED,
+                            method=method,
+                            order_reference=order_reference,
+                            day=now.astimezone(CHINA_TZ).date().isoformat(),
+                            posted_at=now,
+                            memo=memo,
+                        )
+                    )
+                    session.flush()
+                return None
+            except IntegrityError:
+                existing = self.find(session, reference)  # committed first by the other transaction
+                if existing is None:
+                    raise
+        return None if existing.kind == CLOSED else existing
+
     def reverse(
         self, session: Session, reference: str, new_reference: str, *, memo: str | None = None
     ) -> Posting:
@@ -306,24 +356,25 @@ class Ledger:
 
     def verify(self) -> TrialBalance:
         """The trial balance, recomputed from the entries: every transaction balanced with two or more
-        entries, each account's stored balance equal to its entries' sum and not below its floor, and
-        total debits equal to total credits."""
+        entries (a closed reference's: none), each account's stored balance equal to its entries' sum
+        and not below its floor, and total debits equal to total credits."""
         problems: list[str] = []
         with self._db.session(readonly=True) as session:
             per_txn = session.execute(
                 select(
                     LedgerTransactionRow.reference,
+                    LedgerTransactionRow.kind,
                     func.count(LedgerEntryRow.id),
                     func.coalesce(func.sum(LedgerEntryRow.amount_fen).filter(LedgerEntryRow.side == "D"), 0),
                     func.coalesce(func.sum(LedgerEntryRow.amount_fen).filter(LedgerEntryRow.side == "C"), 0),
                 )
                 .outerjoin(LedgerEntryRow, LedgerEntryRow.transaction_id == LedgerTransactionRow.id)
-                .group_by(LedgerTransactionRow.reference)
+                .group_by(LedgerTransactionRow.reference, LedgerTransactionRow.kind)
             ).all()
             debits = credits = 0
-            for reference, count, d, c in per_txn:
+            for reference, kind, count, d, c in per_txn:
                 debits, credits = debits + int(d), credits + int(c)
-                if count < 2:
+                if (count != 0) if kind == CLOSED else (count < 2):
                     problems.append(f"transaction {reference}: {count} entries")
                 if d != c:
                     problems.append(f"transaction {reference}: debits {d} != credits {c}")

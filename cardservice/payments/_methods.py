@@ -7,6 +7,11 @@ Every method moves money into its **clearing account** (``clearing_account``) an
 then posts from there to where the money belongs (revenue, a prepaid account). An in-database method's
 charge is one ledger transaction (``<reference>@<method>``) in one database transaction: it happened or
 it did not, so it is never in doubt, and its records for reconciliation are those transactions.
+
+Not found is final for them too: ``query`` reads the ledger, and when recovery concludes that nothing
+was posted, it closes the reference (:meth:`close_reference <InDatabaseMethod.close_reference>`, a
+closed ledger reference) in the transaction that fails the order — a charge or refund of another
+daemon still on its way to the ledger is then refused (DECLINED) and moves no money.
 """
 
 from __future__ import annotations
@@ -15,16 +20,18 @@ import abc
 import dataclasses
 import datetime as _dt
 import enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from cardservice.his import Patient
-from cardservice.payments._errors import InsufficientFunds, LedgerError, PaymentUnavailable
+from cardservice.payments._errors import InsufficientFunds, LedgerError, PaymentUnavailable, ReferenceClosed
 from cardservice.payments._ledger import (
     CASH,
     CASH_CLEARING,
+    CLOSED,
     PREPAID_CLEARING,
     Entry,
     Ledger,
@@ -37,6 +44,7 @@ from cardservice.store import LedgerTransactionRow, describe
 
 __all__ = [
     "CashDesk",
+    "InDatabaseMethod",
     "MethodRecord",
     "MethodResult",
     "MethodStatus",
@@ -50,7 +58,7 @@ class MethodStatus(enum.StrEnum):
 
     APPROVED = "approved"  # done: the money moved
     DECLINED = "declined"  # refused: no money moved, none will under this reference
-    NOT_FOUND = "not_found"  # (query) the method has no such reference, and closed it: nothing moved
+    NOT_FOUND = "not_found"  # (query) the method has no such reference: nothing moved (see PaymentMethod)
     IN_DOUBT = "in_doubt"  # no answer (timeout, a 5xx): it may have happened; ask again with query()
     UNAVAILABLE = "unavailable"  # the method was not reached at all: nothing was sent
 
@@ -83,7 +91,9 @@ class PaymentMethod(Protocol):
     Every call is idempotent by its reference: ``charge`` twice with one reference charges once;
     ``query`` is how an in-doubt charge or refund is resolved — it must answer from the method's own
     records, and a reference it does not know must be answered NOT_FOUND only once the method will
-    never accept it any more (the gateway closes it at the acquirer). Methods never raise for a refusal:
+    never accept it any more: the gateway closes it at the acquirer before it answers; a method in the
+    project database (:class:`InDatabaseMethod`) has it closed in the transaction that fails the order.
+    Methods never raise for a refusal:
     they return a :class:`MethodResult`; ``records`` raises :class:`PaymentUnavailable` when the method
     cannot be asked."""
 
@@ -99,6 +109,17 @@ class PaymentMethod(Protocol):
     def refund(self, reference: str, amount_fen: int, refund_reference: str) -> MethodResult: ...
 
     def records(self, day: _dt.date) -> list[MethodRecord]: ...
+
+
+@runtime_checkable
+class InDatabaseMethod(Protocol):
+    """A method whose books are the project database: recovery closes a reference it found nothing under
+    in the same database transaction as the order's move to failed."""
+
+    def close_reference(self, session: Session, reference: str) -> MethodResult:
+        """In *session*: APPROVED (with the posting) if the charge or refund *reference* was posted after
+        all — nothing is closed then; else NOT_FOUND, and nothing is ever posted under it."""
+        ...
 
 
 class _LedgerMethod(abc.ABC):
@@ -144,7 +165,7 @@ class _LedgerMethod(abc.ABC):
         entries = self._charge_entries(patient, amount_fen)
         try:
             posting = self._post(reference, "method.charge", entries, reference)
-        except InsufficientFunds as exc:
+        except (InsufficientFunds, ReferenceClosed) as exc:
             return MethodResult(MethodStatus.DECLINED, message=exc.message)
         except PaymentUnavailable as exc:
             # A database transaction that failed did not happen: nothing moved.
@@ -160,8 +181,22 @@ class _LedgerMethod(abc.ABC):
                 posting = self._ledger.find(session, self._ref(reference))
         except SQLAlchemyError as exc:
             return MethodResult(MethodStatus.IN_DOUBT, message=f"ledger: {describe(exc)}")
-        if posting is None:
+        if posting is None or posting.kind == CLOSED:
             return MethodResult(MethodStatus.NOT_FOUND)
+        return MethodResult(
+            MethodStatus.APPROVED, posting.reference, abs(posting.amount_on(self.clearing_account))
+        )
+
+    def close_reference(self, session: Session, reference: str) -> MethodResult:
+        posting = self._ledger.close(
+            session,
+            self._ref(reference),
+            method=self.name,
+            order_reference=reference,
+            memo="closed by recovery",
+        )
+        if posting is None:
+            return MethodResult(MethodStatus.NOT_FOUND, message="reference closed")
         return MethodResult(
             MethodStatus.APPROVED, posting.reference, abs(posting.amount_on(self.clearing_account))
         )
@@ -185,7 +220,7 @@ class _LedgerMethod(abc.ABC):
                         refunded += 0 if posting is None else posting.amount_on(self.clearing_account)
         except SQLAlchemyError as exc:
             return MethodResult(MethodStatus.UNAVAILABLE, message=f"ledger: {describe(exc)}")
-        if charge is None:
+        if charge is None or charge.kind == CLOSED:
             return MethodResult(MethodStatus.DECLINED, message="no such charge")
         charged = -charge.amount_on(self.clearing_account)
         if refunded + amount_fen > charged:

@@ -4,15 +4,21 @@ shows, and how a stored row becomes one.
 One table per kind of order (:class:`~cardservice.store.Lifecycle`); a move that is not in its kind's
 table is never made (:meth:`OrderBook.move <cardservice.payments._book.OrderBook.move>` asks the table)::
 
-    bill:    pending ─┬─> charged ──> settled            (HIS bill settled with the order reference)
-                      │          └──> unsettled          (HIS refused: the money goes back by a refund order)
-                      ├─> declined | failed             (no money taken)
+    bill:    pending ─┬─> charged ─┬─> settled                  (HIS bill settled with the order reference)
+                      │            └─> unsettled ─> returned    (HIS refused: an automatic refund order gives
+                      │                                          the whole amount back; returned once it did)
+                      ├─> declined | failed                     (no money taken)
                       └─> in_doubt ─> (as pending, once the method answers a query)
     top_up:  pending ─> settled | declined | failed | in_doubt
     refund:  pending ─> refunded | failed | in_doubt     (ledger posted with the order; reversed on failure)
 
 ``in_doubt`` may "move" to itself: asked again without a sure answer, the order stays in doubt with the
-new message (no state change is recorded). A state no kind moves on from is final (:data:`FINAL_STATES`).
+new message (no state change is recorded). A state no kind moves on from is final (:data:`FINAL_STATES`);
+the others are open (:data:`OPEN_STATES`), and ``recover()`` takes them on: ``unsettled`` too, until
+its money is back (a failed automatic refund is tried again under a new order).
+
+A bill order in one of :data:`BILL_HOLDING_STATES` holds its bill: no second order of the bill is
+recorded while it does (the database's partial unique index ``uq_payments_orders_live_bill``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from cardservice.healthcard import mask_id_number
 from cardservice.store import Lifecycle, PaymentOrderRow
 
 __all__ = [
+    "BILL_HOLDING_STATES",
     "BILL_LIFECYCLE",
     "FINAL_STATES",
     "LIFECYCLES",
@@ -59,6 +66,7 @@ class OrderStatus(enum.StrEnum):
     FAILED = "failed"  # not done (method unreachable, unknown at the method, refund refused)
     IN_DOUBT = "in_doubt"  # the method did not answer: asked again by resolve()/recover()
     REFUNDED = "refunded"  # refund: the money went back
+    RETURNED = "returned"  # bill: unsettled, and its whole amount went back by a refund order
 
 
 _S = OrderStatus
@@ -69,6 +77,7 @@ BILL_LIFECYCLE = Lifecycle(
         _S.PENDING: {_S.CHARGED, _S.DECLINED, _S.FAILED, _S.IN_DOUBT},
         _S.IN_DOUBT: {_S.CHARGED, _S.DECLINED, _S.FAILED, _S.IN_DOUBT},
         _S.CHARGED: {_S.SETTLED, _S.UNSETTLED},
+        _S.UNSETTLED: {_S.RETURNED},
     },
 )
 TOP_UP_LIFECYCLE = Lifecycle(
@@ -99,6 +108,11 @@ FINAL_STATES: frozenset[OrderStatus] = frozenset().union(
 )
 #: States an order is still on its way from: ``recover()`` finishes them.
 OPEN_STATES: frozenset[OrderStatus] = frozenset(OrderStatus) - FINAL_STATES
+#: States in which a bill order holds its bill: the money may be taken, is taken, or is not back yet
+#: (the partial unique index ``uq_payments_orders_live_bill`` of the store's models lists the same).
+BILL_HOLDING_STATES: frozenset[OrderStatus] = frozenset(
+    {_S.PENDING, _S.IN_DOUBT, _S.CHARGED, _S.SETTLED, _S.UNSETTLED}
+)
 
 
 def paid_status(kind: str) -> OrderStatus:

@@ -4,8 +4,11 @@ ledger transactions), with every difference listed.
 
 Ledger side, per method: the payments service's postings (``payment`` / ``top_up`` debit the method's
 clearing account; ``refund`` credits it; a ``reversal`` cancels a refund that did not happen). Method
-side: its approved charges and refunds. A reference found on one side only, with another amount, or
-approved on one side and declined on the other is a mismatch.
+side: its approved charges and refunds. Both are keyed by (reference, kind): a charge is never matched
+by a refund of the same reference. A record on one side only, with another amount, approved on one
+side and declined on the other, or listed more than once by the method is a mismatch; and the net
+totals (charges minus refunds) of the two sides must agree, else a ``totals_differ`` line says by how
+much — whatever the lines above it explain.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Iterable
 
 from cardservice.payments._errors import PaymentUnavailable
 from cardservice.payments._ledger import Ledger
-from cardservice.payments._methods import PaymentMethod
+from cardservice.payments._methods import MethodRecord, PaymentMethod
 
 __all__ = ["MethodTotals", "Mismatch", "ReconciliationReport", "reconcile"]
 
@@ -26,14 +29,17 @@ MISSING_AT_METHOD = "missing_at_method"
 MISSING_IN_LEDGER = "missing_in_ledger"
 AMOUNT_DIFFERS = "amount_differs"
 STATUS_DIFFERS = "status_differs"
+DUPLICATE_AT_METHOD = "duplicate_at_method"
+TOTALS_DIFFER = "totals_differ"
 
 
 @dataclasses.dataclass(frozen=True)
 class Mismatch:
     method: str
     reference: str
-    kind: str  # charge / refund
-    problem: str  # missing_at_method / missing_in_ledger / amount_differs / status_differs
+    kind: str  # charge / refund (net: the totals line)
+    problem: str  # missing_at_method / missing_in_ledger / amount_differs / status_differs /
+    # duplicate_at_method / totals_differ / method_unreachable
     ledger_fen: int | None
     method_fen: int | None
     detail: str = ""
@@ -104,26 +110,36 @@ class ReconciliationReport:
         return "\n".join(lines) + "\n"
 
 
-def _ledger_side(ledger: Ledger, method: PaymentMethod, day: _dt.date) -> dict[str, tuple[str, int]]:
-    """reference -> (kind, amount) of what the service posted through *method* on *day*."""
-    side: dict[str, tuple[str, int]] = {}
+_Key = tuple[str, str]  # (reference, kind)
+
+
+def _ledger_side(ledger: Ledger, method: PaymentMethod, day: _dt.date) -> dict[_Key, int]:
+    """(reference, kind) -> amount of what the service posted through *method* on *day*."""
+    side: dict[_Key, int] = {}
+    keys: dict[int, _Key] = {}  # posting id -> its key, for the reversals
     for posting in ledger.postings(day=day):
         if posting.method != method.name:
             continue
         amount = posting.amount_on(method.clearing_account)
         reference = posting.order_reference or posting.reference
         if posting.kind in ("payment", "top_up"):
-            side[reference] = ("charge", amount)
+            keys[posting.id] = key = (reference, "charge")
+            side[key] = side.get(key, 0) + amount
         elif posting.kind == "refund":
-            side[reference] = ("refund", -amount)
-        elif posting.kind == "reversal" and reference in side:
-            kind, before = side[reference]
-            left = before - abs(amount)
+            keys[posting.id] = key = (reference, "refund")
+            side[key] = side.get(key, 0) - amount
+        elif posting.kind == "reversal" and posting.reverses in keys:
+            key = keys[posting.reverses]
+            left = side.get(key, 0) - abs(amount)
             if left:
-                side[reference] = (kind, left)
+                side[key] = left
             else:
-                del side[reference]
+                side.pop(key, None)
     return side
+
+
+def _net(amounts: Iterable[tuple[str, int]]) -> int:
+    return sum(amount if kind == "charge" else -amount for kind, amount in amounts)
 
 
 def reconcile(ledger: Ledger, methods: Iterable[PaymentMethod], day: _dt.date) -> ReconciliationReport:
@@ -132,20 +148,23 @@ def reconcile(ledger: Ledger, methods: Iterable[PaymentMethod], day: _dt.date) -
     mismatches: list[Mismatch] = []
     for method in methods:
         ours = _ledger_side(ledger, method, day)
-        net_ledger = sum(a if k == "charge" else -a for k, a in ours.values())
+        net_ledger = _net((kind, amount) for (_, kind), amount in ours.items())
         try:
             records = method.records(day)
         except PaymentUnavailable as exc:
             totals.append(MethodTotals(method.name, len(ours), net_ledger, 0, 0, 0, reachable=False))
             mismatches.append(Mismatch(method.name, "-", "-", "method_unreachable", None, None, exc.message))
             continue
-        theirs = {r.reference: r for r in records}
+        theirs: dict[_Key, list[MethodRecord]] = {}
+        for record in records:
+            theirs.setdefault((record.reference, record.kind), []).append(record)
         matched = 0
-        for reference, (kind, amount) in sorted(ours.items()):
-            record = theirs.get(reference)
-            if record is None:
+        for (reference, kind), amount in sorted(ours.items()):
+            listed = theirs.get((reference, kind), [])
+            approved = [r for r in listed if r.status == "approved"]
+            if not listed:
                 mismatches.append(Mismatch(method.name, reference, kind, MISSING_AT_METHOD, amount, None))
-            elif record.status != "approved":
+            elif not approved:
                 mismatches.append(
                     Mismatch(
                         method.name,
@@ -153,19 +172,33 @@ def reconcile(ledger: Ledger, methods: Iterable[PaymentMethod], day: _dt.date) -
                         kind,
                         STATUS_DIFFERS,
                         amount,
-                        record.amount_fen,
-                        f"method says {record.status}",
+                        listed[0].amount_fen,
+                        f"method says {listed[0].status}",
                     )
                 )
-            elif record.amount_fen != amount:
+            elif len(listed) > 1:
                 mismatches.append(
-                    Mismatch(method.name, reference, kind, AMOUNT_DIFFERS, amount, record.amount_fen)
+                    Mismatch(
+                        method.name,
+                        reference,
+                        kind,
+                        DUPLICATE_AT_METHOD,
+                        amount,
+                        sum(r.amount_fen for r in approved),
+                        f"listed {len(listed)} times: " + " ".join(str(r.transaction_id) for r in listed),
+                    )
+                )
+            elif approved[0].amount_fen != amount:
+                mismatches.append(
+                    Mismatch(method.name, reference, kind, AMOUNT_DIFFERS, amount, approved[0].amount_fen)
                 )
             else:
                 matched += 1
-        approved = [r for r in records if r.status == "approved"]
-        for record in approved:
-            if record.reference not in ours:
+        approved_records = [r for r in records if r.status == "approved"]
+        for key, listed in sorted(theirs.items()):
+            if key in ours:
+                continue
+            for record in (r for r in listed if r.status == "approved"):
                 mismatches.append(
                     Mismatch(
                         method.name,
@@ -177,6 +210,20 @@ def reconcile(ledger: Ledger, methods: Iterable[PaymentMethod], day: _dt.date) -
                         f"method transaction {record.transaction_id}",
                     )
                 )
-        net_method = sum(r.amount_fen if r.kind == "charge" else -r.amount_fen for r in approved)
-        totals.append(MethodTotals(method.name, len(ours), net_ledger, len(approved), net_method, matched))
+        net_method = _net((r.kind, r.amount_fen) for r in approved_records)
+        if net_method != net_ledger:
+            mismatches.append(
+                Mismatch(
+                    method.name,
+                    "-",
+                    "net",
+                    TOTALS_DIFFER,
+                    net_ledger,
+                    net_method,
+                    f"net of charges and refunds differs by {net_method - net_ledger} fen",
+                )
+            )
+        totals.append(
+            MethodTotals(method.name, len(ours), net_ledger, len(approved_records), net_method, matched)
+        )
     return ReconciliationReport(day, tuple(totals), tuple(mismatches))

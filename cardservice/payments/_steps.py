@@ -1,9 +1,17 @@
 """The steps of an order, each safe to repeat: **charge** (ask the method, then record its answer with
 the ledger posting), **settle** (tell the HIS the bill is paid), **refund** (set the money aside, ask the
-method, record its answer) — and **resolve**, which finishes an order that is not final by asking its
-method (``query``), never guessing: approved → post the ledger and settle the HIS bill; declined /
-unknown at the method → failed; no answer → stays ``in_doubt`` and is reported. **recover** resolves
-every open order (at daemon start).
+method, record its answer), **give back** (the money of a bill the HIS refused: its automatic refund,
+tried again under a new order while it fails) — and **resolve**, which finishes an order that is not
+final by asking its method (``query``), never guessing: approved → post the ledger and settle the HIS
+bill; declined / unknown at the method → failed; no answer → stays ``in_doubt`` and is reported.
+**recover** resolves every open order last changed before a cutoff, and first writes the audit records
+a kill lost (:meth:`OrderBook.publish_backlog <cardservice.payments._book.OrderBook.publish_backlog>`).
+
+"Unknown at the method" is final because the reference is closed there before the order fails: the
+gateway asks the acquirer to close it (``query``), an in-database method closes it in the transaction
+that fails the order (:class:`~cardservice.payments._methods.InDatabaseMethod`). A charge or refund of
+another daemon still on its way is then refused; if it landed first, the close finds it and the order
+is recorded as approved instead.
 
 The ledger posting and the state change commit together; the HIS settlement carries a key derived from
 the order reference, so doing it again is harmless. ``crash_at`` is called with the name of each step
@@ -25,7 +33,7 @@ from cardservice.his import HisError as _HisError
 from cardservice.payments._book import OrderBook
 from cardservice.payments._errors import OrderNotFound, PaymentError, PaymentRejected
 from cardservice.payments._ledger import HIS_REVENUE, Ledger, credit, debit, prepaid_account
-from cardservice.payments._methods import MethodResult, MethodStatus, PaymentMethod
+from cardservice.payments._methods import InDatabaseMethod, MethodResult, MethodStatus, PaymentMethod
 from cardservice.payments._orders import (
     FINAL_STATES,
     OPEN_STATES,
@@ -48,6 +56,7 @@ CRASH_POINTS = (
     "method_answered",  # the method charged (or refused); nothing recorded about it yet
     "ledger_posted",  # charged + ledger committed; HIS not yet told
     "his_settled",  # HIS settled; the order not yet marked settled
+    "refund_due",  # the HIS refused the bill: unsettled committed; its refund order not yet recorded
     "refund_recorded",  # refund order + its ledger posting committed; the method not yet called
     "refund_answered",  # the method refunded; not yet recorded
 )
@@ -56,6 +65,14 @@ _AUTO_CLIENT = "payments"
 #: The orders a refund may give money back from (an unsettled bill: only by the automatic refund).
 _REFUNDABLE = frozenset({OrderStatus.SETTLED})
 _AUTO_REFUNDABLE = frozenset({OrderStatus.SETTLED, OrderStatus.UNSETTLED})
+
+
+class _PostedAfterAll(Exception):
+    """Closing a reference found the method's posting under it: the order is approved after all."""
+
+    def __init__(self, result: MethodResult) -> None:
+        super().__init__(result.status)
+        self.result = result
 
 
 class Steps:
@@ -86,20 +103,28 @@ class Steps:
 
     # -- resolve and recover -----------------------------------------------------------------------
 
-    def resolve(self, reference: str, actor: str) -> Order:
-        """Bring one order as far as it can go now (the in-doubt rule of the module docstring)."""
+    def resolve(self, reference: str, actor: str, *, not_before: _dt.datetime | None = None) -> Order:
+        """Bring one order as far as it can go now (the in-doubt rule of the module docstring).
+        *not_before*: an unsettled bill's failed refund is tried again only if it failed then or before."""
         row = self._book.load(reference)
         if row.status in FINAL_STATES:
             return order_of(row)
         method = self.method(row.method)
         if row.kind == OrderKind.REFUND:
-            return self._apply_refund(reference, method.query(reference), actor, query=True)
+            order = self._apply_refund(reference, method.query(reference), actor, query=True)
+            if order.status == OrderStatus.REFUNDED and row.parent_reference is not None:
+                self._return_if_refunded(row.parent_reference, actor)
+            return order
         if row.status == OrderStatus.CHARGED:
             return self.settle(reference, actor)
+        if row.status == OrderStatus.UNSETTLED:
+            return self.give_back(reference, actor, not_before=not_before)
         return self._apply_charge(reference, method.query(reference), actor, query=True)
 
-    def recover(self, cutoff: _dt.datetime) -> RecoveryReport:
-        """Resolve every order not in a final state and last changed at *cutoff* or before."""
+    def recover(self, cutoff: _dt.datetime, *, quiet: bool = False) -> RecoveryReport:
+        """Audit what a kill left unaudited, then resolve every order not in a final state and last
+        changed at *cutoff* or before. *quiet*: no audit record of a recovery that found nothing."""
+        self._book.publish_backlog(cutoff)
         with self._book.read() as session:
             references = list(
                 session.scalars(
@@ -115,12 +140,14 @@ class Steps:
         unresolved: list[Order] = []
         for reference in references:
             try:
-                order = self.resolve(reference, "recovery")
+                order = self.resolve(reference, "recovery", not_before=cutoff)
             except PaymentError as exc:
                 _log.warning("payments recover %s: %s", reference, exc.message)
                 order = order_of(self._book.load(reference))
             (resolved if order.final else unresolved).append(order)
         # Refund orders created while recovering (a bill the HIS refused) are finished too.
+        if quiet and not resolved and not unresolved:
+            return RecoveryReport((), ())
         self._book.audit(
             "recovery",
             "recover",
@@ -173,9 +200,24 @@ class Steps:
             to, code = OrderStatus.IN_DOUBT, "in_doubt"
 
         def mark(session: Session, row: PaymentOrderRow) -> None:
+            if status is MethodStatus.NOT_FOUND:
+                self._close(session, row)
             row.error_code, row.message = code, _message(result)
 
-        return self._book.move(reference, to, mark, actor, "charge")
+        try:
+            return self._book.move(reference, to, mark, actor, "charge")
+        except _PostedAfterAll as late:
+            return self._apply_charge(reference, late.result, actor, query=True)
+
+    def _close(self, session: Session, row: PaymentOrderRow) -> None:
+        """In the transaction that fails *row* as unknown at its method: close the reference at an
+        in-database method (the gateway closed it when asked); :class:`_PostedAfterAll` when the method's
+        posting is there after all (it landed meanwhile), and nothing is changed."""
+        method = self.method(row.method)
+        if isinstance(method, InDatabaseMethod):
+            answer = method.close_reference(session, row.reference)
+            if answer.status is MethodStatus.APPROVED:
+                raise _PostedAfterAll(answer)
 
     # -- settle ------------------------------------------------------------------------------------
 
@@ -202,17 +244,10 @@ class Steps:
                 order.error_code, order.message = code, message
 
             order = self._book.move(reference, OrderStatus.UNSETTLED, unsettled, actor, "settle")
-            refund = self.start_refund(
-                _AUTO_CLIENT,
-                f"auto-refund:{reference}",
-                request_hash("auto-refund", reference),
-                reference,
-                row.amount_fen,
-                _patient(row),
-                auto=True,
-            )
-            self.run_refund(refund, actor)
-            return order_of(self._book.load(order.reference))
+            if order.status != OrderStatus.UNSETTLED:
+                return order
+            self._crash("refund_due")
+            return self.give_back(reference, actor)
         except _HisError as exc:
             # Unreachable, or an answer that says nothing sure (the HIS may have settled): paid, the HIS
             # outcome unknown; stays charged and is settled (same key) by a later resolve/recover.
@@ -220,6 +255,63 @@ class Steps:
             return order_of(row)
         self._crash("his_settled")
         return self._book.move(reference, OrderStatus.SETTLED, None, actor, "settle")
+
+    # -- give back ---------------------------------------------------------------------------------
+
+    def give_back(self, reference: str, actor: str, *, not_before: _dt.datetime | None = None) -> Order:
+        """Bring the money of the unsettled bill *reference* back: its automatic refund is run (pending),
+        asked about (in doubt), or — none yet, or every one failed — made anew (``auto-refund:<ref>``,
+        then ``auto-refund:<ref>:<n>``); the bill is ``returned`` once a refund of its whole amount is
+        ``refunded``. While one is in doubt no other is made: the bill stays unsettled and open.
+        *not_before* (recovery's cutoff): a failed attempt younger than it is left to the next round, so
+        a method that stays down costs one attempt per ``min_age``, not one per sweep."""
+        row = self._book.load(reference)
+        if row.status != OrderStatus.UNSETTLED:
+            return order_of(row)
+        refunds = self._auto_refunds(reference)
+        for refund in refunds:
+            if refund.status == OrderStatus.PENDING:  # recorded, maybe never sent: the same again
+                self.run_refund(refund.reference, actor)
+            elif refund.status == OrderStatus.IN_DOUBT:
+                self._apply_refund(
+                    refund.reference, self.method(refund.method).query(refund.reference), actor, query=True
+                )
+        refunds = self._auto_refunds(reference)
+        waiting = bool(refunds) and not_before is not None and refunds[-1].updated_at > not_before
+        if all(r.status == OrderStatus.FAILED for r in refunds) and not waiting:
+            attempt = len(refunds) + 1
+            key, request = f"auto-refund:{reference}", request_hash("auto-refund", reference)
+            if attempt > 1:
+                key, request = f"{key}:{attempt}", request_hash("auto-refund", reference, attempt)
+            new = self.start_refund(
+                _AUTO_CLIENT, key, request, reference, row.amount_fen, _patient(row), auto=True
+            )
+            self.run_refund(new, actor)
+        return self._return_if_refunded(reference, actor)
+
+    def _auto_refunds(self, reference: str) -> list[PaymentOrderRow]:
+        with self._book.read() as session:
+            return list(
+                session.scalars(
+                    select(PaymentOrderRow)
+                    .where(
+                        PaymentOrderRow.parent_reference == reference,
+                        PaymentOrderRow.client_id == _AUTO_CLIENT,
+                        PaymentOrderRow.kind == OrderKind.REFUND.value,
+                    )
+                    .order_by(PaymentOrderRow.id)
+                )
+            )
+
+    def _return_if_refunded(self, reference: str, actor: str) -> Order:
+        """The unsettled bill *reference* moved to returned if its refunds gave the whole amount back."""
+        row = self._book.load(reference)
+        if row.status != OrderStatus.UNSETTLED:
+            return order_of(row)
+        back = sum(r.amount_fen for r in self._auto_refunds(reference) if r.status == OrderStatus.REFUNDED)
+        if back < row.amount_fen:
+            return order_of(row)
+        return self._book.move(reference, OrderStatus.RETURNED, None, actor, "return")
 
     # -- refund ------------------------------------------------------------------------------------
 
@@ -294,14 +386,7 @@ class Steps:
 
         row, created = self._book.once(client_id, key, request, create)
         if created:
-            self._book.audit(
-                client_id,
-                "refund",
-                OrderStatus.PENDING.value,
-                row.card_number,
-                row.reference,
-                {"parent": parent_reference, "amount_fen": amount_fen},
-            )
+            self._book.publish_created(row.reference)
         return row.reference
 
     def run_refund(self, reference: str, actor: str) -> Order:
@@ -327,12 +412,17 @@ class Steps:
         ):
 
             def failed(session: Session, row: PaymentOrderRow) -> None:
+                if status is MethodStatus.NOT_FOUND:
+                    self._close(session, row)
                 # Append-only ledger: the set-aside money comes back by a reversing transaction.
                 self._ledger.reverse(session, reference, f"{reference}:reversal", memo="refund not done")
                 row.error_code = "refund_" + status.value
                 row.message = _message(result)
 
-            return self._book.move(reference, OrderStatus.FAILED, failed, actor, "refund")
+            try:
+                return self._book.move(reference, OrderStatus.FAILED, failed, actor, "refund")
+            except _PostedAfterAll as late:
+                return self._apply_refund(reference, late.result, actor, query=True)
 
         def doubt(session: Session, row: PaymentOrderRow) -> None:
             row.error_code, row.message = "in_doubt", _message(result)

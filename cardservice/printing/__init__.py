@@ -19,14 +19,15 @@ What a patient's documents say, from the HIS and payment records (:mod:`._docume
 
 The printer contract (:mod:`._device`)::
 
-    ReceiptPrinter   .paper -> PaperWidth;  .probe() -> PrinterError | None;  .open() -> PrinterLink
+    ReceiptPrinter   .paper -> PaperWidth;  .reads_status -> bool (False: the link only takes bytes);
+                     .probe() -> PrinterError | None;  .open() -> PrinterLink
     PrinterLink      .status() -> PrinterStatus (UNKNOWN if it cannot answer);  .print(Ticket);  .close()
 
 The print queue (jobs in the database, printed exactly once by one worker per printer; :mod:`._queue`,
 with :mod:`._jobs` the job values and lifecycle, :mod:`._requests` the request side, :mod:`._workers` the
 workers, :mod:`._send` one attempt at a printer)::
 
-    PrintQueue(database, {name: ReceiptPrinter}, audit=AuditLog.record)
+    PrintQueue(database, {name: ReceiptPrinter}, audit=AuditLog.record, on_event=EventHub.publish)
         .start() / .stop()
         .submit(client_id, idempotency_key, kind, payload, printer=None, card=None) -> Job
         .get(job_ref) / .list(...) / .wait(job_ref, timeout) / .preview(job_ref)
@@ -38,6 +39,19 @@ workers, :mod:`._send` one attempt at a printer)::
                                      printing → printed, held, queued, failed
                                      held → printing, failed, cancelled
                                      printed, failed, cancelled: final
+
+    on_event(event), from a worker thread, when a printer's problem appears, changes or clears:
+        {"type": "printer.problem", "printer": name, "code": "paper_out", "message_zh": ..., "at": t}
+        {"type": "printer.ready", "printer": name, "at": t}
+
+The workers: one thread per printer claims the oldest waiting job (one conditional UPDATE), checks right
+before sending that the job is still its own (a job the lease check failed as ``interrupted`` is never
+also printed), sends it and records the outcome. While it has no job it probes its printer every
+``poll_interval`` seconds doubling up to ``max_poll_interval`` (10 s by default), so
+:meth:`PrintQueue.printer_problems` and the events say 缺纸 before a job is tried; a printer whose link
+cannot answer status (``reads_status`` false: ``status = false`` in the configuration) is not probed
+while idle, and counts as ready until a job for it fails. A heartbeat thread renews the lease of the
+jobs in flight and fails the ones whose worker is gone.
 
 Errors (:mod:`._errors`), a subtree of :class:`cardservice.errors.CodedError`; ``code`` in brackets::
 

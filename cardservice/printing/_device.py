@@ -2,6 +2,7 @@
 (:mod:`drivers.printers` for ESC/POS, found through the ``cardservice.printers`` entry points).
 
     printer.paper                       PaperWidth: what the tickets are laid out for
+    printer.reads_status                bool: whether its link can answer status queries
     printer.probe() -> PrinterError | None      the problem it has now; prints nothing
     with closing(printer.open()) as link:       raises PrinterError (printer_unreachable, ...)
         link.status() -> PrinterStatus          UNKNOWN when the link cannot answer (a file, one-way)
@@ -80,6 +81,13 @@ class ReceiptPrinter(Protocol):
     @property
     def paper(self) -> PaperWidth:
         """The paper it prints on (58 or 80 mm)."""
+        ...
+
+    @property
+    def reads_status(self) -> bool:
+        """Whether its link can answer status queries. ``False`` for a link that only takes bytes (a
+        file, a print server that only forwards them: ``status = false`` in the configuration): its
+        status is :data:`UNKNOWN`, and the print queue does not probe it while it is idle."""
         ...
 
     def probe(self) -> PrinterError | None:

@@ -12,6 +12,7 @@ A job's life (:data:`JOB`; the queue changes a job's state only through :func:`m
                   a problem         │ ──(held longer than max_hold)──> failed "expired"
     queued, held ──cancel──> cancelled
     printing ──(its worker stopped renewing the lease: the daemon died mid-send)──> failed "interrupted"
+               (a worker that was only slow then finds the job no longer its own and sends nothing)
     printing ──(all sent, but the printer did not confirm it printed)──> failed (outcome unknown)
 """
 

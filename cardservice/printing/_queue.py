@@ -1,6 +1,7 @@
 """The persistent print queue: jobs in the database (table ``print_jobs``), one worker thread per printer.
 
-    queue = PrintQueue(database, {"front": printer}, audit=audit_log.record)   # printer: a ReceiptPrinter
+    queue = PrintQueue(database, {"front": printer}, audit=audit_log.record,   # printer: a ReceiptPrinter
+                       on_event=hub.publish)           # printer.problem / printer.ready
     queue.start()                                      # the workers; the daemon calls stop() at shutdown
     job = queue.submit("kiosk-1", "key-1", "registration_slip", {...}, card=card_number)
     job = queue.wait(job.job_ref, timeout=10)          # printed / held / failed (or still queued)
@@ -24,10 +25,29 @@ older than ``lease`` seconds. A job whose bytes were all sent but whose printer 
 status query after it fails the same way. A person decides, and :meth:`PrintQueue.reprint` prints a copy
 marked 补打.
 
+A job is never both failed as interrupted and printed. It is in flight for its worker from its claim
+until its outcome is recorded, however long the printer takes to connect: its heartbeat is renewed, and
+this queue's own lease check leaves it alone. Right before the ticket is sent, the worker checks with
+another conditional UPDATE (which renews the heartbeat too) that the job is still ``printing`` under its
+claim; a job another daemon's lease check took meanwhile is not sent.
+
 **Held jobs.** While a printer has a problem its worker polls it (:meth:`ReceiptPrinter.probe`, every
 ``poll_interval`` seconds, doubling up to ``max_poll_interval``), marks new jobs for it ``held`` with the
 problem (so a kiosk can say 打印机缺纸 at once), and prints them in order once the printer answers that it
 is ready. A job held longer than ``max_hold`` fails as ``expired`` instead: its patient has left.
+
+**Idle printers.** A worker without a job probes its printer too: ``poll_interval`` seconds after it went
+idle, doubling up to ``max_poll_interval`` (with the defaults 1, 2, 4, 8, then every 10 s: one short
+connection and two status queries). So :meth:`PrintQueue.printer_problems` says paper out or cover open
+before a job is tried, and a job submitted then is held at once. A printer whose link cannot answer
+status (:attr:`ReceiptPrinter.reads_status` false: a file, ``status = false`` for a print server that
+only forwards bytes) is probed when the queue starts and while its jobs are held, never while idle: it
+counts as ready until a job for it fails.
+
+**Events.** ``on_event`` receives a plain dict (no personal data) from a worker thread when a printer's
+problem appears or changes, ``{"type": "printer.problem", "printer": name, "code": "paper_out",
+"message_zh": "打印机缺纸，请联系工作人员更换纸卷", "at": unix time}``, and when it clears,
+``{"type": "printer.ready", "printer": name, "at": ...}``. What it raises is logged, never raised.
 
 **What is stored.** ``payload`` is the template's input as JSON, with the patient's name already masked
 as the ticket prints it (:func:`mask_name` is idempotent, so the ticket comes out the same); a card
@@ -53,7 +73,7 @@ from cardservice.printing._device import ReceiptPrinter
 from cardservice.printing._jobs import AuditRecorder, JobError
 from cardservice.printing._requests import Requests
 from cardservice.printing._table import JobTable
-from cardservice.printing._workers import Workers
+from cardservice.printing._workers import EventSink, Workers
 from cardservice.store import Database
 
 __all__ = ["PrintQueue"]
@@ -73,7 +93,9 @@ class PrintQueue(Requests):
     which a ``printing`` job counts as interrupted. ``max_hold``: seconds after its submission a job still
     held fails as ``expired`` (default: never). ``clock`` gives the current UTC time. ``holder_key``:
     the key of the card-holder digests that tie a job to its card (a reprint needs the same card;
-    default: random, so only within this queue's life).
+    default: random, so only within this queue's life). ``poll_interval`` … ``max_poll_interval``: the
+    seconds between probes of a printer that has a problem or is idle. ``on_event``: called with each
+    ``printer.problem`` / ``printer.ready`` event (see the module docstring; default: none).
 
     Thread-safe; the request methods (:class:`~cardservice.printing._requests.Requests`) block on the
     database only (never on a printer) and raise :class:`PrintQueueError` or
@@ -95,6 +117,7 @@ class PrintQueue(Requests):
         max_hold: float | None = None,
         clock: Callable[[], _dt.datetime] = _utcnow,
         holder_key: bytes | None = None,
+        on_event: EventSink | None = None,
     ) -> None:
         if default_printer is not None and default_printer not in printers:
             raise ValueError(f"default printer {default_printer!r} is not configured")
@@ -111,6 +134,7 @@ class PrintQueue(Requests):
             max_poll_interval=max_poll_interval,
             lease=lease,
             max_hold=max_hold,
+            on_event=on_event,
         )
         super().__init__(
             self._table,
@@ -134,8 +158,10 @@ class PrintQueue(Requests):
         return tuple(names)
 
     def printer_problems(self) -> dict[str, JobError]:
-        """Printers whose worker last found a problem (paper out, ...), by name: what a kiosk shows before
-        it offers printing. Empty when all printed or answered fine."""
+        """Printers whose worker last found a problem that holds jobs (paper out, cover open, offline,
+        unreachable), by name: what a kiosk shows before it offers printing. Kept current while idle
+        (see the module docstring), except for printers that cannot answer status. Empty when all
+        printed or answered fine."""
         problems = self._workers.problems()
         return {name: JobError(e.code, e.message, e.message_zh) for name, e in problems.items()}
 

@@ -113,15 +113,8 @@ class Requests:
         (``card_mismatch``)."""
         self._check_client(client_id, idempotency_key)
         source = self.get(job_ref)
-        with self._table.read() as session:
-            row = session.execute(
-                select(PrintJobRow.payload, PrintJobRow.holder).where(PrintJobRow.job_ref == job_ref)
-            ).first()
-        if row is None:  # pragma: no cover - get() found it a moment ago; jobs are never deleted
-            raise JobNotFound(f"no print job {job_ref}")
-        payload, holder = row
-        if holder is not None and not (card and hmac.compare_digest(holder, self._holder(card) or "")):
-            raise CardMismatch(f"job {job_ref} was printed for another card")
+        payload, holder = self._payload_and_holder(job_ref)
+        self._same_holder(job_ref, holder, card)
         if not source.finished:
             raise JobNotFinished(f"job {job_ref} is {source.status}", details={"status": source.status})
         if printer is None and source.printer in self._printers:
@@ -175,12 +168,18 @@ class Requests:
         with self._table.read() as session:
             return [job_of(row) for row in session.scalars(query)]
 
+    def check_holder(self, job_ref: str, card: str | None) -> None:
+        """Nothing, if *card* (the card number of the card presented now) is the one the job was made
+        for, or the job was made for no card; else ``card_mismatch``. A ticket's text is the patient's:
+        shown again only to the same card."""
+        self.get(job_ref)
+        self._same_holder(job_ref, self._payload_and_holder(job_ref)[1], card)
+
     def preview(self, job_ref: str) -> tuple[str, ...]:
         """The job's ticket as text, one string per page, as the printer will print it (80 mm or 58 mm
-        as its printer is configured)."""
+        as its printer is configured). Whom to show it to is the caller's: see :meth:`check_holder`."""
         job = self.get(job_ref)
-        with self._table.read() as session:
-            payload = session.scalar(select(PrintJobRow.payload).where(PrintJobRow.job_ref == job_ref))
+        payload, _ = self._payload_and_holder(job_ref)
         printer = self._printers.get(job.printer)
         ticket = render(job.kind, payload or "{}", reprint=job.reprint_of is not None)
         return preview_pages(ticket, printer.paper if printer else PaperWidth.MM80)
@@ -213,6 +212,19 @@ class Requests:
             self._table.wait_changed(min(left, 0.2))  # woken by this process's workers; polls for others
 
     # -- helpers ---------------------------------------------------------------------------------------
+
+    def _payload_and_holder(self, job_ref: str) -> tuple[str, str | None]:
+        with self._table.read() as session:
+            row = session.execute(
+                select(PrintJobRow.payload, PrintJobRow.holder).where(PrintJobRow.job_ref == job_ref)
+            ).first()
+        if row is None:  # pragma: no cover - get() found it a moment ago; jobs are never deleted
+            raise JobNotFound(f"no print job {job_ref}")
+        return row[0], row[1]
+
+    def _same_holder(self, job_ref: str, holder: str | None, card: str | None) -> None:
+        if holder is not None and not (card and hmac.compare_digest(holder, self._holder(card) or "")):
+            raise CardMismatch(f"job {job_ref} was printed for another card")
 
     def _holder(self, card: str | None) -> str | None:
         if not card:

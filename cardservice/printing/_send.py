@@ -5,10 +5,14 @@ The phases matter. An error before anything was sent, or while sending, means th
 complete: print it again later. After everything was sent, only paper out or cover open say so (the
 ticket stopped at paper end: the torn part is torn off and the whole job prints again); anything else
 leaves the outcome unknown, and an unknown outcome is never resent by itself.
+
+Right before the ticket goes out, the worker is asked whether the job is still its own (``ours``): a job
+a lease check took meanwhile (failed as interrupted) is never sent, however long connecting took.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import closing
 from typing import Literal
 
@@ -21,15 +25,20 @@ __all__ = ["HOLD_CODES", "Outcome", "probe", "send"]
 #: The printer said it cannot print now: keep the job, print it when the printer is ready.
 HOLD_CODES = ("paper_out", "cover_open", "printer_offline", "printer_unreachable")
 
-Outcome = Literal["printed", "held", "retry", "unknown"]
+#: ``taken``: the job was no longer the worker's when it was about to be sent; nothing was sent.
+Outcome = Literal["printed", "held", "retry", "unknown", "taken"]
 
 
 def _not_ready(exc: PrinterError) -> Outcome:
     return "retry" if exc.code == "printer_error" else "held"
 
 
-def send(printer: ReceiptPrinter, ticket: Ticket) -> tuple[Outcome, PrinterError | None, bool]:
-    """Print ``ticket`` once: (outcome, the printer's error, paper near end)."""
+def send(
+    printer: ReceiptPrinter, ticket: Ticket, *, ours: Callable[[], bool]
+) -> tuple[Outcome, PrinterError | None, bool]:
+    """Print ``ticket`` once: (outcome, the printer's error, paper near end). ``ours()`` is asked once
+    the printer said it can print, right before the ticket is sent: ``False`` sends nothing (``taken``);
+    what it raises is raised, with nothing sent."""
     try:
         link = printer.open()
     except PrinterError as exc:
@@ -42,6 +51,8 @@ def send(printer: ReceiptPrinter, ticket: Ticket) -> tuple[Outcome, PrinterError
         if before.problem:
             problem = PrinterError(before.problem, "before printing")
             return _not_ready(problem), problem, False
+        if not ours():
+            return "taken", None, False
         try:
             link.print(ticket)
         except PrinterError as exc:  # printer_offline (stopped taking data), printer_unreachable

@@ -403,9 +403,17 @@ class LedgerEntryRow(Base):
     )
 
 
+#: The bill orders that hold their bill (cardservice.payments' BILL_HOLDING_STATES, migration 0008): one
+#: per bill, so a bill is paid once across daemons sharing the database.
+_HOLDS_BILL = text("kind = 'bill' AND status IN ('pending', 'in_doubt', 'charged', 'settled', 'unsettled')")
+_UNAUDITED = text("audited_at IS NULL")
+
+
 class PaymentOrderRow(Base):
     """An order: a bill payment, a prepaid top-up or a refund, recorded before any money moves. One
-    per (client_id, idempotency_key); ``request_hash`` is what that key was first used for."""
+    per (client_id, idempotency_key); ``request_hash`` is what that key was first used for. One bill
+    order per bill may hold it (``uq_payments_orders_live_bill``: being paid, paid, or its money not back
+    yet); a declined, failed or returned one does not."""
 
     __tablename__ = "payments_orders"
 
@@ -434,11 +442,20 @@ class PaymentOrderRow(Base):
         Index("ix_payments_orders_status", "status"),
         Index("ix_payments_orders_card_number", "card_number"),
         Index("ix_payments_orders_parent", "parent_reference"),
+        Index(
+            "uq_payments_orders_live_bill",
+            "bill_id",
+            unique=True,
+            sqlite_where=_HOLDS_BILL,
+            postgresql_where=_HOLDS_BILL,
+        ),
     )
 
 
 class PaymentEventRow(Base):
-    """One state change of an order, written in the transaction that makes it."""
+    """One state change of an order, written in the transaction that makes it. ``audited_at``: when its
+    audit record was written (after that transaction commits); ``recover()`` writes the records of the
+    events a kill left without one."""
 
     __tablename__ = "payments_events"
 
@@ -449,8 +466,12 @@ class PaymentEventRow(Base):
     from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     to_status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, no personal data
+    audited_at: Mapped[_dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_payments_events_order", "order_reference"),)
+    __table_args__ = (
+        Index("ix_payments_events_order", "order_reference"),
+        Index("ix_payments_events_unaudited", "id", sqlite_where=_UNAUDITED, postgresql_where=_UNAUDITED),
+    )
 
 
 # The persistent print queue (cardservice.printing.PrintQueue, migration 0007).

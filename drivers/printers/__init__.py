@@ -6,6 +6,7 @@ daemon finds these by configuration ``kind`` through the ``cardservice.printers`
         NetworkPrinter | SerialPrinter | UsbPrinter | FilePrinter     network, serial, usb, file)
     dummy_printer({"kind": "dummy", ...}) -> DummyPrinter                            (entry point dummy)
 
+    printer.reads_status -> bool                   False: a file or status=False (never probed while idle)
     printer.probe() -> PrinterError | None         connect, ask the status, close; prints nothing
     with closing(printer.open()) as link:          EscposLink: .status() -> PrinterStatus, .print(ticket)
     print_job(printer, ticket) -> PrinterStatus    open, status, print, status, close; raises PrinterError

@@ -38,7 +38,8 @@ _STATUS: dict[str, PrinterStatus] = {
 class DummyPrinter:
     """A :class:`~cardservice.printing.ReceiptPrinter` that prints into :attr:`output`. ``state``: what
     it reports (see :data:`DummyState`); ``reads_status=False`` makes it a one-way link (status
-    unknown, like a file printer); ``paper_near_end`` is reported with a ready status. Thread-safe."""
+    unknown, like a file printer; the print queue does not probe it while idle); ``paper_near_end`` is
+    reported with a ready status. Thread-safe."""
 
     def __init__(
         self,

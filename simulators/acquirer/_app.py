@@ -13,6 +13,11 @@ or refund is recorded and approved, but the answer comes only after ``delay`` se
 waits, so the client is in doubt while the money is taken). ``decline_amounts`` / ``timeout_amounts``
 apply those faults to charges of exactly those amounts in any mode. A repeated request with a known
 reference answers at once with the stored transaction: nothing is charged twice.
+
+Closing (what the gateway's ``query`` does before the payments service fails an order): a reference the
+acquirer knows answers as it is (an approved charge answers approved); an unknown one is closed for good
+— a charge or refund arriving under it later answers ``declined`` and moves no money, and the closed
+reference is never in the day's transaction list.
 """
 
 from __future__ import annotations

@@ -1,22 +1,29 @@
 """The keyed, hash-chained audit log on SQLite and PostgreSQL: the documented hash, every kind of
-tampering found and named by seq, append-only triggers, concurrent appends without gaps."""
+tampering found and named by seq, append-only triggers, concurrent appends without gaps; the anchor in
+the data directory that catches what leaves the database consistent in itself (the newest records
+deleted with the head, everything deleted, an older backup put back), and a verify that writes nothing."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import logging
 import threading
+import time
 import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from cardservice.access import AuditLog
+from cardservice.access import AuditAnchor, AuditLog
 from cardservice.access import _audit as audit_module
 from cardservice.store import AuditHeadRow, AuditRow, Database, StoreError, open_database
+from tests.access.snapshot import database_state, directory_state
 from tests.access.tampering import tamper
 
 KEY = bytes(range(32))
@@ -24,7 +31,8 @@ CARD = "1101************30"
 
 
 def fill(log: AuditLog, count: int, *, actor: str = "kiosk-1") -> list[int]:
-    return [
+    """*count* records; their anchor written before it returns (as by the time anyone looks)."""
+    seqs = [
         log.record(
             actor=actor,
             action="card.read_identity",
@@ -36,12 +44,63 @@ def fill(log: AuditLog, count: int, *, actor: str = "kiosk-1") -> list[int]:
         )
         for index in range(count)
     ]
+    log.flush()
+    return seqs
 
 
 def problems_of(log: AuditLog) -> list[str]:
     report = log.verify()
     assert report.ok == (not report.problems)
     return report.problems
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A data directory (the key is passed as KEY: only the anchor lives here)."""
+    path = tmp_path / "home"
+    path.mkdir(mode=0o700)
+    return path
+
+
+Anchored = Callable[..., AuditLog]
+
+
+@pytest.fixture
+def anchored(database: Database, home: Path) -> Iterator[Anchored]:
+    """``anchored(db=database, directory=home)``: an AuditLog anchored in a data directory (each one is
+    another process), closed at the end of the test (its anchor writer's thread stopped)."""
+    made: list[AuditLog] = []
+
+    def make(db: Database | None = None, directory: Path | None = None) -> AuditLog:
+        made.append(AuditLog(db or database, KEY, home=directory or home))
+        return made[-1]
+
+    yield make
+    for log in made:
+        log.close()
+
+
+def anchor_in(home: Path) -> dict[str, object]:
+    anchor: dict[str, object] = json.loads((home / "audit.anchor").read_text(encoding="utf-8"))
+    return anchor
+
+
+def hash_of(database: Database, seq: int) -> str:
+    with database.session(readonly=True) as session:
+        row = session.get(AuditRow, seq)
+        assert row is not None
+        return row.hash
+
+
+def verified_untouched(log: AuditLog, database: Database, url: str, home: Path) -> list[str]:
+    """verify()'s problems, checking it left the database and the data directory exactly as they were."""
+    database.close()  # SQLite: the WAL checkpointed into the file, so any later write shows in its bytes
+    before, files = database_state(url), directory_state(home)
+    problems = problems_of(log)
+    database.close()
+    assert database_state(url) == before, "verify wrote to the database"
+    assert directory_state(home) == files, "verify wrote to the data directory"
+    return problems
 
 
 def test_the_first_record_is_keyed_hash_of_zeros_and_its_canonical_json(database: Database) -> None:
@@ -76,8 +135,10 @@ def test_the_first_record_is_keyed_hash_of_zeros_and_its_canonical_json(database
     assert len(row.at.split(".")[1]) == len("123456+00:00")  # microseconds
 
 
-def test_an_untouched_chain_verifies_and_reads_back(database: Database) -> None:
-    log = AuditLog(database, KEY)
+def test_an_untouched_chain_verifies_and_reads_back(
+    database: Database, anchored: Anchored, home: Path
+) -> None:
+    log = anchored()
     assert log.verify().ok
     assert fill(log, 25) == list(range(1, 26))
     report = log.verify(batch=7)  # several batches
@@ -156,13 +217,29 @@ def test_the_database_refuses_updates_and_deletes(database: Database) -> None:
         ),
         pytest.param(
             ["DELETE FROM audit_log WHERE seq >= 9"],
-            ["chain ends at seq 8 but the head says 10 (records deleted)"],
+            [
+                "the newest 2 records are missing "
+                "(the head and the anchor say seq 10, the database ends at seq 8)"
+            ],
             id="tail deleted",
         ),
         pytest.param(
+            ["DELETE FROM audit_log WHERE seq >= 8", "DELETE FROM audit_head"],
+            [
+                "head row missing (the chain ends at seq 7)",
+                "the newest 3 records are missing (the anchor says seq 10, the database ends at seq 7)",
+            ],
+            id="tail and head deleted",
+        ),
+        pytest.param(
             ["DELETE FROM audit_log"],
-            ["chain ends at seq 0 but the head says 10 (records deleted)"],
+            ["the log is empty but the head and the anchor say seq 10"],
             id="everything deleted",
+        ),
+        pytest.param(
+            ["DELETE FROM audit_log", "DELETE FROM audit_head"],
+            ["the log is empty but the anchor says seq 10"],
+            id="everything and the head deleted",
         ),
         pytest.param(
             [
@@ -199,27 +276,242 @@ def test_the_database_refuses_updates_and_deletes(database: Database) -> None:
     ],
 )
 def test_every_edit_or_deletion_is_found_and_named(
-    database: Database, statements: list[str], expected: list[str]
+    database: Database,
+    anchored: Anchored,
+    database_url: str,
+    home: Path,
+    statements: list[str],
+    expected: list[str],
 ) -> None:
-    log = AuditLog(database, KEY)
+    """Found, and the database left as the attacker left it (verify never writes: it once made a new
+    head when the head row was missing, and then reported the tail's deletion as an addition)."""
+    log = anchored()
     fill(log, 10)
     tamper(database, *statements)
-    assert problems_of(log) == expected
+    assert verified_untouched(log, database, database_url, home) == expected
 
 
-def test_a_deleted_tail_with_the_head_moved_back_is_found(database: Database) -> None:
+def test_a_deleted_tail_with_the_head_moved_back_is_found(
+    database: Database, anchored: Anchored, home: Path
+) -> None:
     """Rewinding the head needs its MAC: without the key the attacker cannot make one."""
-    log = AuditLog(database, KEY)
+    log = anchored()
     fill(log, 10)
-    with database.session(readonly=True) as session:
-        eighth = session.get(AuditRow, 8)
-        assert eighth is not None
     tamper(
         database,
         "DELETE FROM audit_log WHERE seq > 8",
-        f"UPDATE audit_head SET seq = 8, hash = '{eighth.hash}'",
+        f"UPDATE audit_head SET seq = 8, hash = '{hash_of(database, 8)}'",
     )
-    assert problems_of(log) == ["head MAC invalid (the head row was altered)"]
+    assert problems_of(log) == [
+        "head MAC invalid (the head row was altered)",
+        "the newest 2 records are missing (the anchor says seq 10, the database ends at seq 8)",
+    ]
+
+
+def test_verify_writes_nothing(database: Database, anchored: Anchored, database_url: str, home: Path) -> None:
+    """Neither on a database nobody has written to yet (no head row is made) nor on an intact chain."""
+    log = anchored()
+    assert verified_untouched(log, database, database_url, home) == []
+    with database.session(readonly=True) as session:
+        assert session.get(AuditHeadRow, 1) is None
+    fill(log, 10)
+    assert verified_untouched(log, database, database_url, home) == []
+
+
+def test_a_database_put_back_from_an_older_backup_is_found(
+    database: Database, anchored: Anchored, database_url: str, home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backup is consistent in itself (its head's MAC is right): only the anchor knows the chain had
+    got further. Appending to the restored database never moves the anchor back, nor onto the new
+    branch once it passes the anchor's seq, whether the daemon runs on or restarts."""
+    log = anchored()
+    fill(log, 5)
+    with database.session(readonly=True) as session:
+        backup = session.get(AuditHeadRow, 1)
+        assert backup is not None
+    fill(log, 5)
+    tamper(
+        database,
+        "DELETE FROM audit_log WHERE seq > 5",
+        f"UPDATE audit_head SET seq = {backup.seq}, hash = '{backup.hash}', mac = '{backup.mac}'",
+    )
+    assert verified_untouched(log, database, database_url, home) == [
+        "the database is older than the anchor (the anchor says seq 10, the database ends at seq 5): "
+        "restored from a backup?"
+    ]
+    anchor = (home / "audit.anchor").read_bytes()
+    with caplog.at_level(logging.ERROR, logger="cardservice.access"):
+        fill(log, 3)  # the daemon that wrote the anchor runs on: seqs 6..8
+        fill(anchored(), 4)  # and after a restart: 9..12, past the anchor
+    assert (home / "audit.anchor").read_bytes() == anchor
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2  # once per AuditLog, not once per record
+    assert all("does not hold this data directory's anchor (seq 10)" in error for error in errors)
+    assert problems_of(log) == [
+        "seq 10 is not the record the anchor names: the database was restored from an older backup "
+        "and appended to since?"
+    ]
+
+
+def test_a_sqlite_file_put_back_from_a_copy_is_found(
+    database: Database, anchored: Anchored, database_url: str, home: Path
+) -> None:
+    if database.dialect != "sqlite":
+        pytest.skip("copying the file is SQLite's backup (PostgreSQL's: the test above)")
+    path = Path(make_url(database_url).database or "")
+    log = anchored()
+    fill(log, 5)
+    database.close()
+    backup = path.read_bytes()
+    fill(log, 5)
+    database.close()
+    path.write_bytes(backup)
+    assert verified_untouched(log, database, database_url, home) == [
+        "the database is older than the anchor (the anchor says seq 10, the database ends at seq 5): "
+        "restored from a backup?"
+    ]
+
+
+def test_each_data_directory_keeps_its_own_anchor(
+    database: Database, anchored: Anchored, tmp_path: Path
+) -> None:
+    """Daemons sharing one PostgreSQL: an anchor behind the head is fine (the others appended since)."""
+    homes = [tmp_path / "kiosk-1", tmp_path / "kiosk-2"]
+    first, second = (anchored(directory=home) for home in homes)
+    fill(first, 3)
+    fill(second, 4)
+    assert [anchor_in(home)["seq"] for home in homes] == [3, 7]
+    assert problems_of(first) == []
+    assert problems_of(second) == []
+    tamper(database, "DELETE FROM audit_log WHERE seq > 5", "DELETE FROM audit_head")
+    assert problems_of(first) == ["head row missing (the chain ends at seq 5)"]
+    assert problems_of(second) == [
+        "head row missing (the chain ends at seq 5)",
+        "the newest 2 records are missing (the anchor says seq 7, the database ends at seq 5)",
+    ]
+
+
+def test_the_anchor_names_the_newest_record_with_a_mac(
+    database: Database, anchored: Anchored, home: Path
+) -> None:
+    """audit.anchor: one line of JSON {seq, hash, mac}, mac = HMAC-SHA256(key, "anchor|seq|hash"),
+    mode 0600, replaced whole (no temporary file left)."""
+    fill(anchored(), 3)
+    digest = hash_of(database, 3)
+    mac = hmac.new(KEY, f"anchor|3|{digest}".encode(), hashlib.sha256).hexdigest()
+    assert (home / "audit.anchor").read_text(encoding="utf-8") == json.dumps(
+        {"seq": 3, "hash": digest, "mac": mac}, separators=(",", ":")
+    ) + "\n"
+    assert (home / "audit.anchor").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in home.iterdir()] == ["audit.anchor"]
+
+
+def test_records_from_before_the_anchor_existed_are_reported_until_the_next_append(
+    database: Database, anchored: Anchored, database_url: str, home: Path
+) -> None:
+    """An upgraded data directory: records, no anchor yet. Not "intact" (the newest records cannot be
+    vouched for), and the next append writes the anchor."""
+    fill(AuditLog(database, KEY), 4)  # no data directory: the daemon before anchors
+    log = anchored()
+    assert verified_untouched(log, database, database_url, home) == [
+        f"no anchor in {home / 'audit.anchor'}: deleting the newest records or putting back an older backup "
+        "cannot be detected until the next append from this data directory writes it"
+    ]
+    assert not (home / "audit.anchor").exists()
+    fill(log, 1)
+    assert anchor_in(home)["seq"] == 5
+    assert problems_of(log) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(
+            None, "was not made with this audit key (edited, or from another installation)", id="edited"
+        ),
+        pytest.param("{not json", "is unreadable (not what the daemon writes)", id="damaged"),
+        pytest.param("", "is unreadable (not what the daemon writes)", id="empty"),
+    ],
+)
+def test_a_damaged_anchor_is_reported_and_kept(
+    database: Database,
+    anchored: Anchored,
+    home: Path,
+    content: str | None,
+    expected: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Kept as evidence: appends do not replace it (the operator looks, then moves it away)."""
+    log = anchored()
+    fill(log, 3)
+    path = home / "audit.anchor"
+    if content is None:  # seq moved back, the MAC left as it was
+        content = path.read_text(encoding="utf-8").replace('"seq":3', '"seq":2')
+    path.write_text(content, encoding="utf-8")
+    assert problems_of(log) == [f"the anchor {path} {expected}"]
+    with caplog.at_level(logging.ERROR, logger="cardservice.access"):
+        fill(anchored(), 2)
+    assert path.read_text(encoding="utf-8") == content
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]
+    assert f"the anchor {path} {expected}" in caplog.records[0].getMessage()
+
+
+def test_the_anchor_is_logged_at_the_first_append_every_n_records_and_at_close(
+    database: Database,
+    anchored: Anchored,
+    home: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The structured log keeps anchors too (shipped off the machine, they outlive a data directory)."""
+    monkeypatch.setattr(audit_module, "_LOG_ANCHOR_EVERY", 5)
+    log = anchored()
+    with caplog.at_level(logging.INFO, logger="cardservice.access"):
+        for _ in range(12):
+            fill(log, 1)  # each anchor written before the next append: no two coalesced
+        log.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"audit anchor {1}:{hash_of(database, 1)} (first append)",
+        f"audit anchor {5}:{hash_of(database, 5)}",
+        f"audit anchor {10}:{hash_of(database, 10)}",
+        f"audit anchor {12}:{hash_of(database, 12)} (closing)",
+    ]
+
+
+def test_the_anchor_is_written_off_the_append_path_at_most_once_per_interval(
+    database: Database, anchored: Anchored, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append hands its anchor to the writer's thread and returns. The first is written at once; a
+    burst after it waits for the interval and is one write, of the newest record; flush() (and close())
+    write without waiting."""
+    monkeypatch.setattr(audit_module, "_ANCHOR_INTERVAL", 3600.0)
+    log = anchored()
+    log.record(actor="a", action="x", result="ok")
+    deadline = time.monotonic() + 10
+    while not (home / "audit.anchor").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert anchor_in(home)["seq"] == 1
+    for _ in range(3):
+        log.record(actor="a", action="x", result="ok")
+    time.sleep(0.2)
+    assert anchor_in(home)["seq"] == 1
+    log.flush()
+    assert (anchor_in(home)["seq"], anchor_in(home)["hash"]) == (4, hash_of(database, 4))
+
+
+def test_an_anchor_from_the_log_is_checked_too(database: Database) -> None:
+    """``verify(anchor=...)``: one copied from the daemon's log, for a data directory that is gone."""
+    log = AuditLog(database, KEY)
+    fill(log, 6)
+    sixth = AuditAnchor(6, hash_of(database, 6))
+    assert log.verify(anchor=sixth).ok
+    assert log.verify(anchor=AuditAnchor(4, hash_of(database, 4))).ok
+    assert log.verify(anchor=AuditAnchor(6, "0" * 64)).problems == [
+        "seq 6 is not the record the given anchor names: the database was restored from an older backup "
+        "and appended to since?"
+    ]
+    tamper(database, "DELETE FROM audit_log", "DELETE FROM audit_head")
+    assert log.verify(anchor=sixth).problems == ["the log is empty but the given anchor says seq 6"]
 
 
 def test_a_rewritten_chain_without_the_key_is_found(
@@ -235,9 +527,9 @@ def test_a_rewritten_chain_without_the_key_is_found(
     assert len(problems) == 6
 
 
-def test_an_appended_forgery_is_found(database: Database) -> None:
+def test_an_appended_forgery_is_found(database: Database, anchored: Anchored, home: Path) -> None:
     """A record added with the schema's rules but without the key, head updated (its MAC cannot be)."""
-    log = AuditLog(database, KEY)
+    log = anchored()
     fill(log, 3)
     with database.session() as session:
         last = session.get(AuditRow, 3)
@@ -257,23 +549,43 @@ def test_an_appended_forgery_is_found(database: Database) -> None:
     assert problems_of(log) == ["seq 4: contents changed", "head MAC invalid (the head row was altered)"]
 
 
-def test_appending_after_the_head_was_reset_is_refused(database: Database) -> None:
-    """Head deleted, then a daemon starts (it makes a new, empty head): its first append would reuse seq 1."""
-    fill(AuditLog(database, KEY), 3)
+def test_appending_after_the_head_was_deleted_is_refused(
+    database: Database, anchored: Anchored, home: Path
+) -> None:
+    """Head deleted, then a daemon starts: it makes no new, empty head over records (its first append
+    would reuse seq 1, and the deletion would look like an addition)."""
+    fill(anchored(), 3)
     tamper(database, "DELETE FROM audit_head")
-    restarted = AuditLog(database, KEY)
-    with pytest.raises(StoreError, match="head does not match"):
+    restarted = anchored()
+    with pytest.raises(StoreError, match="head row is missing"):
         restarted.record(actor="a", action="x", result="ok")
-    assert problems_of(restarted) == ["chain ends at seq 3 but the head says 0 (records added past the head)"]
+    assert problems_of(restarted) == ["head row missing (the chain ends at seq 3)"]
+
+
+def test_appending_after_the_head_was_reset_is_refused(database: Database) -> None:
+    """A head row that names a seq already taken (replaced by an older one, say)."""
+    log = AuditLog(database, KEY)
+    fill(log, 3)
+    with database.session() as session:
+        session.execute(update(AuditHeadRow).values(seq=0, hash="0" * 64, mac=log._head_mac(0, "0" * 64)))
+    with pytest.raises(StoreError, match="head does not match"):
+        log.record(actor="a", action="x", result="ok")
+    assert problems_of(log) == ["chain ends at seq 3 but the head says 0 (records added past the head)"]
 
 
 def test_concurrent_appends_from_two_connections_pools_leave_no_gaps(
-    database: Database, database_url: str
+    database: Database, anchored: Anchored, database_url: str, home: Path
 ) -> None:
-    """8 threads x 50 records, half through a second Database (another process's pool): seqs 1..400,
-    each once, and the chain verifies. Verifying meanwhile never reports a problem (one snapshot)."""
+    """8 threads x 50 records, half through a second Database (another process's pool), one data
+    directory: seqs 2..401, each once, the chain verifies and the anchor names seq 401 (never moved
+    back by a slower writer). Verifying meanwhile never reports a problem (one snapshot, the anchor
+    read before it).
+
+    Seq 1 is written first: between a data directory's very first commit and its first anchor, verify
+    truthfully says there is no anchor yet."""
     second = open_database(database_url)
-    logs = [AuditLog(database, KEY), AuditLog(second, KEY)]
+    logs = [anchored(), anchored(second)]
+    fill(logs[0], 1)
     seqs: list[int] = []
     errors: list[BaseException] = []
     verifications: list[list[str]] = []
@@ -306,14 +618,15 @@ def test_concurrent_appends_from_two_connections_pools_leave_no_gaps(
     finally:
         second.close()
     assert errors == []
-    assert sorted(seqs) == list(range(1, 401))
-    times = [entry.at for entry in logs[0].entries(limit=400)]
+    assert sorted(seqs) == list(range(2, 402))
+    times = [entry.at for entry in logs[0].entries(limit=401)]
     assert times == sorted(times)
     assert verifications
     assert all(problems == [] for problems in verifications), verifications
     report = logs[0].verify()
     assert report.ok, report.problems
-    assert report.records == 400
+    assert report.records == 401
+    assert (anchor_in(home)["seq"], anchor_in(home)["hash"]) == (401, hash_of(database, 401))
 
 
 @pytest.mark.slow
@@ -342,7 +655,9 @@ def test_a_long_log_is_verified_in_constant_memory(database: Database) -> None:
         prev = digest
     with database.session() as session:
         session.execute(insert(AuditRow), rows)
-        session.execute(update(AuditHeadRow).values(seq=count, hash=prev, mac=log._head_mac(count, prev)))
+        session.execute(
+            insert(AuditHeadRow).values(id=1, seq=count, hash=prev, mac=log._head_mac(count, prev))
+        )
     del rows
     tracemalloc.start()
     try:

@@ -191,3 +191,56 @@ def test_entries_from_before_serials_keep_refusing_the_whole_number(database_url
         entry = Blacklist(database).lookup(NUMBER, "0000000009")
         assert entry is not None
         assert (entry.reason, entry.issuance_serial, entry.listed_by) == ("挂失", "", "desk")
+
+
+def _registry_lists(database: Database, serial: str, reason: str = "挂失") -> None:
+    """What the card registry does when a card's status changes (cardservice.issuance)."""
+    with database.session() as session:
+        Blacklist.list_in(session, NUMBER, reason, issuance_serial=serial, listed_by="clerk")
+
+
+def test_remove_takes_only_manual_entries_and_leaves_the_registrys(database: Database) -> None:
+    """The registry's entries (a lost or replaced card, by serial) follow the card's status: removing
+    the number's entries by hand takes the manual ones and leaves those."""
+    blacklist = Blacklist(database)
+    _registry_lists(database, "0000000007", "已补换卡")
+    _registry_lists(database, "0000000008")
+    blacklist.add(NUMBER, "stolen", listed_by="desk")
+    blacklist.add(NUMBER, "suspicious", listed_by="desk", issuance_serial="0000000009")
+    removed = blacklist.remove(NUMBER, removed_by="desk")
+    assert [(e.issuance_serial, e.reason) for e in removed] == [("", "stolen"), ("0000000009", "suspicious")]
+    assert [(e.issuance_serial, e.source) for e in blacklist.entries()] == [
+        ("0000000007", "registry"),
+        ("0000000008", "registry"),
+    ]
+    assert blacklist.lookup(NUMBER, "0000000008") is not None  # the lost card: still refused
+    assert blacklist.lookup(NUMBER, "0000000007") is not None  # the replaced one too
+    assert blacklist.lookup(NUMBER, "0000000009") is None
+
+
+@pytest.mark.parametrize("serial", [None, "0000000008"])
+def test_removing_a_registry_entry_by_hand_is_refused(database: Database, serial: str | None) -> None:
+    blacklist = Blacklist(database)
+    _registry_lists(database, "0000000008")
+    with pytest.raises(StoreError) as refused:
+        blacklist.remove(NUMBER, removed_by="desk", issuance_serial=serial)
+    assert str(refused.value) == (
+        "card 0000000008 is on the blacklist because the card registry says 挂失: it comes off with the "
+        "card's status (card-issuer found / unlock CARD_NUMBER), not by hand"
+    )
+    assert blacklist.lookup(NUMBER, "0000000008") is not None
+
+
+def test_a_manual_entry_does_not_take_over_a_registry_entry(database: Database, tmp_path: Path) -> None:
+    """Adding or importing the same card by hand keeps the registry's entry (the card is refused
+    either way): it would otherwise become removable by hand."""
+    blacklist = Blacklist(database)
+    _registry_lists(database, "0000000008")
+    blacklist.add(NUMBER, "stolen", listed_by="desk", issuance_serial="0000000008")
+    path = tmp_path / "list.csv"
+    path.write_text(f"card_number,reason,listed_at,source,issuance_serial\n{NUMBER},x,,y,0000000008\n")
+    assert blacklist.import_(path, listed_by="desk") == 1
+    [entry] = blacklist.entries()
+    assert (entry.reason, entry.source, entry.listed_by) == ("挂失", "registry", "clerk")
+    with pytest.raises(StoreError, match="card-issuer found / unlock"):
+        blacklist.remove(NUMBER, removed_by="desk", issuance_serial="0000000008")

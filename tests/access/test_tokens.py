@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,14 +29,31 @@ class Clock:
 
 
 @pytest.fixture
+def api_keys(database: Database) -> Iterator[Callable[[], ApiKeys]]:
+    """``api_keys()``: an ApiKeys on the test's database (each one is another process), closed before the
+    database is: a last-used write still running on its thread would hold a connection past the close."""
+    made: list[ApiKeys] = []
+
+    def make() -> ApiKeys:
+        made.append(ApiKeys(database))
+        return made[-1]
+
+    yield make
+    for keys in made:
+        keys.close()
+
+
+@pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
     monkeypatch.setattr(tokens_module.time, "monotonic", clock)
     return clock
 
 
-def test_a_key_has_the_documented_form_and_authenticates(database: Database) -> None:
-    keys = ApiKeys(database)
+def test_a_key_has_the_documented_form_and_authenticates(
+    database: Database, api_keys: Callable[[], ApiKeys]
+) -> None:
+    keys = api_keys()
     info, token = keys.create("kiosk-1", [Scope.KIOSK, "his"], created_by="root")
     assert re.fullmatch(rf"csk_{info.key_id}_[A-Za-z0-9_-]{{43}}", token)
     assert re.fullmatch(r"[0-9a-f]{12}", info.key_id)
@@ -43,13 +61,13 @@ def test_a_key_has_the_documented_form_and_authenticates(database: Database) -> 
     assert info.created_by == "root"
     assert info.created_at.tzinfo is not None
     assert info.revoked_at is None
-    client = ApiKeys(database).authenticate(token)  # a fresh instance: from the database, not a cache
+    client = api_keys().authenticate(token)  # a fresh instance: from the database, not a cache
     assert client is not None
     assert (client.id, client.name, client.scopes) == (info.id, "kiosk-1", {Scope.KIOSK, Scope.HIS})
 
 
-def test_only_the_hash_is_stored(database: Database) -> None:
-    _, token = ApiKeys(database).create("his-1", ["his"], created_by="test")
+def test_only_the_hash_is_stored(database: Database, api_keys: Callable[[], ApiKeys]) -> None:
+    _, token = api_keys().create("his-1", ["his"], created_by="test")
     with database.engine.connect() as connection:
         stored = " ".join(
             str(value) for row in connection.execute(text("SELECT * FROM api_clients")) for value in row
@@ -59,9 +77,9 @@ def test_only_the_hash_is_stored(database: Database) -> None:
 
 
 def test_a_revoked_key_is_refused_here_at_once_and_elsewhere_within_the_ttl(
-    database: Database, clock: Clock
+    database: Database, api_keys: Callable[[], ApiKeys], clock: Clock
 ) -> None:
-    here, elsewhere = ApiKeys(database), ApiKeys(database)  # two processes
+    here, elsewhere = api_keys(), api_keys()  # two processes
     _, token = here.create("kiosk-1", [Scope.KIOSK], created_by="t")
     assert here.authenticate(token) is not None
     assert elsewhere.authenticate(token) is not None  # now cached there
@@ -75,9 +93,9 @@ def test_a_revoked_key_is_refused_here_at_once_and_elsewhere_within_the_ttl(
 
 
 def test_successful_look_ups_are_cached(
-    database: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    database: Database, api_keys: Callable[[], ApiKeys], clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = ApiKeys(database)
+    keys = api_keys()
     _, token = keys.create("kiosk-1", [Scope.KIOSK], created_by="t")
     assert keys.authenticate(token) is not None
     sessions = 0
@@ -97,26 +115,31 @@ def test_successful_look_ups_are_cached(
     assert sessions == 1  # looked up again; last use not rewritten within the minute
 
 
-def test_last_use_is_written_at_most_once_a_minute(database: Database, clock: Clock) -> None:
-    keys = ApiKeys(database)
+def test_last_use_is_written_at_most_once_a_minute(
+    database: Database, api_keys: Callable[[], ApiKeys], clock: Clock
+) -> None:
+    keys = api_keys()
     info, token = keys.create("kiosk-1", [Scope.KIOSK], created_by="t")
     assert info.last_used_at is None
     keys.authenticate(token)
+    keys.settle()  # written by a background thread: a request never waits for it
     (first,) = (c.last_used_at for c in keys.list())
     assert first is not None
     for _ in range(5):
         clock.now += 10
         keys.authenticate(token)
+    keys.settle()
     assert [c.last_used_at for c in keys.list()] == [first]
     clock.now += 20
     keys.authenticate(token)
+    keys.settle()
     (later,) = (c.last_used_at for c in keys.list())
     assert later is not None
     assert later > first
 
 
-def test_names_and_scopes_are_checked(database: Database) -> None:
-    keys = ApiKeys(database)
+def test_names_and_scopes_are_checked(database: Database, api_keys: Callable[[], ApiKeys]) -> None:
+    keys = api_keys()
     keys.create("a", ["kiosk"], created_by="t")
     with pytest.raises(StoreError, match="'a' already has an active key"):
         keys.create("a", ["admin"], created_by="t")
@@ -132,8 +155,10 @@ def test_names_and_scopes_are_checked(database: Database) -> None:
         keys.revoke("nobody")
 
 
-def test_a_revoked_name_gets_a_new_key_and_the_old_one_stays_listed(database: Database) -> None:
-    keys = ApiKeys(database)
+def test_a_revoked_name_gets_a_new_key_and_the_old_one_stays_listed(
+    database: Database, api_keys: Callable[[], ApiKeys]
+) -> None:
+    keys = api_keys()
     _, old = keys.create("kiosk-1", ["kiosk"], created_by="t")
     keys.revoke("kiosk-1")
     with pytest.raises(StoreError, match="no active key"):
@@ -147,18 +172,22 @@ def test_a_revoked_name_gets_a_new_key_and_the_old_one_stays_listed(database: Da
     assert [(c.name, c.revoked_at is None) for c in listed] == [("kiosk-1", False), ("kiosk-1", True)]
 
 
-def test_a_scope_this_version_does_not_know_grants_nothing(database: Database) -> None:
-    keys = ApiKeys(database)
+def test_a_scope_this_version_does_not_know_grants_nothing(
+    database: Database, api_keys: Callable[[], ApiKeys]
+) -> None:
+    keys = api_keys()
     _, token = keys.create("k", ["kiosk"], created_by="t")
     with database.engine.begin() as connection:
         connection.execute(text("UPDATE api_clients SET scopes = 'kiosk,superuser'"))
-    client = ApiKeys(database).authenticate(token)
+    client = api_keys().authenticate(token)
     assert client is not None
     assert client.scopes == {Scope.KIOSK}
 
 
-def test_a_database_failure_refuses_the_key_without_raising(database: Database) -> None:
-    keys = ApiKeys(database)
+def test_a_database_failure_refuses_the_key_without_raising(
+    database: Database, api_keys: Callable[[], ApiKeys]
+) -> None:
+    keys = api_keys()
     _, token = keys.create("k", ["kiosk"], created_by="t")
     with database.engine.begin() as connection:
         connection.execute(text("DROP TABLE api_clients"))
@@ -168,10 +197,10 @@ def test_a_database_failure_refuses_the_key_without_raising(database: Database) 
 TOKEN_LIKE = st.from_regex(r"\Acsk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}\Z")
 
 
-def test_no_string_authenticates_or_raises(database: Database) -> None:
+def test_no_string_authenticates_or_raises(database: Database, api_keys: Callable[[], ApiKeys]) -> None:
     """Arbitrary text, strings shaped like keys, and one-character changes of a real key (also its key
     id with another secret): none authenticates, none raises."""
-    keys = ApiKeys(database)
+    keys = api_keys()
     info, token = keys.create("x", ["admin"], created_by="t")
 
     @settings(max_examples=150, deadline=None)
@@ -198,3 +227,27 @@ def test_no_string_authenticates_or_raises(database: Database) -> None:
     assert keys.authenticate(token + "A") is None
     assert keys.authenticate(token.upper()) is None
     assert keys.authenticate(None) is None  # type: ignore[arg-type]  # an untyped caller
+
+
+def test_refused_keys_are_remembered_briefly_and_known_keys_answer_from_memory(
+    database: Database, api_keys: Callable[[], ApiKeys], clock: Clock
+) -> None:
+    """A stream of made-up keys costs one look-up per key and 2 s, not one per request; a known key is
+    answered without the database (what the API checks on its event loop before it asks)."""
+    keys = api_keys()
+    _, token = keys.create("kiosk-1", [Scope.KIOSK], created_by="t")
+    made_up = "csk_0123456789ab_" + "A" * 43
+    assert keys.cached(made_up) == (False, None)  # never seen: the database must say
+    assert keys.authenticate(made_up) is None
+    assert keys.cached(made_up) == (True, None)
+    clock.now += 2.5
+    assert keys.cached(made_up) == (False, None)
+    assert keys.cached("not a key") == (True, None)  # malformed: no look-up at all
+    assert keys.cached(token) == (False, None)
+    client = keys.authenticate(token)
+    assert client is not None
+    assert keys.cached(token) == (True, client)
+    keys.revoke("kiosk-1")
+    assert keys.cached(token) == (False, None)  # revoked here: forgotten at once
+    assert keys.authenticate(token) is None
+    keys.close()

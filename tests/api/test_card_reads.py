@@ -46,6 +46,32 @@ def test_kiosk_response_holds_no_full_number_anywhere(client: TestClient) -> Non
     assert HOLDER["DDF1/EF08"]["phone1"] not in text
 
 
+def test_the_kiosk_view_cannot_be_completed_into_the_id_number(client: TestClient) -> None:
+    """Beside the masked number (first 4, last 2), the exact birth date (digits 7-14) and the city code
+    (digits 1-6) would leave about nine candidates: a kiosk gets the birth year and age only, no codes."""
+    response = client.get(IDENTITY, headers=KIOSK)
+    body = response.json()
+    born = HOLDER["DDF1/EF06"]["birth_date"]  # 1985-03-07
+    assert body["birth_date"] is None
+    assert body["birth_year"] == int(born[:4])
+    assert isinstance(body["age"], int)
+    assert 0 < body["age"] < 130
+    assert body["files"]["DDF1/EF06"]["CSRQ"] == born[:4]
+    issuer = body["files"]["DDF1/EF05"]
+    assert {"YYCSDM", "FKJGDM", "AQM"}.isdisjoint(issuer)
+    for narrowing in (
+        born,
+        born.replace("-", ""),
+        ID_NUMBER[:6],
+        ID_NUMBER[6:14],
+        HOLDER["DDF1/EF05"]["issuer_code"],
+    ):
+        assert narrowing not in response.text, narrowing
+    his = client.get(IDENTITY, headers=HIS).json()
+    assert his["birth_date"] == born
+    assert his["files"]["DDF1/EF05"]["YYCSDM"] == HOLDER["DDF1/EF05"]["city_code"]
+
+
 def test_his_key_gets_the_numbers_in_full(client: TestClient) -> None:
     body = client.get(IDENTITY, headers=HIS).json()
     assert body["masked"] is False

@@ -46,3 +46,14 @@ def test_unmatched_paths_share_one_label(client: TestClient) -> None:
 def test_metrics_need_an_admin_key(client: TestClient) -> None:
     assert_error(client.get("/metrics", headers=KIOSK), 403, "forbidden")
     assert_error(client.get("/metrics"), 401, "unauthorized")
+
+
+def test_made_up_methods_add_no_series(client: TestClient) -> None:
+    """Labels come from a closed set: 5,000 made-up methods, without a key, are one series."""
+    for n in range(5000):
+        client.request(f"X{n:04d}", "/v1/health")
+    text = client.get("/metrics", headers=ADMIN).text
+    assert "X0001" not in text
+    series = [line for line in text.splitlines() if line.startswith("cardservice_http_requests_total{")]
+    assert len([line for line in series if 'method="other"' in line]) == 1
+    assert len(series) < 10

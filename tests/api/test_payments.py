@@ -90,9 +90,10 @@ def test_short_balance_is_a_declined_order_and_bad_input_keeps_the_shape(client:
     assert declined.status_code == 200
     assert declined.json()["status"] == "declined"
     assert bill["id"] in [b["id"] for b in client.get("/v1/payments/bills", headers=KIOSK).json()["bills"]]
-    assert_error(
-        _pay(client, "pay-3", bill_id=bill["id"], amount_fen=1, method="prepaid"), 422, "payment_rejected"
+    mismatch = assert_error(
+        _pay(client, "pay-3", bill_id=bill["id"], amount_fen=1, method="prepaid"), 409, "amount_mismatch"
     )
+    assert mismatch["details"] == {"expected_fen": bill["total_fen"], "amount_fen": 1}
     assert_error(
         _pay(client, "pay-4", bill_id=bill["id"], amount_fen=-5, method="prepaid"), 422, "invalid_request"
     )
@@ -167,3 +168,61 @@ def test_the_same_payment_50_times_at_once_is_charged_once(served: str, acquirer
         assert client.get(f"/v1/payments/orders/{reference}").json()["status"] == "settled"
         assert len(acquirer.charges(reference)) == 1  # one charge at the bank
         assert bill["id"] not in [b["id"] for b in client.get("/v1/payments/bills").json()["bills"]]
+
+
+def test_the_cash_desk_is_not_a_kiosks(client: TestClient) -> None:
+    """A kiosk naming cash would mark a bill paid, or put money on any prepaid account, from nothing: the
+    cash desk always approves. Refused before anything is recorded; an HIS (counter) key may use it."""
+    assert client.get("/v1/payments/methods", headers=KIOSK).json() == {
+        "methods": ["prepaid", "gateway"],
+        "top_up": ["gateway"],
+    }
+    assert client.get("/v1/payments/methods", headers=HIS).json()["methods"] == ["prepaid", "cash", "gateway"]
+    bill = client.get("/v1/payments/bills", headers=KIOSK).json()["bills"][0]
+    paid = _pay(client, "cash-1", bill_id=bill["id"], amount_fen=bill["total_fen"], method="cash")
+    error = assert_error(paid, 403, "payment_method_not_allowed")
+    assert error["details"] == {"method": "cash", "allowed": ["prepaid", "gateway"]}
+    topped = client.post("/v1/payments/top-ups", json={"amount_fen": 1_000_000, "method": "cash"},
+                         headers={**KIOSK, "Idempotency-Key": "cash-2"})  # fmt: skip
+    assert_error(topped, 403, "payment_method_not_allowed")
+    assert client.get("/v1/payments/account", headers=KIOSK).json()["balance_fen"] == 0
+    assert client.get("/v1/payments/orders", headers=KIOSK).json() == {"orders": []}
+    assert bill["id"] in [b["id"] for b in client.get("/v1/payments/bills", headers=KIOSK).json()["bills"]]
+    at_the_counter = client.post("/v1/payments/top-ups", json={"amount_fen": 1_000, "method": "cash"},
+                                 headers={**HIS, "Idempotency-Key": "cash-3"})  # fmt: skip
+    assert at_the_counter.json()["status"] == "settled"
+
+
+@pytest.mark.parametrize("amount", ["3000", True, 3000.0, None, [3000]])
+def test_money_is_a_json_integer_never_coerced(client: TestClient, amount: object) -> None:
+    bill = client.get("/v1/payments/bills", headers=KIOSK).json()["bills"][0]
+    paid = _pay(client, "strict-1", bill_id=bill["id"], amount_fen=amount, method="prepaid")
+    error = assert_error(paid, 422, "invalid_request")
+    assert error["details"]["problems"][0]["where"] == "body.amount_fen"
+    topped = client.post("/v1/payments/top-ups", json={"amount_fen": amount, "method": "gateway"},
+                         headers={**KIOSK, "Idempotency-Key": "strict-2"})  # fmt: skip
+    assert_error(topped, 422, "invalid_request")
+    assert client.get("/v1/payments/orders", headers=KIOSK).json() == {"orders": []}
+
+
+def test_every_read_of_the_patients_money_is_audited(client: TestClient, stack: Stack) -> None:
+    """Bills, balance and orders are the patient's data, as the identity is: each read leaves a record
+    (who, which client, the masked card), like a card read."""
+    client.get("/v1/payments/bills", headers=KIOSK)
+    client.get("/v1/payments/account", headers=KIOSK)
+    top_up = client.post("/v1/payments/top-ups", json={"amount_fen": 100, "method": "gateway"},
+                         headers={**KIOSK, "Idempotency-Key": "tu-read"}).json()  # fmt: skip
+    client.get("/v1/payments/orders", headers=KIOSK)
+    client.get(f"/v1/payments/orders/{top_up['reference']}", headers=KIOSK)
+    client.get("/v1/registration/bookings", headers=KIOSK)
+    reads = [(c["action"], c["actor"], c["card"], c["result"]) for c in stack.audit_calls
+             if c["action"] in ("payment.list_bills", "payment.read_balance", "payment.list_orders",
+                                "payment.read_order", "registration.list")]  # fmt: skip
+    assert reads == [
+        ("payment.list_bills", "kiosk-1", MASKED, "ok"),
+        ("payment.read_balance", "kiosk-1", MASKED, "ok"),
+        ("payment.list_orders", "kiosk-1", MASKED, "ok"),
+        ("payment.read_order", "kiosk-1", MASKED, "ok"),
+        ("registration.list", "kiosk-1", MASKED, "ok"),
+    ]
+    assert CARD_NUMBER not in repr(stack.audit_calls)

@@ -239,8 +239,9 @@ def test_book_pay_and_print_the_slip_and_the_receipt(
     assert bill["total_fen"] == fee
     item_names = [item["name"] for item in bill["items"]]
     assert item_names
+    # Cash at the counter (an HIS key): a kiosk never takes cash.
     top_up = client.post("/v1/payments/top-ups", json={"amount_fen": fee, "method": "cash"},
-                         headers={**KIOSK, "Idempotency-Key": "tu-1"})  # fmt: skip
+                         headers={**HIS, "Idempotency-Key": "tu-1"})  # fmt: skip
     assert top_up.status_code == 200, top_up.text
     assert top_up.json()["status"] == "settled"
     paid = client.post("/v1/payments", json={"bill_id": bill["id"], "amount_fen": fee, "method": "prepaid"},
@@ -351,7 +352,7 @@ def test_lab_reports_are_listed_and_the_biggest_prints_page_by_page(
     assert "↑" in text.replace("↑ 高于参考范围", "")  # a flagged result, not only the legend
     assert "↓" in text.replace("↓ 低于参考范围", "")
     assert "* 异常" not in text  # no qualitative abnormal result in a blood count
-    identity = client.get(IDENTITY, headers=KIOSK).json()
+    identity = client.get(IDENTITY, headers=HIS).json()  # the exact birth date: his scope only
     collected = dt.datetime.fromisoformat(biggest["collected_at"]).astimezone(CHINA_TZ).date()
     born = dt.date.fromisoformat(identity["birth_date"])
     age = collected.year - born.year - ((collected.month, collected.day) < (born.month, born.day))
@@ -519,12 +520,18 @@ def test_reprint_is_for_finished_jobs_and_the_same_card_only(
     assert client.post(f"/v1/print/jobs/{pending['job_ref']}/cancel", headers=KIOSK).status_code == 200
     printer.set_paper(True)
 
-    # another card in the reader: the holder's job is not theirs to reprint
+    # another card in the reader: the holder's job is not theirs to reprint, nor to read
     _swap_card(stack, _other_holder())
     other = client.post(url, json={}, headers={**KIOSK, "Idempotency-Key": "rp-4"})
     assert_error(other, 403, "card_mismatch")
+    preview = client.get(f"/v1/print/jobs/{job['job_ref']}/preview", headers=KIOSK)
+    assert "血" not in assert_error(preview, 403, "card_mismatch")["message"]
     _swap_card(stack, None)  # no card at all (the reader says the card was removed)
     assert_error(client.post(url, json={}, headers={**KIOSK, "Idempotency-Key": "rp-5"}), 409, "card_removed")
+    # the patient has left: the same kiosk key gets no lab report's text
+    left = client.get(f"/v1/print/jobs/{reprint['job_ref']}/preview", headers=KIOSK)
+    assert_error(left, 409, "card_removed")
+    assert second.text not in left.text
     _settle(printer, 2)
 
     api_audit = [c for c in stack.audit_calls if c["action"] == "print.reprint"]
@@ -639,7 +646,7 @@ def test_a_cancelled_registration_and_an_unpaid_or_refunded_order_are_not_printa
     assert error["details"]["reason_zh"] == "该订单未支付成功，不能打印收据"
 
     top_up = client.post("/v1/payments/top-ups", json={"amount_fen": 5_000, "method": "cash"},
-                         headers={**KIOSK, "Idempotency-Key": "tu-np"}).json()  # fmt: skip
+                         headers={**HIS, "Idempotency-Key": "tu-np"}).json()  # fmt: skip
     refund = client.post(f"/v1/payments/orders/{top_up['reference']}/refund", json={"amount_fen": 1_000},
                          headers={**HIS, "Idempotency-Key": "rf-np"})  # fmt: skip
     assert refund.status_code == 200, refund.text

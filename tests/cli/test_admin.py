@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from cardservice.access import ApiKeys, AuditLog
 from cardservice.cli._admin import add_admin_commands
-from cardservice.store import open_database
+from cardservice.store import AuditHeadRow, AuditRow, open_database
+from tests.access.snapshot import database_state, directory_state
 from tests.access.tampering import tamper
 
 NUMBER = "110105198503071230"
@@ -71,7 +73,9 @@ def test_token_create_list_revoke(run: Run, database_url: str) -> None:
     assert "will not be shown again" in made.err
     assert token not in made.err
     with open_database(database_url) as database:
-        client = ApiKeys(database).authenticate(token)
+        keys = ApiKeys(database)
+        client = keys.authenticate(token)
+        keys.close()  # its last-used write, on a thread of its own, done before the database closes
         assert client is not None
         assert client.name == "kiosk-3"
 
@@ -90,7 +94,9 @@ def test_token_create_list_revoke(run: Run, database_url: str) -> None:
     assert revoked.code == 0, revoked.err
     assert "revoked" in revoked.out
     with open_database(database_url) as database:
-        assert ApiKeys(database).authenticate(token) is None
+        keys = ApiKeys(database)
+        assert keys.authenticate(token) is None
+        keys.close()
     unknown = run("token", "revoke", "kiosk-3")
     assert (unknown.code, unknown.err) == (1, "cardservice token: no active key for client 'kiosk-3'\n")
 
@@ -109,10 +115,10 @@ def test_token_create_list_revoke(run: Run, database_url: str) -> None:
 
 
 def test_audit_verify_and_show(run: Run, home: Path, database_url: str) -> None:
-    empty = run("audit", "verify")
-    assert (empty.code, empty.out) == (0, "audit log intact: 0 records\n")
     with open_database(database_url) as database:
-        log = AuditLog(database, AuditLog.key_from_home(home))
+        log = AuditLog.for_home(database, home)  # as the daemon does at its start: the key, no record yet
+        empty = run("audit", "verify")
+        assert (empty.code, empty.out) == (0, "audit log intact: 0 records\n")
         for n in range(6):
             log.record(
                 actor="kiosk-1",
@@ -146,6 +152,161 @@ def test_audit_verify_and_show(run: Run, home: Path, database_url: str) -> None:
         "  seq 2: contents changed",
         "  seq 4 missing (gap)",
     ]
+
+
+def append(run: Run, count: int) -> None:
+    """*count* audit records, written as an operator writes them (each change is audited)."""
+    for n in range(count):
+        added = run("blacklist", "add", f"A{n}", "--reason", "test")
+        assert added.code == 0, added.err
+
+
+def verify_untouched(run: Run, home: Path, database_url: str, *options: str) -> Result:
+    """``audit verify``, checking it left the database and the data directory exactly as they were.
+    (Every connection is closed here: the commands close theirs.)"""
+    before, files = database_state(database_url), directory_state(home)
+    result = run("audit", "verify", *options)
+    assert database_state(database_url) == before, "verify wrote to the database"
+    assert directory_state(home) == files, "verify wrote to the data directory"
+    return result
+
+
+def test_verify_of_an_intact_log_writes_nothing(run: Run, home: Path, database_url: str) -> None:
+    append(run, 3)
+    result = verify_untouched(run, home, database_url)
+    assert (result.code, result.out, result.err) == (0, "audit log intact: 3 records\n", "")
+
+
+def test_verify_finds_every_record_deleted(run: Run, home: Path, database_url: str) -> None:
+    """Records and head deleted: once reported as "intact: 0 records" (verify made a new, empty head)."""
+    append(run, 3)
+    with open_database(database_url) as database:
+        tamper(database, "DELETE FROM audit_log", "DELETE FROM audit_head")
+    result = verify_untouched(run, home, database_url)
+    assert (result.code, result.out) == (1, "")
+    assert result.err.splitlines() == [
+        "audit log NOT intact (0 records read):",
+        "  the log is empty but the anchor says seq 3",
+    ]
+
+
+def test_verify_finds_the_newest_records_deleted_with_the_head(
+    run: Run, home: Path, database_url: str
+) -> None:
+    """Once reported as "records added past the head" (verify made a new head at seq 0)."""
+    append(run, 5)
+    with open_database(database_url) as database:
+        tamper(database, "DELETE FROM audit_log WHERE seq > 3", "DELETE FROM audit_head")
+    result = verify_untouched(run, home, database_url)
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        "audit log NOT intact (3 records read):",
+        "  head row missing (the chain ends at seq 3)",
+        "  the newest 2 records are missing (the anchor says seq 5, the database ends at seq 3)",
+    ]
+
+
+def test_verify_finds_an_older_backup_put_back(run: Run, home: Path, database_url: str) -> None:
+    """SQLite: the file copied aside and copied back. PostgreSQL: the audit tables as a dump of that
+    moment would restore them (the head row with its valid MAC)."""
+    append(run, 2)
+    sqlite = make_url(database_url).get_backend_name() == "sqlite"
+    path = Path(make_url(database_url).database or "")
+    with open_database(database_url) as database, database.session(readonly=True) as session:
+        head = session.get(AuditHeadRow, 1)
+        assert head is not None
+    backup = path.read_bytes() if sqlite else b""
+    append(run, 2)
+    if sqlite:
+        path.write_bytes(backup)
+    else:
+        with open_database(database_url) as database:
+            tamper(
+                database,
+                "DELETE FROM audit_log WHERE seq > 2",
+                f"UPDATE audit_head SET seq = {head.seq}, hash = '{head.hash}', mac = '{head.mac}'",
+            )
+    result = verify_untouched(run, home, database_url)
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        "audit log NOT intact (2 records read):",
+        "  the database is older than the anchor (the anchor says seq 4, the database ends at seq 2): "
+        "restored from a backup?",
+    ]
+
+
+def test_verify_finds_the_audit_tables_gone(run: Run, home: Path, database_url: str) -> None:
+    """SQLite: the database file deleted (verify does not make a new one); PostgreSQL: the tables dropped
+    (verify does not migrate them back)."""
+    append(run, 2)
+    if make_url(database_url).get_backend_name() == "sqlite":
+        Path(make_url(database_url).database or "").unlink()
+    else:
+        with open_database(database_url) as database:
+            tamper(database, "DROP TABLE audit_log", "DROP TABLE audit_head")
+    result = verify_untouched(run, home, database_url)
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        "audit log NOT intact (0 records read):",
+        "  the log is empty but the anchor says seq 2",
+    ]
+
+
+def test_verify_says_when_the_data_directory_has_no_anchor_yet(
+    run: Run, home: Path, database_url: str
+) -> None:
+    """An upgrade: the records written before anchors existed are linked, but the end of the log cannot
+    be vouched for until the next append writes the anchor."""
+    append(run, 2)
+    (home / "audit.anchor").unlink(missing_ok=True)  # as the version before anchors left it
+    result = verify_untouched(run, home, database_url)
+    assert (result.code, result.out) == (1, "")
+    assert result.err.splitlines() == [
+        "audit log NOT verified to its end (2 records read):",
+        f"  no anchor in {home / 'audit.anchor'}: deleting the newest records or putting back an older "
+        "backup cannot be detected until the next append from this data directory writes it",
+    ]
+    append(run, 1)
+    assert run("audit", "verify").out == "audit log intact: 3 records\n"
+
+
+def test_verify_needs_the_key_and_makes_none(run: Run, home: Path, database_url: str) -> None:
+    """A missing key is not replaced by a new one (every record would then read as changed)."""
+    result = run("audit", "verify")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        f"cardservice audit: no audit key at {home / 'audit.key'}: the log cannot be verified without it "
+        "(restore it from the backup; the daemon makes one at its first start)\n"
+    )
+    assert not home.exists()
+    assert database_state(database_url) in (None, ([], [], {}, None, None, None))  # nothing created
+
+
+def test_verify_checks_an_anchor_from_the_daemon_log(run: Run, home: Path, database_url: str) -> None:
+    """``--anchor SEQ:HASH`` as the daemon logs it ("audit anchor SEQ:HASH"): evidence that outlives the
+    data directory."""
+    append(run, 3)
+    with open_database(database_url) as database, database.session(readonly=True) as session:
+        second = session.get(AuditRow, 2)
+        assert second is not None
+    anchor = f"2:{second.hash}"
+    assert verify_untouched(run, home, database_url, "--anchor", anchor).code == 0
+    with open_database(database_url) as database:
+        tamper(database, "DELETE FROM audit_log", "DELETE FROM audit_head")
+    (home / "audit.anchor").unlink()
+    result = verify_untouched(run, home, database_url, "--anchor", anchor)
+    assert result.err.splitlines() == [
+        "audit log NOT intact (0 records read):",
+        "  the log is empty but the given anchor says seq 2",
+    ]
+
+
+@pytest.mark.parametrize("anchor", ["2", "x:" + "a" * 64, "2:" + "a" * 63, "0:" + "a" * 64, "2:" + "g" * 64])
+def test_a_bad_anchor_is_a_usage_error(run: Run, anchor: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:
+        run("audit", "verify", "--anchor", anchor)
+    assert usage.value.code == 2
+    assert "not SEQ:HASH" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "x"])
@@ -215,9 +376,13 @@ def test_an_unreachable_database_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CARDSERVICE_DATABASE_URL", "postgresql+psycopg://cardservice:pw@127.0.0.1:1/none")
-    args = build_parser().parse_args(["--home", str(tmp_path), "audit", "verify"])
-    assert args.func(args) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("cardservice audit: database postgresql+psycopg://cardservice:***@127.0.0.1:1/none")
-    assert "Connection refused" in err
-    assert err.count("\n") == 1
+    AuditLog.key_from_home(tmp_path)
+    for command in (["audit", "verify"], ["audit", "show"]):
+        args = build_parser().parse_args(["--home", str(tmp_path), *command])
+        assert args.func(args) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(
+            "cardservice audit: database postgresql+psycopg://cardservice:***@127.0.0.1:1/none"
+        )
+        assert "Connection refused" in err
+        assert err.count("\n") == 1

@@ -91,3 +91,18 @@ def test_bad_payment_methods_are_refused(tmp_path: Path, text: str, problem: str
     with pytest.raises(ConfigError) as error:
         load_settings(home=write(tmp_path, text))
     assert problem in str(error.value)
+
+
+@pytest.mark.parametrize("key", ["his_url", "payment_gateway_url"])
+def test_the_his_and_the_acquirer_are_reached_over_tls_beyond_this_machine(tmp_path: Path, key: str) -> None:
+    for ok in (
+        "https://his.hospital.example/cs",
+        "http://127.0.0.1:9300",
+        "http://localhost:9300",
+        "http://[::1]:1",
+    ):
+        assert getattr(load_settings(home=tmp_path, **{key: ok}), key) == ok
+    with pytest.raises(ConfigError) as error:
+        load_settings(home=tmp_path, **{key: "http://10.1.2.3:9300"})
+    assert "use https://" in str(error.value)
+    assert key in str(error.value)

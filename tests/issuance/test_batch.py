@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from cardservice.access import Blacklist
+from cardservice.errors import CardAbsentError
+from cardservice.healthcard import HealthCardSession
 from cardservice.issuance import TransportKeys
-from cardservice.issuance._batch import resume, run_batch
+from cardservice.issuance._batch import chip_serial, resume, run_batch
 from cardservice.issuance._people import IssuerProfile, load_people
 from cardservice.issuance._registry import CardStatus, Registry, RegistryError
 from cardservice.issuance._sealing import ContentCipher
@@ -273,3 +275,69 @@ def test_replacement_carries_the_data_over_and_blacklists_only_the_old_card(
     assert any("registry's copy" in note for note in notes)
     assert blacklist.lookup(person.id_number, new.issuance_serial) is not None
     assert blacklist.lookup(person.id_number, third.issuance_serial) is None
+
+
+class _FaultAfterActivation(_KillableCard):
+    """Writes everything, then the read-back goes wrong: a byte flipped in every answer with data
+    (read back differs), or the card torn away at the first read."""
+
+    def __init__(self, card: CardOS, fault: str) -> None:
+        super().__init__(card, None)
+        self.fault, self.activated = fault, False
+
+    def transmit(self, apdu: bytes) -> bytes:
+        if not self.activated:
+            self.activated = apdu[1] == 0x44  # ACTIVATE FILE: every file written
+            return super().transmit(apdu)
+        if self.fault == "tear":
+            raise CardAbsentError("the card was pulled")
+        answer = super().transmit(apdu)
+        return bytes([answer[0] ^ 0x01]) + answer[1:] if len(answer) > 2 else answer
+
+
+@pytest.mark.parametrize("fault", ["mismatch", "tear"])
+def test_a_spoiled_card_with_contents_is_blacklisted_and_the_new_one_is_not(
+    tmp_path: Path, registry: Registry, database: Database, demo_store: KeyStore, fault: str
+) -> None:
+    """Spoiled after its contents were written: the chip works, so its serial goes on the blacklist
+    with the spoiling (the daemon refuses it); the person's next card is accepted."""
+    people, _ = load_people(EXAMPLES / "people.csv")
+    person = people[5]
+    hopper = Hopper(tmp_path)
+    hopper.next_card()
+    hopper.current = _FaultAfterActivation(load_card(hopper.taken[0]), fault)
+    [spoiled] = _run([person], registry, hopper, demo_store).cards
+    assert spoiled.outcome == "spoiled"
+    chip = HealthCardSession(_Card(load_card(hopper.taken[0])), SoftwareSam(demo_store))
+    assert chip.read_identity().issuer.issuance_serial == spoiled.issuance_serial  # the chip works
+    blacklist = Blacklist(database)
+    entry = blacklist.lookup(person.id_number, spoiled.issuance_serial)  # as the daemon asks
+    assert entry is not None
+    assert entry.source == "registry"
+    [again] = _run([person], registry, hopper, demo_store).cards
+    assert again.outcome == "active"
+    assert blacklist.lookup(person.id_number, again.issuance_serial) is None
+    history = registry.history(registry.cards(status=CardStatus.SPOILED)[0].id)
+    assert [h[3] for h in history] == ["personalising", "spoiled"]
+
+
+def test_a_card_spoiled_while_blank_is_not_blacklisted(
+    tmp_path: Path, registry: Registry, database: Database, demo_store: KeyStore
+) -> None:
+    """Nothing written (a wrong transport key stops the flow before CREATE FILE; a run killed before
+    the first write leaves a blank card that is reused): no entry."""
+    people, _ = load_people(EXAMPLES / "people.csv")
+    wrong = TransportKeys(bytes(16), bytes(16))
+    feeder = Feeder(tmp_path)
+    result = run_batch(people[:1], registry=registry, source=feeder, keystore=demo_store,
+                       sam=SoftwareSam(demo_store), transport=wrong, issuer=IssuerProfile(),
+                       actor="tester", batch="b1", station=STATION)  # fmt: skip
+    assert [c.outcome for c in result.cards] == ["spoiled"]
+    record = registry.begin(people[1].id_number, actor="tester", batch="b1", station=STATION)
+    card = feeder.next_card()
+    registry.attach(record.id, chip_serial=chip_serial(card.atr), content="{}")
+    lines, eject = resume(registry, card, SoftwareSam(demo_store), demo_store, actor="t", station=STATION)
+    assert lines[0].endswith("the blank card is reused; spoiled")
+    assert not eject
+    assert len(registry.cards(status=CardStatus.SPOILED)) == 2
+    assert Blacklist(database).entries() == []

@@ -19,8 +19,18 @@ import uvicorn
 from sqlalchemy import select
 
 from cardservice.healthcard import id_check_character
-from cardservice.his import CHINA_TZ, EmbeddedHis, Patient, seed
-from cardservice.payments import CashDesk, GatewayMethod, Ledger, Payments, PrepaidAccount
+from cardservice.his import CHINA_TZ, AlreadySettled, EmbeddedHis, Patient, seed
+from cardservice.payments import (
+    CashDesk,
+    GatewayMethod,
+    Ledger,
+    MethodRecord,
+    MethodResult,
+    MethodStatus,
+    PaymentMethod,
+    Payments,
+    PrepaidAccount,
+)
 from cardservice.store import Database, HisBillRow
 from simulators.acquirer import AcquirerStore, Faults, create_app
 from tests.dbfixtures import database, database_url
@@ -31,12 +41,17 @@ __all__ = [
     "Acquirer",
     "AuditSpy",
     "Crash",
+    "DyingAudit",
+    "Intercept",
+    "RefusingHis",
     "add_bill",
     "bill_status",
+    "crash_at",
     "database",
     "database_url",
     "make_patient",
     "make_payments",
+    "money_taken",
 ]
 
 
@@ -53,6 +68,16 @@ class Crash(BaseException):
     """The simulated kill: a BaseException, so no `except Exception` in the service swallows it."""
 
 
+def crash_at(point: str) -> Callable[[str], None]:
+    """A ``crash_at`` hook that kills the service at *point* (one of CRASH_POINTS)."""
+
+    def hook(step: str) -> None:
+        if step == point:
+            raise Crash(step)
+
+    return hook
+
+
 class AuditSpy:
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
@@ -60,6 +85,72 @@ class AuditSpy:
     def __call__(self, **record: Any) -> int:
         self.records.append(record)
         return len(self.records)
+
+    def of(self, target: str) -> list[tuple[str, str]]:
+        """(action, result) of the records about *target*, in order."""
+        return [(r["action"], r["result"]) for r in self.records if r.get("target") == target]
+
+
+class DyingAudit(AuditSpy):
+    """An audit sink the service dies in when it is about to record *result* (after the move committed,
+    before its audit record exists: the kill between the two)."""
+
+    def __init__(self, result: str) -> None:
+        super().__init__()
+        self.result = result
+
+    def __call__(self, **record: Any) -> int:
+        if record.get("result") == self.result:
+            raise Crash(f"audit of {self.result}")
+        return super().__call__(**record)
+
+
+class RefusingHis(EmbeddedHis):
+    """An HIS that refuses every settlement for good (the bill was paid at the counter meanwhile)."""
+
+    def settle_bill(self, patient: Patient, bill_id: str, **kwargs: object) -> object:  # type: ignore[override]
+        raise AlreadySettled("the bill was settled by another payment")
+
+
+class Intercept:
+    """A payment method a test can catch inside a call (``hold``: "charge" or "refund" waits in the
+    call until ``release`` is set, after setting ``entered``) or make unavailable for its next
+    ``unavailable_refunds`` refunds; everything else is the wrapped method's."""
+
+    def __init__(
+        self, inner: PaymentMethod, *, hold: str | None = None, unavailable_refunds: int = 0
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.clearing_account = inner.clearing_account
+        self.hold = hold
+        self.unavailable_refunds = unavailable_refunds
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def _wait(self, call: str) -> None:
+        if self.hold == call:
+            self.entered.set()
+            assert self.release.wait(30), "the test never released the held call"
+
+    def charge(
+        self, reference: str, amount_fen: int, patient: Patient, *, idempotency_key: str
+    ) -> MethodResult:
+        self._wait("charge")
+        return self.inner.charge(reference, amount_fen, patient, idempotency_key=idempotency_key)
+
+    def query(self, reference: str) -> MethodResult:
+        return self.inner.query(reference)
+
+    def refund(self, reference: str, amount_fen: int, refund_reference: str) -> MethodResult:
+        self._wait("refund")
+        if self.unavailable_refunds:
+            self.unavailable_refunds -= 1
+            return MethodResult(MethodStatus.UNAVAILABLE, message="method down for a moment")
+        return self.inner.refund(reference, amount_fen, refund_reference)
+
+    def records(self, day: dt.date) -> list[MethodRecord]:
+        return self.inner.records(day)
 
 
 @dataclasses.dataclass
@@ -149,14 +240,30 @@ def make_payments(
     audit: AuditSpy | None = None,
     crash_at: Callable[[str], None] | None = None,
     read_timeout: float = 0.5,
+    wrap: Callable[[PaymentMethod], PaymentMethod] | None = None,
 ) -> Payments:
+    """A payments service over *database* (another daemon's, when the test makes two); *wrap* replaces
+    each method (e.g. by an :class:`Intercept`)."""
     ledger = Ledger(database)
     gateway = GatewayMethod(acquirer_url, read_timeout=read_timeout, connect_timeout=1.0)
     _OPEN.append(gateway)
     kwargs: dict[str, Any] = {"audit": audit, "ledger": ledger}
     if crash_at is not None:
         kwargs["crash_at"] = crash_at
-    return Payments(database, his, [PrepaidAccount(ledger), CashDesk(ledger), gateway], **kwargs)
+    methods: list[PaymentMethod] = [PrepaidAccount(ledger), CashDesk(ledger), gateway]
+    if wrap is not None:
+        methods = [wrap(method) for method in methods]
+    return Payments(database, his, methods, **kwargs)
+
+
+def money_taken(payments: Payments, reference: str, method: str, patient: Patient = ALICE) -> int:
+    """What the method itself holds for the order, net of refunds (the truth the ledger must match)."""
+    day = payments.get_order(reference).created_at.astimezone(CHINA_TZ).date()
+    records = payments.methods[method].records(day)
+    refunds = {o.reference for o in payments.orders(patient) if o.parent_reference == reference}
+    charged = sum(r.amount_fen for r in records if r.reference == reference and r.status == "approved")
+    refunded = sum(r.amount_fen for r in records if r.reference in refunds and r.status == "approved")
+    return charged - refunded
 
 
 @pytest.fixture

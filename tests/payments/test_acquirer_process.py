@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.payments.conftest import Acquirer
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -62,3 +64,22 @@ def test_a_charge_survives_a_kill_and_is_never_charged_twice(tmp_path: Path) -> 
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_closing_a_reference_answers_what_the_acquirer_has_and_bars_it_otherwise(acquirer: Acquirer) -> None:
+    """What the gateway's query relies on: close is the answer for a known reference; an unknown one is
+    closed for good, so a charge or refund still on its way is declined and never listed."""
+    with httpx.Client(base_url=acquirer.url) as client:
+        charged = client.post("/v1/charges", json={"reference": "PO1", "amount_fen": 700}).json()
+        assert client.post("/v1/transactions/PO1/close").json() == charged  # approved: answered as such
+        assert client.post("/v1/transactions/PO2/close").json()["status"] == "closed"
+        assert client.post("/v1/charges", json={"reference": "PO2", "amount_fen": 100}).json()["status"] == (
+            "declined"
+        )
+        assert client.post("/v1/transactions/RF1/close").json()["status"] == "closed"
+        late_refund = {"charge_reference": "PO1", "refund_reference": "RF1", "amount_fen": 700}
+        assert client.post("/v1/refunds", json=late_refund).json()["status"] == "declined"
+        assert client.post("/v1/transactions/PO2/close").json()["status"] == "closed"  # stays closed
+        day = charged["day"]
+        listed = client.get("/v1/transactions", params={"day": day}).json()["transactions"]
+    assert [(t["reference"], t["status"]) for t in listed] == [("PO1", "approved")]

@@ -4,10 +4,12 @@ never go below a floor under concurrency, and a trial balance that notices tampe
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
 
 from cardservice.payments import (
     CASH,
@@ -15,6 +17,9 @@ from cardservice.payments import (
     InsufficientFunds,
     Ledger,
     LedgerError,
+    MethodStatus,
+    PrepaidAccount,
+    ReferenceClosed,
     credit,
     debit,
     prepaid_account,
@@ -153,4 +158,53 @@ def test_concurrent_spending_never_overdraws(database: Database) -> None:
         thread.join()
     assert sorted(outcomes) == ["ok"] * 10 + ["short"] * 10
     assert ledger.balance(ACCOUNT) == 0
+    assert ledger.verify().balanced
+
+
+@pytest.mark.parametrize("first", ["posting", "close"])
+def test_a_close_and_a_posting_racing_for_one_reference_never_both_win(
+    database: Database, first: str
+) -> None:
+    """The closed reference of a payment method: whichever commits first wins, the other sees it, and
+    the loser's transaction goes on (the close runs in the transaction that fails an order)."""
+    ledger = Ledger(database)
+    fund(ledger, database, 1000)
+    entries = [debit(ACCOUNT, 300), credit("prepaid_clearing", 300)]
+    holding, done = threading.Event(), threading.Event()
+    seen: list[object] = []
+
+    def hold_open(work: Callable[[Session], object]) -> None:
+        with database.session() as session:
+            seen.append(work(session))
+            holding.set()
+            done.wait(10)  # uncommitted while the other one starts
+
+    if first == "posting":
+        holder = threading.Thread(
+            target=hold_open, args=(lambda s: ledger.post(s, "PO1@prepaid", "method.charge", entries),)
+        )
+    else:
+        holder = threading.Thread(target=hold_open, args=(lambda s: ledger.close(s, "PO1@prepaid"),))
+    holder.start()
+    assert holding.wait(10)
+    threading.Timer(0.3, done.set).start()  # the first commits while the second waits for it
+    if first == "posting":
+        with database.session() as session:
+            closed = ledger.close(session, "PO1@prepaid", memo="recovery")
+            assert closed is not None  # posted after all: not closed
+            assert closed.kind == "method.charge"
+            ledger.post(session, "T-AFTER", "top_up", [debit(CASH, 5), credit(ACCOUNT, 5)])  # still usable
+        assert ledger.balance(ACCOUNT) == 705
+    else:  # the charge of a daemon that did not know: refused, nothing moves
+        declined = PrepaidAccount(ledger).charge("PO1", 300, ALICE, idempotency_key="PO1")
+        assert (declined.status, declined.message) == (
+            MethodStatus.DECLINED,
+            "ledger reference 'PO1@prepaid' is closed",
+        )
+        assert ledger.balance(ACCOUNT) == 1000
+        with pytest.raises(ReferenceClosed), database.session() as session:
+            ledger.post(session, "PO1@prepaid", "method.charge", entries)
+    holder.join(10)
+    kinds = [p.kind for p in ledger.postings() if p.reference == "PO1@prepaid"]
+    assert kinds == (["method.charge"] if first == "posting" else ["closed"])
     assert ledger.verify().balanced

@@ -4,6 +4,7 @@ final states derived from them, and the order book refusing a move that is not i
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from cardservice import errors
 from cardservice.payments import (
+    BILL_HOLDING_STATES,
     FINAL_STATES,
     LIFECYCLES,
     IdempotencyConflict,
@@ -32,21 +34,24 @@ NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 def test_order_states_keep_their_stored_values() -> None:
     assert [s.value for s in OrderStatus] == [
         "pending", "charged", "settled", "unsettled", "declined", "failed", "in_doubt", "refunded",
+        "returned",
     ]  # fmt: skip
     assert [k.value for k in OrderKind] == ["bill", "top_up", "refund"]
 
 
 def test_a_bill_payment_is_charged_then_settled_at_the_his_or_unsettled() -> None:
     # A lifecycle has the states its kind of order reaches from pending: a bill is never refunded.
+    # Unsettled is open: the money goes back by a refund order, then the bill is returned.
     assert LIFECYCLES[OrderKind.BILL].describe() == "\n".join(
         [
             "pending → charged, declined, failed, in_doubt",
             "charged → settled, unsettled",
             "settled → (final)",
-            "unsettled → (final)",
+            "unsettled → returned",
             "declined → (final)",
             "failed → (final)",
             "in_doubt → charged, declined, failed, in_doubt",
+            "returned → (final)",
         ]
     )
 
@@ -75,8 +80,8 @@ def test_a_refund_is_refunded_or_failed() -> None:
 
 
 def test_final_states_are_those_no_kind_of_order_moves_on_from() -> None:
-    assert {S.SETTLED, S.UNSETTLED, S.DECLINED, S.FAILED, S.REFUNDED} == FINAL_STATES
-    assert {S.PENDING, S.CHARGED, S.IN_DOUBT} == OPEN_STATES
+    assert {S.SETTLED, S.RETURNED, S.DECLINED, S.FAILED, S.REFUNDED} == FINAL_STATES
+    assert {S.PENDING, S.CHARGED, S.IN_DOUBT, S.UNSETTLED} == OPEN_STATES
     assert "settled" in FINAL_STATES  # the stored strings are the states
 
 
@@ -86,6 +91,8 @@ def test_final_states_are_those_no_kind_of_order_moves_on_from() -> None:
         (OrderKind.BILL, S.PENDING, S.SETTLED),  # never past the HIS without being charged
         (OrderKind.BILL, S.SETTLED, S.REFUNDED),  # a refund is another order
         (OrderKind.BILL, S.UNSETTLED, S.SETTLED),
+        (OrderKind.BILL, S.CHARGED, S.RETURNED),  # returned only from unsettled, once the money is back
+        (OrderKind.BILL, S.RETURNED, S.UNSETTLED),
         (OrderKind.BILL, S.CHARGED, S.FAILED),  # the money is taken: it is settled or given back
         (OrderKind.TOP_UP, S.PENDING, S.CHARGED),
         (OrderKind.REFUND, S.PENDING, S.SETTLED),
@@ -98,6 +105,18 @@ def test_an_illegal_move_raises(kind: OrderKind, current: OrderStatus, target: O
     assert not lifecycle.can(current, target)
     with pytest.raises(IllegalTransition, match=f"{current} → {target}"):
         lifecycle.check(current, target)
+
+
+def test_the_bill_states_that_hold_a_bill_are_those_of_the_databases_index() -> None:
+    """Every bill state but the three that took no money or gave it all back holds the bill; the
+    partial unique index of the model (migration 0008) lists the same states."""
+    bill = LIFECYCLES[OrderKind.BILL]
+    states = {state for state in S if bill.targets(state) or bill.is_final(state)}
+    assert states - {S.DECLINED, S.FAILED, S.RETURNED} == BILL_HOLDING_STATES
+    (index,) = [i for i in PaymentOrderRow.__table__.indexes if i.name == "uq_payments_orders_live_bill"]
+    for dialect in ("sqlite", "postgresql"):
+        where = str(index.dialect_options[dialect]["where"])
+        assert set(re.findall(r"'(\w+)'", where)) == {"bill"} | {s.value for s in BILL_HOLDING_STATES}
 
 
 def test_a_legal_move_is_the_target() -> None:

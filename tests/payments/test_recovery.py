@@ -4,35 +4,27 @@ bill is settled exactly when the money was taken."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from sqlalchemy import update
 
 from cardservice.his import CHINA_TZ, EmbeddedHis, HisUnavailable, Patient
 from cardservice.payments import CRASH_POINTS, GatewayMethod, Payments
 from cardservice.store import Database, HisBillRow
-from tests.payments.conftest import ALICE, Acquirer, Crash, add_bill, bill_status, control, make_payments
+from tests.payments.conftest import (
+    ALICE,
+    Acquirer,
+    AuditSpy,
+    Crash,
+    DyingAudit,
+    add_bill,
+    bill_status,
+    control,
+    crash_at,
+    make_payments,
+    money_taken,
+)
 
 CHARGE_POINTS = [p for p in CRASH_POINTS if not p.startswith("refund")]
-
-
-def crash_at(point: str) -> Callable[[str], None]:
-    def hook(step: str) -> None:
-        if step == point:
-            raise Crash(step)
-
-    return hook
-
-
-def money_taken(payments: Payments, acquirer: Acquirer, reference: str, method: str) -> int:
-    """What the method itself holds for the order, net of refunds (the truth the ledger must match)."""
-    day = payments.get_order(reference).created_at.astimezone(CHINA_TZ).date()
-    records = payments.methods[method].records(day)
-    refunds = {o.reference for o in payments.orders(ALICE) if o.parent_reference == reference}
-    charged = sum(r.amount_fen for r in records if r.reference == reference and r.status == "approved")
-    refunded = sum(r.amount_fen for r in records if r.reference in refunds and r.status == "approved")
-    return charged - refunded
 
 
 def close(payments: Payments) -> None:
@@ -58,7 +50,7 @@ def test_a_kill_at_any_step_of_a_bill_payment_recovers_consistently(
     report = fresh.recover()
     assert report.unresolved == ()
     (order,) = [o for o in fresh.orders(ALICE) if o.kind == "bill"]
-    taken = money_taken(fresh, acquirer, order.reference, method)
+    taken = money_taken(fresh, order.reference, method)
     status, reference = bill_status(database, bill)
     if point == "intent_recorded":
         assert (order.status, taken, status) == ("failed", 0, "outstanding")  # never charged
@@ -71,7 +63,7 @@ def test_a_kill_at_any_step_of_a_bill_payment_recovers_consistently(
     # The retried request afterwards returns the recovered order and charges nothing more.
     if order.status == "settled":
         assert fresh.pay_bill("kiosk-1", "k-pay", ALICE, bill, 3300, method) == order
-        assert money_taken(fresh, acquirer, order.reference, method) == 3300
+        assert money_taken(fresh, order.reference, method) == 3300
     assert fresh.recover().resolved == ()  # nothing left to do
     close(setup)
     close(fresh)
@@ -166,12 +158,45 @@ def test_a_payment_the_his_refuses_is_refunded(
     fresh = make_payments(database, his, acquirer.url)
     fresh.recover()
     orders = {o.kind: o for o in fresh.orders(ALICE)}
-    assert (orders["bill"].status, orders["bill"].error_code) == ("unsettled", "already_settled")
+    # unsettled until its refund gave the whole amount back: then returned (final)
+    assert (orders["bill"].status, orders["bill"].error_code) == ("returned", "already_settled")
     assert orders["refund"].status == "refunded"
     assert orders["refund"].parent_reference == orders["bill"].reference
-    assert money_taken(fresh, acquirer, orders["bill"].reference, "gateway") == 0
+    assert money_taken(fresh, orders["bill"].reference, "gateway") == 0
     assert fresh.ledger.balance("his_revenue") == 0
     assert fresh.ledger.balance("gateway_clearing") == 0
     assert fresh.ledger.verify().balanced
     close(payments)
+    close(fresh)
+
+
+@pytest.mark.parametrize("lost", ["charged", "settled"])
+def test_a_move_whose_audit_record_a_kill_prevented_is_audited_by_recover(
+    database: Database, his: EmbeddedHis, acquirer: Acquirer, lost: str
+) -> None:
+    """Killed after a move committed, before its audit record was written: recover() writes it from
+    the order's events (payments_events), once."""
+    bill = add_bill(database, ALICE, 2100)
+    dying_audit = DyingAudit(lost)
+    dying = make_payments(database, his, acquirer.url, audit=dying_audit)
+    with pytest.raises(Crash):
+        dying.pay_bill("kiosk-1", "k-1", ALICE, bill, 2100, "gateway")
+    (order,) = dying.orders(ALICE)
+    assert lost not in [result for _, result in dying_audit.of(order.reference)]
+    close(dying)
+
+    audit = AuditSpy()
+    fresh = make_payments(database, his, acquirer.url, audit=audit)
+    fresh.recover()
+    fresh.recover()
+    assert dying_audit.of(order.reference) + audit.of(order.reference) == [
+        ("payment.order", "pending"),
+        ("payment.charge", "charged"),
+        ("payment.settle", "settled"),
+    ]
+    (charged,) = [r for r in audit.records if r["result"] == lost]
+    assert charged["card"] == "1101************" + ALICE.card_number[-2:]
+    assert charged["actor"] == "kiosk-1"  # the actor of the move, not the recovery
+    assert charged["detail"]["amount_fen"] == 2100
+    assert all(ALICE.card_number not in repr(r) for r in audit.records)
     close(fresh)

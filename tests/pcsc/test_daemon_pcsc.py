@@ -279,6 +279,18 @@ def test_many_clients_on_one_reader(daemon: Daemon) -> None:
     assert len(names & {f"疫苗{i}" for i in range(12)}) >= 5  # a cyclic file keeps the newest entries
 
 
+def test_a_spoofed_forwarded_for_does_not_reach_the_audit(daemon: Daemon) -> None:
+    """Every local client may send X-Forwarded-For: the audit names the real peer, not what it claims."""
+    with daemon.client() as client:
+        spoofed = {"X-Forwarded-For": "203.0.113.66", "Forwarded": "for=203.0.113.67"}
+        assert client.get("/v1/readers/default/card/identity", headers=spoofed).status_code == 200
+    shown = daemon.cli("audit", "show", "--limit", "20", "--json")
+    entries = [entry for entry in json.loads(shown.stdout) if entry["action"] == "card.read_identity"]
+    assert entries
+    assert entries[-1]["client"].startswith("127.0.0.1")
+    assert "203.0.113" not in shown.stdout
+
+
 def test_the_audit_log_is_intact_and_masked(daemon: Daemon) -> None:
     verified = daemon.cli("audit", "verify")
     assert verified.returncode == 0, verified.stderr

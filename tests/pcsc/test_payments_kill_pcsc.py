@@ -52,7 +52,10 @@ class Daemon:
 
     def start(self) -> None:
         env = {**os.environ, "CARDSERVICE_HOME": str(self.home), "PATH": f"{BIN}:{os.environ['PATH']}",
-               "CARDSERVICE_RATE_LIMIT": json.dumps({"per_second": 1000, "burst": 1000})}  # fmt: skip
+               "CARDSERVICE_RATE_LIMIT": json.dumps({"per_second": 1000, "burst": 1000}),
+               # One daemon on its database: what a killed run left is its own, taken after 2 s
+               # (the default minute leaves room for other daemons' payments in flight).
+               "CARDSERVICE_PAYMENT_RECOVERY_MIN_AGE": "2"}  # fmt: skip
         process = subprocess.Popen(
             [str(BIN / "cardservice"), "serve", "--demo", "--port", str(self.port)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,

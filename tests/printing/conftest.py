@@ -23,6 +23,7 @@ __all__ = [
     "MASKED_CARD",
     "OTHER_CARD",
     "AuditSpy",
+    "EventSpy",
     "audit",
     "database",
     "database_url",
@@ -62,6 +63,29 @@ class AuditSpy:
     def actions(self, target: str) -> list[str]:
         with self._lock:
             return [r["action"] for r in self.records if r["target"] == target]
+
+
+class EventSpy:
+    """The queue's ``on_event`` callable, recording each event it is given."""
+
+    def __init__(self) -> None:
+        self._events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._events.append(dict(event))
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Each event, without its time (``at``), which is checked once on its own."""
+        with self._lock:
+            return [{key: value for key, value in e.items() if key != "at"} for e in self._events]
+
+    @property
+    def times(self) -> list[object]:
+        with self._lock:
+            return [e.get("at") for e in self._events]
 
 
 CARD = "11010519491231002X"

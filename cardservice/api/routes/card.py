@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as _dt
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Annotated, Any, Literal, TypeVar
@@ -60,6 +61,7 @@ from cardservice.healthcard import (
     models_by_file,
     plain,
 )
+from cardservice.his import CHINA_TZ
 from cardservice.readers import CardHandle, CardView
 
 __all__ = ["CARD_ERRORS", "router"]
@@ -135,7 +137,20 @@ async def _on_card(
 
 # -- views of card data ---------------------------------------------------------------------------------
 
+# What a kiosk key sees of the identity. The masked ID number keeps its first 4 and last 2 characters; the
+# exact birth date (digits 7-14) and the city code (digits 1-6) beside it would leave about nine candidates
+# for the whole number, so a kiosk gets the birth year at most and no code that names a place.
 _MASKED_ITEMS = frozenset({"KH", "SFZH", "ZJHM", "BRDH1", "BRDH2", "LXRDH1", "LXRDH2", "LXRDH3"})
+_WITHHELD_ITEMS = frozenset({"YYCSDM", "FKJGDM", "AQM"})  # city code, issuing organisation's code, 安全码
+_YEAR_ONLY_ITEMS = frozenset({"CSRQ"})
+
+
+def _kiosk_value(abbreviation: str, value: Any) -> Any:
+    if abbreviation in _MASKED_ITEMS and isinstance(value, str):
+        return mask_id_number(value)
+    if abbreviation in _YEAR_ONLY_ITEMS and isinstance(value, str):
+        return value[:4]
+    return value
 
 
 def _masked_files(files: dict[str, Any], masked: bool) -> dict[str, Any]:
@@ -145,12 +160,15 @@ def _masked_files(files: dict[str, Any], masked: bool) -> dict[str, Any]:
     for path, data in files.items():
         if isinstance(data, dict):
             out[path] = {
-                abbr: (mask_id_number(value) if abbr in _MASKED_ITEMS and isinstance(value, str) else value)
-                for abbr, value in data.items()
+                abbr: _kiosk_value(abbr, value) for abbr, value in data.items() if abbr not in _WITHHELD_ITEMS
             }
         else:
             out[path] = data
     return out
+
+
+def _age(birth: _dt.date, today: _dt.date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 def _identity_out(view: CardView, *, masked: bool, photo: bytes | None = None) -> IdentityOut:
@@ -164,6 +182,8 @@ def _identity_out(view: CardView, *, masked: bool, photo: bytes | None = None) -
     files = _masked_files(files, masked)
     sex = None if holder.sex is None else str(holder.sex)
     number = identity.issuer.card_number
+    birth = holder.birth_date
+    today = _dt.datetime.now(CHINA_TZ).date()
     return IdentityOut(
         reader=view.reader_id,
         card_id=view.card_id,
@@ -173,7 +193,9 @@ def _identity_out(view: CardView, *, masked: bool, photo: bytes | None = None) -
         sex_label=CODE_TABLES["sex"].label(sex) if sex is not None else None,
         ethnicity=holder.ethnicity,
         ethnicity_label=CODE_TABLES["ethnicity"].label(holder.ethnicity) if holder.ethnicity else None,
-        birth_date=holder.birth_date,
+        birth_date=None if masked else birth,
+        birth_year=birth.year if birth else None,
+        age=_age(birth, today) if birth else None,
         id_number=(mask_id_number(holder.id_number) if masked else holder.id_number)
         if holder.id_number
         else None,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from cardservice.api._deps import ApiClient, Kiosk, Services, services_of, token_from
+from cardservice.api._deps import ApiClient, Kiosk, Services, authenticate, services_of, token_from
 from cardservice.api._errors import responses
 from cardservice.api._events import sse_format
 from cardservice.api._security import scope_allows
@@ -32,7 +32,7 @@ async def event_ticket(request: Request, client: Kiosk) -> TicketOut:
     return TicketOut(ticket=tickets.issue(client), expires_in=tickets.lifetime)
 
 
-def _event_client(
+async def _event_client(
     services: Services, authorization: str | None, api_key: str | None, ticket: str | None
 ) -> ApiClient:
     client: ApiClient | None = None
@@ -40,7 +40,7 @@ def _event_client(
         client = services.tickets.redeem(ticket)
     else:
         token = token_from(authorization, api_key)
-        client = services.authenticate(token) if token else None
+        client = await authenticate(services, token) if token else None
     if client is None:
         raise ServiceError("unauthorized", "an API key or a ticket (POST /v1/events/tickets) is required")
     if not scope_allows(client.scopes, "kiosk"):
@@ -52,7 +52,8 @@ def _event_client(
     "",
     summary="Card and reader events (Server-Sent Events)",
     description="`text/event-stream`; event types: card.inserted, card.removed, card.error, "
-    "reader.added, reader.removed, sam.inserted, sam.removed, service.down, service.up. Reconnect with "
+    "reader.added, reader.removed, sam.inserted, sam.removed, service.down, service.up, printer.problem "
+    "(code, message_zh: paper out, cover open, ...), printer.ready. Reconnect with "
     "Last-Event-ID to get missed events. Authenticate with a key header or `?ticket=`.",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}, **responses()},
@@ -65,7 +66,7 @@ async def events_sse(
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
 ) -> StreamingResponse:
     services = services_of(request)
-    _event_client(services, authorization, x_api_key, ticket)
+    await _event_client(services, authorization, x_api_key, ticket)
     hub = services.hub
 
     async def stream() -> Any:
@@ -95,7 +96,7 @@ async def events_ws(
 ) -> None:
     services: Services = websocket.app.state.services
     try:
-        _event_client(
+        await _event_client(
             services, websocket.headers.get("authorization"), websocket.headers.get("x-api-key"), ticket
         )
     except ServiceError as exc:

@@ -50,29 +50,51 @@ from cardservice.api.schemas.payments import (
     TopUpIn,
 )
 from cardservice.errors import ServiceError
+from cardservice.his import Patient
 from cardservice.payments import Order, Payments
+from cardservice.readers import CardView
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
-_PAYMENT_ERRORS = ("payment_rejected", "idempotency_conflict", "insufficient_funds", "payment_unavailable")
+_PAYMENT_ERRORS = ("payment_rejected", "payment_method_not_allowed", "idempotency_conflict",
+                   "insufficient_funds", "payment_unavailable")  # fmt: skip
 _DAY = r"^\d{4}-\d{2}-\d{2}$"  # not pydantic's lax date: it takes "0" for 1970-01-01
 
 
-def _offered(payments: Payments) -> MethodsOut:
-    names = list(payments.methods)
+def _methods(request: Request, client: ApiClient, payments: Payments) -> MethodsOut:
+    """The methods this daemon offers that this client may use (configuration: payment_methods and
+    payment_methods_by_scope)."""
+    names = services_of(request).payment_policy.allowed(client.scopes, list(payments.methods))
     return MethodsOut(methods=names, top_up=[name for name in names if name != "prepaid"])
 
 
-def _check_method(method: str, offered: list[str]) -> None:
-    """A method this daemon does not offer is a bad request, refused before anything is recorded."""
+def _check_method(method: str, offered: list[str], allowed: list[str]) -> None:
+    """Before anything is recorded: a method not offered here is a bad request; one offered, but not to
+    this client (a kiosk naming the cash desk), is forbidden."""
     if method not in offered:
         raise ServiceError(
             "invalid_request",
             "the request is not valid",
             problems=[{"where": "body.method", "problem": f"not offered here; one of: {', '.join(offered)}"}],
         )
+    if method not in allowed:
+        raise ServiceError(
+            "payment_method_not_allowed",
+            f"this client may not pay with {method!r}",
+            method=method,
+            allowed=allowed,
+        )
+
+
+async def _reading(
+    request: Request, client: ApiClient, reader: str, x_card_id: str | None
+) -> tuple[CardView, Patient]:
+    """A read of the patient's data: rate-limited like a card read (every such read is audited too)."""
+    services = services_of(request)
+    services.limiter.take(client.name)
+    return await patient_of(services, reader, x_card_id)
 
 
 async def _order(
@@ -93,11 +115,11 @@ async def _order(
 
 
 @router.get(
-    "/methods", response_model=MethodsOut, summary="How bills are paid, and top-ups made, here",
+    "/methods", response_model=MethodsOut, summary="How this client may pay bills and top up, here",
     responses=responses("payment_unavailable"),
 )  # fmt: skip
-async def methods(client: Kiosk, payments: PaymentsService) -> MethodsOut:
-    return _offered(payments)
+async def methods(request: Request, client: Kiosk, payments: PaymentsService) -> MethodsOut:
+    return _methods(request, client, payments)
 
 
 @router.get(
@@ -108,8 +130,11 @@ async def list_bills(
     request: Request, client: Kiosk, his: HisService, reader: ReaderQuery = "default",
     x_card_id: CardIdHeader = None,
 ) -> BillsOut:  # fmt: skip
-    view, patient = await patient_of(services_of(request), reader, x_card_id)
-    bills = await call_service(lambda: his.bills(patient))
+    view, patient = await _reading(request, client, reader, x_card_id)
+    bills = await audited(
+        request, client, "payment.list_bills", lambda: his.bills(patient), card=view.masked_card_number,
+        target=None, detail=lambda found: {"bills": len(found)},
+    )  # fmt: skip
     return BillsOut(card=view.masked_card_number, bills=[BillOut.model_validate(b) for b in bills])
 
 
@@ -121,8 +146,9 @@ async def account(
     request: Request, client: Kiosk, payments: PaymentsService, reader: ReaderQuery = "default",
     x_card_id: CardIdHeader = None,
 ) -> AccountOut:  # fmt: skip
-    view, patient = await patient_of(services_of(request), reader, x_card_id)
-    balance = await call_service(lambda: payments.balance(patient))
+    view, patient = await _reading(request, client, reader, x_card_id)
+    balance = await audited(request, client, "payment.read_balance", lambda: payments.balance(patient),
+                            card=view.masked_card_number, target="prepaid")  # fmt: skip
     return AccountOut(card=view.masked_card_number, balance_fen=balance)
 
 
@@ -130,13 +156,14 @@ async def account(
     "", response_model=OrderOut, summary="Pay one of the card holder's bills (缴费)",
     description="The bill's whole total, by one of the methods of `GET /v1/payments/methods`. The answer "
     "is the order: check `status` (settled / charged / in_doubt / declined / failed).",
-    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS, *HIS_ERRORS),
+    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS, *HIS_ERRORS, "bill_in_payment", "amount_mismatch"),
 )  # fmt: skip
 async def pay_bill(
     request: Request, client: Kiosk, payments: PaymentsService, body: PayBillIn,
     idempotency_key: IdempotencyKey, x_card_id: CardIdHeader = None,
 ) -> OrderOut:  # fmt: skip
-    _check_method(body.method, _offered(payments).methods)
+    offered = list(payments.methods)
+    _check_method(body.method, offered, _methods(request, client, payments).methods)
     services = services_of(request)
     services.limiter.take(client.name)
     view, patient = await patient_of(services, body.reader, x_card_id)
@@ -156,7 +183,8 @@ async def top_up(
     request: Request, client: Kiosk, payments: PaymentsService, body: TopUpIn,
     idempotency_key: IdempotencyKey, x_card_id: CardIdHeader = None,
 ) -> OrderOut:  # fmt: skip
-    _check_method(body.method, _offered(payments).top_up)
+    offered = [name for name in payments.methods if name != "prepaid"]
+    _check_method(body.method, offered, _methods(request, client, payments).top_up)
     services = services_of(request)
     services.limiter.take(client.name)
     view, patient = await patient_of(services, body.reader, x_card_id)
@@ -175,23 +203,32 @@ async def list_orders(
     request: Request, client: Kiosk, payments: PaymentsService, reader: ReaderQuery = "default",
     x_card_id: CardIdHeader = None,
 ) -> OrdersOut:  # fmt: skip
-    _, patient = await patient_of(services_of(request), reader, x_card_id)
-    orders = await call_service(lambda: payments.orders(patient))
+    view, patient = await _reading(request, client, reader, x_card_id)
+    orders = await audited(
+        request, client, "payment.list_orders", lambda: payments.orders(patient),
+        card=view.masked_card_number, target=None, detail=lambda found: {"orders": len(found)},
+    )  # fmt: skip
     return OrdersOut(orders=[OrderOut.model_validate(o) for o in orders])
 
 
 @router.get(
     "/orders/{reference}", response_model=OrderOut, summary="One of the card holder's orders",
-    description="An order still `in_doubt` is asked about again (its payment method is queried).",
+    description="An order not yet final is pushed on now: `in_doubt` asks its payment method, `charged` "
+    "the HIS, `unsettled` (the HIS refused it) returns the money.",
     responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS, "order_not_found"),
 )  # fmt: skip
 async def get_order(
     request: Request, client: Kiosk, payments: PaymentsService, reference: str,
     reader: ReaderQuery = "default", x_card_id: CardIdHeader = None,
 ) -> OrderOut:  # fmt: skip
-    _, patient = await patient_of(services_of(request), reader, x_card_id)
-    order = await call_service(lambda: payments.get_order(reference, patient=patient))
-    if order.status == "in_doubt" or order.status == "charged":
+    view, patient = await _reading(request, client, reader, x_card_id)
+    order = await audited(
+        request, client, "payment.read_order", lambda: payments.get_order(reference, patient=patient),
+        card=view.masked_card_number, target=reference,
+    )  # fmt: skip
+    # Pushed on now: in doubt, waiting for the HIS, or its money on the way back. Never a pending one: it
+    # is in flight in another request (asking its method could close the reference under it).
+    if order.status in ("in_doubt", "charged", "unsettled"):
         order = await call_service(lambda: payments.resolve(reference, actor=client.name))
     return OrderOut.model_validate(order)
 

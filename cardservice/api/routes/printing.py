@@ -222,12 +222,19 @@ async def get_job(
 @router.get(
     "/jobs/{job_ref}/preview", response_model=PreviewOut, summary="The job's ticket as text",
     description="What the printer prints, line by line, one string per ticket (a lab report may have "
-    "several): for a kiosk's screen, or to check a job without paper.",
-    responses=responses("print_unavailable", "print_job_not_found"),
+    "several): for a kiosk's screen, or to check a job without paper. Only while the card the job was made "
+    "for is in `reader` (403 card_mismatch; 409 no_card / card_removed once the patient has left).",
+    responses=responses(*PATIENT_ERRORS, "print_unavailable", "print_job_not_found", "card_mismatch"),
 )  # fmt: skip
-async def preview(client: Kiosk, queue: PrintService, job_ref: JobRef) -> PreviewOut:
+async def preview(
+    request: Request, client: Kiosk, queue: PrintService, job_ref: JobRef, reader: ReaderQuery = "default",
+    x_card_id: CardIdHeader = None,
+) -> PreviewOut:  # fmt: skip
+    _, patient = await patient_of(services_of(request), reader, x_card_id)
+
     def pages() -> tuple[str, ...]:
         _own_job(queue, client, job_ref)
+        queue.check_holder(job_ref, patient.card_number)  # a lab report's text is the patient's
         return tuple(queue.preview(job_ref))
 
     return PreviewOut(job_ref=job_ref, pages=list(await call_service(pages)))
@@ -288,7 +295,9 @@ async def lab_reports(
 ) -> LabReportsOut:  # fmt: skip
     # The queue is asked for only so that a kiosk without a printer is told 503: a list of reports that
     # cannot be printed here is no use to it.
-    view, patient = await patient_of(services_of(request), reader, x_card_id)
+    services = services_of(request)
+    services.limiter.take(client.name)  # a read of the patient's data, like a card read
+    view, patient = await patient_of(services, reader, x_card_id)
     reports = await audited(
         request, client, "print.lab_reports", lambda: his.lab_reports(patient), card=view.masked_card_number,
         target=None, detail=lambda found: {"reports": len(found)},

@@ -138,8 +138,13 @@ async def list_bookings(
     request: Request, client: Kiosk, his: HisService, reader: ReaderQuery = "default",
     x_card_id: CardIdHeader = None,
 ) -> RegistrationsOut:  # fmt: skip
-    view, patient = await patient_of(services_of(request), reader, x_card_id)
-    registrations = await call_service(lambda: his.registrations(patient))
+    services = services_of(request)
+    services.limiter.take(client.name)  # a read of the patient's data, like a card read
+    view, patient = await patient_of(services, reader, x_card_id)
+    registrations = await audited(
+        request, client, "registration.list", lambda: his.registrations(patient),
+        card=view.masked_card_number, target=None, detail=lambda found: {"registrations": len(found)},
+    )  # fmt: skip
     return RegistrationsOut(
         card=view.masked_card_number, registrations=[_registration_out(r, view) for r in registrations]
     )

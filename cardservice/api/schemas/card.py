@@ -91,13 +91,18 @@ class CardOut(_Out):
 class IdentityOut(_Out):
     reader: str = Field(examples=[_READER])
     card_id: str = Field(examples=[_CARD_ID])
-    masked: bool = Field(description="true when ID numbers and phone numbers are masked (kiosk scope)")
+    masked: bool = Field(
+        description="true for kiosk keys: ID and phone numbers masked, birth date as its year only, no city "
+        "or issuer code (nothing that narrows the masked ID number)"
+    )
     name: str | None = Field(description="姓名 XM", examples=["李明"])
     sex: str | None = Field(description="性别 XB, GB/T 2261.1 code", examples=["1"])
     sex_label: str | None = Field(examples=["男"])
     ethnicity: str | None = Field(description="民族 MZ, GB 3304 code", examples=["01"])
     ethnicity_label: str | None = Field(examples=["汉族"])
-    birth_date: _dt.date | None = Field(description="出生日期 CSRQ")
+    birth_date: _dt.date | None = Field(description="出生日期 CSRQ (his keys; kiosk keys: year and age only)")
+    birth_year: int | None = Field(description="the year of birth", examples=[1985])
+    age: int | None = Field(description="周岁, today in Beijing", examples=[41])
     id_number: str | None = Field(description="身份证号 SFZH (masked for kiosk clients)")
     card_number: str | None = Field(description="卡号 KH (masked for kiosk clients)")
     files: dict[str, dict[str, Any]] = Field(

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 __all__ = [
     "AccountOut",
@@ -21,6 +22,8 @@ __all__ = [
 ]
 
 _METHOD = r"^[a-z][a-z0-9_-]{0,31}$"
+# Money in: a JSON integer of fen and nothing else — "3000" or true is refused, never coerced.
+Fen = Annotated[int, Strict(), Field(gt=0, le=10**10)]
 
 
 class _Out(BaseModel):
@@ -59,7 +62,12 @@ class OrderOut(_Out):
     reference: str = Field(examples=["PO-2026112312-8f3a1c"])
     kind: str = Field(description="bill / top_up / refund")
     method: str = Field(examples=["prepaid"])
-    status: str = Field(description="settled, charged, in_doubt, declined, failed, refunded, pending")
+    status: str = Field(
+        description="settled (paid and recorded at the HIS); charged (paid, the HIS not yet told); in_doubt "
+        "(the method did not answer: asked again); declined, failed (no money taken); unsettled (the HIS "
+        "refused the payment: the money is on its way back) then returned; refunded (a refund done); "
+        "pending (under way)"
+    )
     amount_fen: int
     card: str = Field(description="masked card number")
     bill_id: str | None
@@ -83,7 +91,7 @@ class _PatientIn(BaseModel):
 
 class PayBillIn(_PatientIn):
     bill_id: str = Field(min_length=1, max_length=64)
-    amount_fen: int = Field(gt=0, le=10**10, description="the bill's total, in fen (checked against the HIS)")
+    amount_fen: Fen = Field(description="the bill's total, in fen (a JSON integer; checked against the HIS)")
     method: str = Field(
         pattern=_METHOD,
         description="one of GET /v1/payments/methods: prepaid (就诊卡账户), gateway (bank card), cash, ...",
@@ -92,14 +100,14 @@ class PayBillIn(_PatientIn):
 
 
 class TopUpIn(_PatientIn):
-    amount_fen: int = Field(gt=0, le=10**10)
+    amount_fen: Fen = Field(description="in fen (a JSON integer)")
     method: str = Field(
         pattern=_METHOD, description="one of GET /v1/payments/methods `top_up`", examples=["cash"]
     )
 
 
 class RefundIn(_PatientIn):
-    amount_fen: int = Field(gt=0, le=10**10)
+    amount_fen: Fen = Field(description="in fen (a JSON integer)")
 
 
 class MethodsOut(BaseModel):
