@@ -71,6 +71,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "card_timeout": (504, "卡片操作超时，请重新插卡"),
     "card_unsupported": (422, "不支持此卡，请使用居民健康卡"),
     "card_blacklisted": (403, "此卡已挂失或停用"),
+    "card_not_genuine": (403, "此卡未通过真伪验证，请到人工窗口办理"),
     "auth_failed": (403, "卡片认证失败"),
     "auth_blocked": (403, "卡片密钥已锁定"),
     "access_denied": (403, "卡片拒绝访问"),

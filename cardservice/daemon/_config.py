@@ -252,6 +252,11 @@ class Settings(BaseSettings):
     his_token_env: str | None = Field(
         default=None, description="environment variable holding the HIS API token (never in the file)"
     )
+    trusted_signers: list[Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$")]] = Field(
+        default_factory=list,
+        description="SM3 fingerprints (hex) of the SAM public keys whose encounter-record signatures count "
+        "as valid; a signature by any other key verifies as valid_untrusted",
+    )
 
     @property
     def offered_payment_methods(self) -> list[str]:
