@@ -6,9 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # fonts-wqy-microhei: a CJK font for rendering Chinese tickets (virtual printer, raster printing);
-# libusb-1.0-0: USB printers through pyusb.
+# libusb-1.0-0: USB printers through pyusb; curl: the README's commands and scripts/tour; chromium: the tests
+# render /docs in a real browser with the network unplugged (tests/api/test_docs.py; about 120 MB to
+# download, 400 MB on disk, 10 s).
 apt_packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc python3-venv python3-dev postgresql
-    fonts-wqy-microhei libusb-1.0-0)
+    fonts-wqy-microhei libusb-1.0-0 curl chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -21,7 +23,7 @@ if ((${#missing[@]})); then
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # pcsc-tools recommends a GTK stack we do not need.
+    # pcsc-tools recommends a GTK stack we do not need; chromium's recommends (fonts, upower, ...) neither.
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 

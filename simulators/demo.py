@@ -8,7 +8,11 @@
   PNG + text into ``HOME/printer-out`` (``kill -USR1 PID`` takes its paper away and puts it back).
 - A card acquirer: ``python -m simulators.acquirer`` as a child with its own SQLite in HOME.
 - The demo patient (the synthetic 李明 of the demo card): bills and lab reports in the embedded HIS,
-  ¥500 on the prepaid account (once per database), and a fresh demo API key (scope ``his``).
+  ¥500 on the prepaid account (once per database).
+- Two fresh API keys each start, the last ones revoked: ``demo`` (scope ``his``) and ``demo-kiosk``
+  (scope ``kiosk``: what a kiosk sees, ID and phone numbers masked). Both are printed, and written with
+  the daemon's URL (and the demo printer's PID) to ``HOME/demo-api-keys.json`` (mode 0600, removed at stop),
+  for ``scripts/tour`` and the README's commands.
 
 Each part fills in only what the configuration leaves out (readers, printers, payment gateway). The
 children die with the daemon, however it dies. The daemon finds this class through the
@@ -21,6 +25,8 @@ import contextlib
 import datetime as _dt
 import json
 import logging
+import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -38,11 +44,12 @@ from cardservice.readers import InProcessBackend, ReaderBackend, ReaderBinding
 from cardservice.store import Database
 from drivers.readers import list_readers
 from simulators.cardos import create_image, load_card
-from simulators.health import DEMO_HOLDER_PATH, DEMO_SAM_PIN
+from simulators.health import DEMO_HOLDER_PATH, DEMO_SAM_PIN, demo_sam_fingerprint
 
 __all__ = [
     "DEMO_BINDING",
     "DEMO_CARD_READER",
+    "DEMO_KEYS_FILE",
     "DEMO_PREPAID_TOP_UP_FEN",
     "DEMO_PRINTER",
     "DEMO_PRINTER_DIR",
@@ -61,8 +68,11 @@ DEMO_SAM_VPCD = "localhost:40001"
 DEMO_PRINTER = "demo"
 DEMO_PRINTER_DIR = "printer-out"
 DEMO_PREPAID_TOP_UP_FEN = 50_000  # the demo patient starts with ¥500 on the prepaid account
+DEMO_KEYS_FILE = "demo-api-keys.json"  # in HOME: {"url", "kiosk", "his", "printer_pid"} of the running demo
+DEMO_KEY_NAME, DEMO_KIOSK_KEY_NAME = "demo", "demo-kiosk"
 _IN_PROCESS = "in-process"
 _DAEMON_ACTOR = "cardservice"
+_ACQUIRER_TOKEN_ENV = "CARDSERVICE_DEMO_ACQUIRER_TOKEN"  # noqa: S105 - the name of the variable holding it
 
 
 def demo_patient() -> Patient:
@@ -87,6 +97,17 @@ def _pcscd_reachable() -> bool:
     return True
 
 
+def _write_private(path: Path, text: str) -> None:
+    """*text* into *path*, readable by its owner only, replaced at once (never seen half written)."""
+    part = path.with_name(f".{path.name}.part")
+    with contextlib.suppress(FileNotFoundError):
+        part.unlink()  # a leftover could carry another mode
+    descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(part, path)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -104,6 +125,9 @@ class Demo:
         self._backends: dict[str, ReaderBackend] = {}
         self._notes: list[str] = []
         self._embedded_his = True
+        self._url = ""
+        self._keys_file = home / DEMO_KEYS_FILE
+        self._printer_pid: int | None = None
         sim = home / "sim"
         sim.mkdir(parents=True, exist_ok=True)
         self._card_image, self._sam_image = sim / "card.json", sim / "sam.json"
@@ -121,9 +145,16 @@ class Demo:
             update["readers"] = [binding]
         if not settings.printers:
             update["printers"] = [self._start_printer()]
+        if not settings.trusted_signers:  # the demo PSAM signs the demo's encounter records
+            update["trusted_signers"] = [demo_sam_fingerprint()]
         if settings.payment_gateway_url is None:
             update["payment_gateway_url"] = self._start_acquirer()
+            update["payment_gateway_token_env"] = _ACQUIRER_TOKEN_ENV
         self._embedded_his = settings.his_url is None
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host  # an IPv6 address
+        scheme = "https" if settings.tls_certificate is not None else "http"
+        self._url = f"{scheme}://{host}:{settings.port}"
         return settings.model_copy(update=update)
 
     def reader_backends(self) -> Mapping[str, ReaderBackend]:
@@ -141,16 +172,29 @@ class Demo:
             payments.top_up("demo-seed", "demo-prepaid-1", patient, DEMO_PREPAID_TOP_UP_FEN, "cash")
 
     def api_key(self, keys: ApiKeys) -> str:
-        """A fresh demo key each start (the plaintext is shown once and not stored)."""
-        with contextlib.suppress(Exception):
-            keys.revoke("demo")
-        _, token = keys.create("demo", [Scope.HIS], created_by=_DAEMON_ACTOR)
-        return str(token)
+        """Fresh demo keys each start, the last ones revoked: the ``his`` key is returned (the daemon prints
+        it); the ``kiosk`` key goes into :meth:`notes`; both into ``HOME/demo-api-keys.json`` (0600)."""
+        tokens: dict[str, str] = {}
+        for name, scope in ((DEMO_KIOSK_KEY_NAME, Scope.KIOSK), (DEMO_KEY_NAME, Scope.HIS)):
+            with contextlib.suppress(Exception):
+                keys.revoke(name)
+            tokens[str(scope)] = str(keys.create(name, [scope], created_by=_DAEMON_ACTOR)[1])
+        facts: dict[str, object] = {"url": self._url, **tokens}
+        if self._printer_pid is not None:
+            facts["printer_pid"] = self._printer_pid
+        _write_private(self._keys_file, json.dumps(facts, indent=2) + "\n")
+        self._notes += [
+            f"demo keys of this run in {self._keys_file} (mode 0600; scripts/tour takes them from there)",
+            f"demo kiosk key (scope kiosk: what a kiosk sees, ID numbers masked): {tokens['kiosk']}",
+        ]
+        return tokens["his"]
 
     def notes(self) -> list[str]:
         return list(self._notes)
 
     def close(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._keys_file.unlink()  # the keys file names the running demo only
         for child in reversed(self._children):
             child.terminate()
         for child in reversed(self._children):
@@ -192,11 +236,14 @@ class Demo:
         return DEMO_BINDING.model_copy(update={"kind": _IN_PROCESS})
 
     def _start_acquirer(self) -> str:
-        """The demo's bank (its own SQLite in HOME, so what it approved survives the daemon being killed)."""
+        """The demo's bank (its own SQLite in HOME, so what it approved survives the daemon being killed),
+        which knows this daemon by a token made for the run: in the daemon's environment and the child's,
+        never on a command line."""
         port = _free_port()
+        os.environ[_ACQUIRER_TOKEN_ENV] = secrets.token_urlsafe(32)
         self._spawn(
             [sys.executable, "-m", "simulators.acquirer", "--port", str(port),
-             "--database", f"sqlite:///{self._home / 'acquirer.db'}"]
+             "--database", f"sqlite:///{self._home / 'acquirer.db'}", "--token-env", _ACQUIRER_TOKEN_ENV]
         )  # fmt: skip
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -219,6 +266,7 @@ class Demo:
         host, _, port = line.removeprefix("tcp ").rpartition(":")
         if not line.startswith("tcp ") or not port.isdigit():
             raise CardError(f"the demo printer did not start ({line or 'no output'})")
+        self._printer_pid = child.pid
         self._notes.append(
             f"demo printer: tickets in {out} (PNG + text); kill -USR1 {child.pid} takes its paper away / "
             "puts it back"

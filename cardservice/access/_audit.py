@@ -26,8 +26,12 @@ anchor too (``audit anchor SEQ:HASH``) at the first append, every ``_LOG_ANCHOR_
 
 Appends are serialised across threads, processes and hosts: a row lock on the head (PostgreSQL
 ``SELECT ... FOR UPDATE``), or the write lock SQLite's ``BEGIN IMMEDIATE`` takes (see
-:mod:`cardservice.store`). The database refuses UPDATE and DELETE on ``audit_log`` (triggers); the chain
-is what catches someone who drops them.
+:mod:`cardservice.store`). Within a process they are committed in groups: a caller that finds no append
+under way appends every record queued by then (its own too) in one transaction, hashing them in order
+under the head's lock as it would one; the callers whose records it took wait until it has committed, so
+no access is answered before its record is in. A record the group cannot take (its hash cannot be
+computed, the database refuses its values) fails alone. The database refuses UPDATE and DELETE on
+``audit_log`` (triggers); the chain is what catches someone who drops them.
 
 What goes in: ``actor`` is the API client's name or the OS user; ``card`` must already be masked
 (:func:`cardservice.healthcard.mask_id_number`); ``detail`` must not hold personal data (callers pass
@@ -50,24 +54,57 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Integer, String, exists, inspect, literal, select
+from sqlalchemy import Integer, String, bindparam, exists, insert, inspect, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cardservice.access._anchor import AnchorFile, AnchorUnusable, AnchorWriter, AuditAnchor
+from cardservice.access._chain import GENESIS, Chain, check_end, same
+from cardservice.access._group_commit import GroupCommit
 from cardservice.store import AuditHeadRow, AuditRow, Database, StoreError
 
 __all__ = ["AuditAnchor", "AuditEntry", "AuditLog", "AuditVerification"]
 
 log = logging.getLogger(__name__)
 
-_GENESIS = "0" * 64
 _KEY_FILE = "audit.key"
 _KEY_BYTES = 32
 _MAX_PROBLEMS = 1000  # a log verified with the wrong key has a problem per record: say so, not 100k lines
 _LOG_ANCHOR_EVERY = 1000  # records between two "audit anchor" log lines (a line per record is noise)
 _ANCHOR_INTERVAL = 0.1  # seconds between two writes of the anchor at most (see AnchorWriter)
+
+# An append's statements, built once (building them costs more than running them on SQLite). The head is
+# locked and read with the hash the log holds at the anchor's seq (NULL for seq 0: no anchor), in one
+# round trip; then the records go in (one executemany) and the head moves on (SQLite), or both in one
+# statement (PostgreSQL).
+_LOCK_HEAD = (
+    select(
+        AuditHeadRow.seq,
+        AuditHeadRow.hash,
+        select(AuditRow.hash).where(AuditRow.seq == bindparam("anchor_seq")).scalar_subquery(),
+    )
+    .where(AuditHeadRow.id == 1)
+    .with_for_update(of=AuditHeadRow)
+)
+_INSERT_RECORDS = insert(AuditRow)
+_COLUMNS = (
+    "seq", "at", "actor", "client", "card", "action", "target", "result", "detail", "prev_hash", "hash"
+)  # fmt: skip
+# PostgreSQL: the records (as arrays, one per column: the same statement for any number of records) and
+# the head in one statement.
+_APPEND_POSTGRESQL = text(
+    "WITH records AS (INSERT INTO audit_log (seq, at, actor, client, card, action, target, result, detail, "
+    "prev_hash, hash) SELECT * FROM unnest(CAST(:seq AS bigint[]), CAST(:at AS text[]), "
+    "CAST(:actor AS text[]), CAST(:client AS text[]), CAST(:card AS text[]), CAST(:action AS text[]), "
+    "CAST(:target AS text[]), CAST(:result AS text[]), CAST(:detail AS text[]), CAST(:prev_hash AS text[]), "
+    "CAST(:hash AS text[]))) "
+    "UPDATE audit_head SET seq = :head_seq, hash = :head_hash, mac = :head_mac WHERE id = 1"
+)
+_MOVE_HEAD = (
+    update(AuditHeadRow)
+    .where(AuditHeadRow.id == 1)
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"), mac=bindparam("head_mac"))
+)
 
 
 @dataclass(frozen=True)
@@ -116,37 +153,38 @@ def _detail_text(detail: Mapping[str, object] | None) -> str | None:
     return json.dumps(dict(detail), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _same(stored: str, expected: str) -> bool:
-    # Bytes: compare_digest refuses str with non-ASCII characters, which an edited column may hold.
-    return hmac.compare_digest(stored.encode(), expected.encode())
-
-
 def _clip(value: str | None, size: int) -> str | None:
     return value[:size] if value else None
 
 
-@dataclass
-class _Chain:
-    """What :meth:`AuditLog.verify` read: the head (seq, hash, whether its MAC holds), the last record's
-    seq (0: none) and hash, and the hash found at each seq it was asked for."""
-
-    head: tuple[int, str, bool] | None = None
-    last: int = 0
-    last_hash: str = _GENESIS
-    found: dict[int, str] = field(default_factory=dict)
+def _holds(head_seq: int, head_hash: str, stored: str | None, anchor: AuditAnchor) -> bool:
+    """Whether the chain whose head is (*head_seq*, *head_hash*) holds *anchor*'s record, *stored* being
+    the hash the log has at the anchor's seq (None: no such record)."""
+    if head_seq <= anchor.seq:
+        return head_seq == anchor.seq and head_hash == anchor.hash
+    return stored == anchor.hash
 
 
-def _says(ends: Mapping[str, int]) -> str:
-    """``the head says seq 10``, ``the head and the anchor say seq 10``, ``the head says seq 10, the
-    anchor seq 12``: who claims the log reaches which seq."""
-    by_seq: dict[int, list[str]] = {}
-    for who, seq in ends.items():
-        by_seq.setdefault(seq, []).append(who)
-    parts = []
-    for index, (seq, names) in enumerate(by_seq.items()):
-        verb = "" if index else (" says" if len(names) == 1 else " say")
-        parts.append(f"{' and '.join(names)}{verb} seq {seq}")
-    return ", ".join(parts)
+@dataclass(eq=False)
+class _Pending:
+    """One record waiting to be appended (values already cut to their columns), and what became of it."""
+
+    actor: str
+    client: str | None
+    card: str | None
+    action: str
+    target: str | None
+    result: str
+    detail: str | None
+    seq: int = 0  # set once committed
+    error: BaseException | None = None
+
+
+def _abandon(pending: _Pending, exc: BaseException) -> None:
+    """An append failed for a reason that is not a database's (those are each record's): the records it
+    had not committed failed with it."""
+    if not pending.seq and pending.error is None:
+        pending.error = exc
 
 
 class AuditLog:
@@ -172,6 +210,7 @@ class AuditLog:
         self._anchoring = home is not None  # False once the anchor must stay as evidence
         self._written: AuditAnchor | None = None  # the newest anchor this log wrote (writer thread)
         self._write_failed = False
+        self._group = GroupCommit(self._append, _abandon)  # see record
 
     @classmethod
     def for_home(cls, database: Database, home: Path) -> AuditLog:
@@ -232,8 +271,8 @@ class AuditLog:
         genesis = select(
             literal(1, Integer),
             literal(0, Integer),
-            literal(_GENESIS, String),
-            literal(self._head_mac(0, _GENESIS), String),
+            literal(GENESIS, String),
+            literal(self._head_mac(0, GENESIS), String),
         ).where(~exists(select(AuditRow.seq)))
         with self._db.session() as session:
             session.execute(
@@ -274,42 +313,95 @@ class AuditLog:
         target: str | None = None,
         detail: Mapping[str, object] | None = None,
     ) -> int:
-        """Append one record; its sequence number. *card* masked, *detail* without personal data.
+        """Append one record; its sequence number, once the record is committed. *card* masked, *detail*
+        without personal data.
 
         Values longer than their column (actor 128, client 200, card 64, action 64, target 200,
         result 64 characters) are cut: an over-long value must not cost the record.
+
+        Group commit: records from concurrent callers are appended together, in one transaction, by the
+        caller that finds no append under way (see :meth:`_append`); the others wait until theirs is
+        committed. A caller alone appends its own record at once.
         """
-        detail_text = _detail_text(detail)
+        pending = _Pending(
+            actor[:128], _clip(client, 200), _clip(card, 64), action[:64], _clip(target, 200), result[:64],
+            _detail_text(detail),
+        )  # fmt: skip
         self._prepare()
-        anchor, lost = self._anchor, False
+        self._group.submit(pending)
+        if pending.error is not None:
+            raise pending.error
+        return pending.seq
+
+    def _append(self, batch: list[_Pending]) -> None:
+        """Append *batch* in one transaction, in order: each gets its seq, or the error that refused it. A
+        record whose hash cannot be computed is refused alone; a database error refuses the batch, which
+        is then appended a record per transaction, so that one bad record never costs the others."""
         try:
-            with self._db.session() as session:
-                head = session.execute(
-                    select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
-                ).scalar()
-                if head is None:
+            self._commit(batch)
+        except (StoreError, SQLAlchemyError) as exc:
+            if len(batch) == 1 or isinstance(exc, StoreError):  # StoreError: the head, the same for all
+                for pending in batch:
+                    if not pending.seq and pending.error is None:
+                        pending.error = exc
+                return
+            for pending in batch:
+                if pending.error is None:
+                    self._append([pending])
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        anchor = self._anchor if self._anchoring else None
+        written: list[_Pending] = []
+        try:
+            with self._db.transaction() as connection:
+                found = connection.execute(_LOCK_HEAD, {"anchor_seq": anchor.seq if anchor else 0}).first()
+                if found is None:
                     raise StoreError("the audit chain's head row is missing: run cardservice audit verify")
-                if self._anchoring and anchor is not None:
-                    lost = not self._holds(session, head, anchor)
-                seq, prev = head.seq + 1, head.hash
-                # Read under the lock: times increase with seq, as a reader of the log expects.
-                at = _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
-                row = AuditRow(
-                    seq=seq, at=at, actor=actor[:128], client=_clip(client, 200), card=_clip(card, 64),
-                    action=action[:64], target=_clip(target, 200), result=result[:64], detail=detail_text,
-                    prev_hash=prev,
-                )  # fmt: skip
-                row.hash = self._hash(
-                    prev, seq, row.at, row.actor, row.client, row.card, row.action, row.target, row.result,
-                    row.detail,
-                )  # fmt: skip
-                session.add(row)
-                head.seq, head.hash, head.mac = seq, row.hash, self._head_mac(seq, row.hash)
+                seq, prev, stored = found
+                lost = anchor is not None and not _holds(seq, prev, stored, anchor)
+                rows = []
+                for pending in batch:
+                    if pending.error is not None:
+                        continue
+                    # Read under the lock: times increase with seq, as a reader of the log expects.
+                    at = _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
+                    try:
+                        digest = self._hash(
+                            prev, seq + 1, at, pending.actor, pending.client, pending.card, pending.action,
+                            pending.target, pending.result, pending.detail,
+                        )  # fmt: skip
+                    except (ValueError, TypeError) as exc:  # e.g. a lone surrogate that UTF-8 cannot carry
+                        pending.error = exc
+                        continue
+                    seq += 1
+                    rows.append({
+                        "seq": seq, "at": at, "actor": pending.actor, "client": pending.client,
+                        "card": pending.card, "action": pending.action, "target": pending.target,
+                        "result": pending.result, "detail": pending.detail, "prev_hash": prev, "hash": digest,
+                    })  # fmt: skip
+                    pending.seq, prev = seq, digest
+                    written.append(pending)
+                if not rows:
+                    return
+                head = {"head_seq": seq, "head_hash": prev, "head_mac": self._head_mac(seq, prev)}
+                if self._db.dialect == "postgresql":
+                    # One statement for records and head: the head's lock is held a round trip less.
+                    columns = {name: [row[name] for row in rows] for name in _COLUMNS}
+                    connection.execute(_APPEND_POSTGRESQL, {**columns, **head})
+                else:
+                    connection.execute(_INSERT_RECORDS, rows)
+                    connection.execute(_MOVE_HEAD, head)
         except IntegrityError:
+            for pending in written:
+                pending.seq = 0
             # The head names a seq that is already taken: the head row was replaced or reset.
             raise StoreError(
                 "the audit chain's head does not match the log: run cardservice audit verify"
             ) from None
+        except BaseException:
+            for pending in written:  # rolled back: nothing of the batch is in
+                pending.seq = 0
+            raise
         if lost and anchor is not None:
             self._keep_anchor(
                 f"the audit log does not hold this data directory's anchor (seq {anchor.seq}): the database "
@@ -317,20 +409,11 @@ class AuditLog:
                 "(run cardservice audit verify)"
             )
         elif self._anchoring and self._writer is not None:
-            committed = AuditAnchor(seq, row.hash)
+            committed = AuditAnchor(seq, prev)
             with self._lock:
                 if self._anchor is None or self._anchor.seq < seq:
                     self._anchor = committed
             self._writer.submit(committed)
-        return seq
-
-    def _holds(self, session: Session, head: AuditHeadRow, anchor: AuditAnchor) -> bool:
-        """Whether the chain (*head* locked in *session*) holds *anchor*'s record. Free in the usual
-        case, when this log made the last append; one lookup by seq when others appended since."""
-        if head.seq <= anchor.seq:
-            return head.seq == anchor.seq and head.hash == anchor.hash
-        stored = session.execute(select(AuditRow.hash).where(AuditRow.seq == anchor.seq)).scalar()
-        return stored == anchor.hash
 
     def _advance_anchor(self, anchor: AuditAnchor) -> None:
         """Move the data directory's anchor on to *anchor* (committed), unless another process on this
@@ -409,7 +492,7 @@ class AuditLog:
         if anchor is not None:
             anchors["the given anchor"] = anchor
         chain = self._walk(batch, {a.seq for a in anchors.values()}, report, problem)
-        self._check_end(chain, anchors, problem)
+        check_end(chain, anchors, problem)
         if unanchored is not None and report.records:
             report.anchored = False
             problem(
@@ -421,10 +504,10 @@ class AuditLog:
 
     def _walk(
         self, batch: int, wanted: set[int], report: AuditVerification, problem: Callable[[str], None]
-    ) -> _Chain:
+    ) -> Chain:
         """Read the head and every record in one snapshot (see Database.session: the daemon may append
         meanwhile), checking each record's link and hash."""
-        chain = _Chain()
+        chain = Chain()
         expected_seq = 1
         columns = AuditRow.__table__.c
         with self._db.session(readonly=True) as session:
@@ -439,7 +522,7 @@ class AuditLog:
                 select(AuditHeadRow.seq, AuditHeadRow.hash, AuditHeadRow.mac).where(AuditHeadRow.id == 1)
             ).first()
             if head is not None:
-                chain.head = (head.seq, head.hash, _same(head.mac, self._head_mac(head.seq, head.hash)))
+                chain.head = (head.seq, head.hash, same(head.mac, self._head_mac(head.seq, head.hash)))
             rows = session.execute(
                 select(
                     columns.seq, columns.at, columns.actor, columns.client, columns.card, columns.action,
@@ -456,52 +539,12 @@ class AuditLog:
                 elif prev_hash != chain.last_hash:
                     problem(f"seq {seq}: not linked to seq {seq - 1} (records reordered or replaced)")
                 expected = self._hash(prev_hash, seq, at, actor, client, card, action, target, result, detail)
-                if not _same(digest, expected):
+                if not same(digest, expected):
                     problem(f"seq {seq}: contents changed")
                 if seq in wanted:
                     chain.found[seq] = digest
                 expected_seq, chain.last, chain.last_hash = seq + 1, seq, digest
         return chain
-
-    def _check_end(
-        self, chain: _Chain, anchors: Mapping[str, AuditAnchor], problem: Callable[[str], None]
-    ) -> None:
-        """The head against the last record, then where the log should reach by what knows it (the head
-        when its MAC holds, the anchors) against where it does."""
-        last = chain.last
-        if chain.head is None:
-            if last:
-                problem(f"head row missing (the chain ends at seq {last})")
-            head_seq, consistent = None, False
-        else:
-            head_seq, head_hash, valid = chain.head
-            if not valid:
-                problem("head MAC invalid (the head row was altered)")
-            elif head_seq < last:
-                problem(
-                    f"chain ends at seq {last} but the head says {head_seq} (records added past the head)"
-                )
-            elif head_seq == last and head_hash != chain.last_hash:
-                problem(f"seq {last}: not the record the head names (last record replaced)")
-            consistent = valid and head_seq == last and head_hash == chain.last_hash
-            head_seq = head_seq if valid else None
-        ends = {who: a.seq for who, a in anchors.items() if a.seq > last}
-        if head_seq is not None and head_seq > last:
-            ends = {"the head": head_seq, **ends}
-        if ends:
-            says = _says(ends)
-            if not last:
-                problem(f"the log is empty but {says}")
-            elif consistent:  # whole in itself, only shorter than an anchor: a copy from before its record
-                problem(f"the database is older than {' and '.join(ends)} ({says}, the database ends at "
-                        f"seq {last}): restored from a backup?")  # fmt: skip
-            else:
-                problem(f"the newest {max(ends.values()) - last} records are missing ({says}, the database "
-                        f"ends at seq {last})")  # fmt: skip
-        for who, known in anchors.items():
-            if known.seq in chain.found and not _same(chain.found[known.seq], known.hash):
-                problem(f"seq {known.seq} is not the record {who} names: the database was restored from an "
-                        "older backup and appended to since?")  # fmt: skip
 
     def entries(
         self,

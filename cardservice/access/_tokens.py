@@ -22,6 +22,10 @@ running daemon, a second daemon on a shared PostgreSQL) within those 5 s. :meth:
 from the caches alone, without blocking, so the API asks the database (:meth:`ApiKeys.authenticate`) off
 its event loop only on a miss. ``last_used_at`` is written at most once a minute per client and process,
 by a background thread: a request never waits for a database write lock to record it.
+
+An open event stream outlives any cache: it re-checks its key by the key's row id
+(:meth:`ApiKeys.is_active`, always the database), and :meth:`ApiKeys.on_revoke` tells the daemon of a
+revocation in its own process, so it can close the key's streams at once.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -103,6 +107,7 @@ class ApiKeys:
         self._touched: dict[int, float] = {}
         self._lock = threading.Lock()
         self._toucher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="api-key-last-used")
+        self._listeners: list[Callable[[ApiClientInfo], object]] = []
 
     def create(
         self, name: str, scopes: Iterable[Scope | str], *, created_by: str
@@ -223,8 +228,29 @@ class ApiKeys:
                 _info(r) for r in session.execute(select(ApiClientRow).order_by(ApiClientRow.id)).scalars()
             ]
 
+    def is_active(self, client_id: int) -> bool:
+        """Whether the key of client row *client_id* (``ApiClientInfo.id``: one row per key) is still
+        valid — asked of the database every time, so another process's revocation shows at once: what an
+        open event stream re-checks. Raises :class:`StoreError` when the database cannot tell (unlike
+        :meth:`authenticate`, which refuses: the caller decides how long a stream outlives an outage)."""
+        try:
+            with self._db.session(readonly=True) as session:
+                revoked = session.execute(
+                    select(ApiClientRow.revoked_at).where(ApiClientRow.id == client_id)
+                ).first()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the API key could not be checked: {exc.__class__.__name__}") from exc
+        return revoked is not None and revoked[0] is None
+
+    def on_revoke(self, listener: Callable[[ApiClientInfo], object]) -> None:
+        """Call *listener* with each key :meth:`revoke` revokes, once it is revoked (the daemon closes the
+        key's open event streams). A listener that fails is logged; the revocation stands."""
+        with self._lock:
+            self._listeners.append(listener)
+
     def revoke(self, name: str) -> ApiClientInfo:
-        """Revoke the active key of *name* (refused at once by this process, within 5 s elsewhere)."""
+        """Revoke the active key of *name* (refused at once by this process, within 5 s elsewhere; its open
+        event streams here close at once, elsewhere at their next re-check)."""
         with self._db.session() as session:
             row = session.execute(
                 select(ApiClientRow).where(ApiClientRow.name == name, ApiClientRow.revoked_at.is_(None))
@@ -235,6 +261,12 @@ class ApiKeys:
             info = _info(row)
         with self._lock:
             self._cache = {k: v for k, v in self._cache.items() if v[0] is None or v[0].id != info.id}
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(info)
+            except Exception:
+                log.exception("a listener of the revocation of %r failed", info.name)
         return info
 
     def settle(self) -> None:

@@ -40,12 +40,28 @@ def _get_response_cla(cla: int) -> int:
     return 0x00
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _response_of(raw: bytes) -> ResponseApdu:
+    """``ResponseApdu.decode(raw)`` for the common case (bytes of 2 or more), without its checks: a slice
+    of bytes and a 16-bit status word are valid by construction. About 0.5 µs less per APDU, which is a
+    percent of a PC/SC round trip (bench/bench_pcsc.py). Anything else goes through ``decode``."""
+    if type(raw) is not bytes or len(raw) < 2:
+        return ResponseApdu.decode(raw)
+    response: ResponseApdu = _new(ResponseApdu)
+    _set(response, "data", raw[:-2])
+    _set(response, "sw", (raw[-2] << 8) | raw[-1])
+    return response
+
+
 def _exchange_once(
     transmit: Transmit, command: CommandApdu, tracer: ApduTracer | None, clock: Callable[[], float]
 ) -> ResponseApdu:
     raw = command.encode()
     if tracer is None:
-        return ResponseApdu.decode(transmit(raw))
+        return _response_of(transmit(raw))
     tracer.on_command(command)
     start = clock()
     try:
@@ -80,19 +96,25 @@ def transceive(
     """
     if max_chained < 0:
         raise ValueError("max_chained must be >= 0")
+    if tracer is None:
+        # The hot path: one exchange, and the answer is final unless it is 61xx or 6Cxx.
+        response = _response_of(transmit(command.encode()))
+        sw1 = response.sw >> 8
+        if sw1 != 0x61 and sw1 != 0x6C:
+            return response
+    else:
+        response = _exchange_once(transmit, command, tracer, clock)
     collected = bytearray()
     pending = command
     reissued = False
     chained = 0
     while True:
-        response = _exchange_once(transmit, pending, tracer, clock)
         if response.sw1 == 0x6C:
             if reissued:
                 raise WrongLengthError(response.sw, b"", "card answered 6Cxx to the corrected Le as well")
             pending = pending.with_ne(response.sw2 or 256)
             reissued = True
-            continue
-        if response.sw1 == 0x61:
+        elif response.sw1 == 0x61:
             collected += response.data
             if chained >= max_chained:
                 raise StatusWordError(
@@ -101,10 +123,11 @@ def transceive(
             chained += 1
             pending = get_response(response.sw2 or 256, cla=_get_response_cla(command.cla))
             reissued = False
-            continue
-        if not collected:
+        elif not collected:
             return response
-        return ResponseApdu(bytes(collected) + response.data, response.sw)
+        else:
+            return ResponseApdu(bytes(collected) + response.data, response.sw)
+        response = _exchange_once(transmit, pending, tracer, clock)
 
 
 def transceive_checked(

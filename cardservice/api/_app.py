@@ -1,15 +1,23 @@
 """The FastAPI application: :func:`create_app` assembles the /v1 routes (:mod:`cardservice.api.routes`),
 the error handlers, the request metrics and the Host/Origin guard over a :class:`Services` bundle — so
 tests build it over an in-process backend and an in-memory key check, and ``cardservice serve`` over
-pcscd and the database."""
+pcscd and the database.
+
+The interactive docs (``/docs``, Swagger UI) load their script, style and icon from the daemon itself
+(``_static/swagger-ui``, vendored: its VENDOR.md), never from a CDN: hospital intranets have no internet.
+ReDoc is not served."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from cardservice import __version__
 from cardservice.api._deps import Services
@@ -27,6 +35,8 @@ _DESCRIPTION = (
     "/metrics). "
     'Errors: `{"error": {"code", "message", "message_zh", "details"}}` with a stable code.'
 )
+_SWAGGER_UI = Path(__file__).parent / "_static" / "swagger-ui"
+_DOCS_ASSETS = "/docs/assets"
 _TAGS = [
     {"name": "system", "description": "health and metrics"},
     {"name": "readers", "description": "readers and SAMs"},
@@ -57,8 +67,11 @@ def create_app(
         summary="Localhost API for the Resident Health Card (居民健康卡): readers, cards, events",
         description=_DESCRIPTION,
         openapi_tags=_TAGS,
+        docs_url=None,  # served by _serve_docs, from the package
+        redoc_url=None,
     )
     app.state.services = services
+    _serve_docs(app)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -70,3 +83,21 @@ def create_app(
         allowed_origins=frozenset(own_origins | {o.lower() for o in allowed_origins}),
     )
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the vendored files under ``/docs/assets`` (no key needed, as for
+    ``/openapi.json``)."""
+    app.mount(_DOCS_ASSETS, StaticFiles(directory=_SWAGGER_UI), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API docs",
+            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon-32x32.png",
+            # No spec validation by validator.swagger.io (Swagger UI's default where it shows the badge).
+            swagger_ui_parameters={"validatorUrl": None},
+        )

@@ -49,6 +49,7 @@ __all__ = [
     "call_service",
     "card_view",
     "client_address",
+    "key_holds",
     "patient_of",
     "require",
     "services_of",
@@ -60,7 +61,7 @@ T = TypeVar("T")
 
 HIS_ERRORS = ("his_unavailable", "his_timeout", "his_protocol", "his_rejected", "his_not_found")
 PATIENT_ERRORS = ("reader_not_found", "no_card", "card_not_ready", "card_removed", "card_changed",
-                  "card_blacklisted", "card_unsupported")  # fmt: skip
+                  "card_blacklisted", "card_not_genuine", "card_unsupported")  # fmt: skip
 
 
 class ApiClient(Protocol):
@@ -91,6 +92,18 @@ class Services:
     hospital_name: str = "示范医院"  # printed at the head of every ticket
     # Answers from memory when it can, without blocking: (known, client). Unset: always authenticate.
     authenticate_cached: Callable[[str], tuple[bool, ApiClient | None]] | None = None
+    # Whether the key a client (as authenticate returned it) was authenticated with still holds — asked of
+    # a redeemed event ticket and, every stream_recheck seconds, of an open event stream. May block on the
+    # database (called off the event loop); raises when it cannot tell. Unset: keys are never revoked.
+    key_active: Callable[[Any], bool] | None = None
+    stream_recheck: float = 15.0  # seconds between an event stream's keep-alives and re-checks of its key
+    stream_recheck_failures: int = 4  # failed re-checks in a row (the database down) that close a stream
+
+    def key_revoked(self, client: ApiClient) -> None:
+        """*client*'s key was revoked in this process (wire it to ``ApiKeys.on_revoke``): its event tickets
+        are void and its open streams close, at once. Thread-safe."""
+        self.tickets.revoke(client.name)
+        self.hub.close_client(client.name)
 
 
 def services_of(request: Request) -> Services:
@@ -126,6 +139,19 @@ def require(scope: str) -> Callable[..., Any]:
         return client
 
     return dependency
+
+
+async def key_holds(services: Services, client: ApiClient) -> bool:
+    """Whether *client*'s key still holds (:attr:`Services.key_active`, off the event loop); a look-up that
+    fails is a no, as for :func:`authenticate`."""
+    check = services.key_active
+    if check is None:
+        return True
+    try:
+        return bool(await anyio.to_thread.run_sync(check, client))
+    except Exception as exc:
+        log.warning("the key of %s could not be checked: %s", client.name, exc.__class__.__name__)
+        return False
 
 
 async def authenticate(services: Services, token: str) -> ApiClient | None:

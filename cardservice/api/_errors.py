@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from cardservice.errors import CardserviceError, CodedError, ServiceError, lookup
 from cardservice.his import NotFound as HisNotFound
@@ -30,8 +31,10 @@ from cardservice.readers import classify
 from cardservice.store import IllegalTransition
 
 __all__ = [
+    "ALWAYS",
     "API_CODES",
     "ERRORS",
+    "KEYED",
     "ErrorBody",
     "ErrorResponse",
     "api_error",
@@ -160,16 +163,30 @@ def error_response(code: str, message: str, details: dict[str, Any] | None = Non
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` for the error codes an endpoint can answer. Always ``invalid_request``:
-    every such endpoint takes key headers, and without a 422 here FastAPI documents its own
-    ``HTTPValidationError`` body, which we never send."""
-    by_status: dict[int, list[str]] = {}
-    for code in ("unauthorized", "forbidden", "invalid_request", *codes):
-        by_status.setdefault(ERRORS[code][0], []).append(code)
+# What any operation may answer, whatever it does: the guard's refusals (before any route: a foreign Host
+# or Origin, a body too large), a request that is not valid, and an unexpected failure — among them an
+# access that could not be audited, which is refused rather than answered.
+ALWAYS = ("host_not_allowed", "origin_not_allowed", "payload_too_large", "invalid_request", "internal_error")
+# ... and any operation that needs an API key.
+KEYED = ("unauthorized", "forbidden")
+
+
+def responses(*codes: str, keyed: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the error codes an operation can answer: *codes* (what it does: the rate
+    limit where it takes a token, the 503 of each hospital service it depends on, ...) with :data:`ALWAYS`
+    and, unless it needs no key, :data:`KEYED`. Each status is described by the codes behind it.
+    ``invalid_request`` is always there, also because without a 422 FastAPI would document its own
+    ``HTTPValidationError`` body, which we never send.
+
+    tests/api/test_openapi.py holds every operation to its list: it sends each one a well-formed request
+    in every state that makes a shared refusal (rate limit, services not configured, no card, HIS down,
+    audit failing, guard) and fails on a status the operation does not list."""
+    by_status: dict[int, set[str]] = {}
+    for code in (*(KEYED if keyed else ()), *ALWAYS, *codes):
+        by_status.setdefault(ERRORS[code][0], set()).add(code)
     return {
-        status: {"model": ErrorResponse, "description": "error codes: " + ", ".join(sorted(set(names)))}
-        for status, names in by_status.items()
+        status: {"model": ErrorResponse, "description": "error codes: " + ", ".join(sorted(names))}
+        for status, names in sorted(by_status.items())
     }
 
 
@@ -180,6 +197,21 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
 }
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path answers to. Starlette's 405 names only the methods of the first
+    route whose path matched (OPTIONS on /encounters/{kind}: "GET", though POST is there too). Asked of
+    the routes themselves, one method at a time (FastAPI nests included routers)."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -207,6 +239,8 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         response = error_response(code, str(exc.detail))
         response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            response.headers["Allow"] = allowed
         return response
 
     @app.exception_handler(Exception)

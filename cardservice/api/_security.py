@@ -12,22 +12,25 @@ and any local process, can reach 127.0.0.1.
 - API keys (:func:`authenticate`): ``Authorization: Bearer csk_...`` or ``X-API-Key``; browsers never
   attach these by themselves, so CSRF cannot ride on them. EventSource and WebSocket cannot set
   headers: they use a one-time ticket (``POST /v1/events/tickets``), valid 60 s.
-- :class:`RateLimiter`: a token bucket per client for the endpoints that touch a card.
+  A client holds at most 10 tickets at once, their issue takes a rate-limit token, and a ticket is
+  refused if its key was revoked since (:class:`TicketBook`).
+- :class:`RateLimiter`: a token bucket per client for the endpoints that touch a card or a patient's
+  records, and for event tickets.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from cardservice.api._errors import ERRORS, ErrorBody, ErrorResponse
+from cardservice.api._errors import error_response
 from cardservice.readers import ServiceError
 
 __all__ = ["GuardMiddleware", "RateLimiter", "TicketBook", "loopback_hosts", "scope_allows"]
@@ -54,12 +57,6 @@ def scope_allows(granted: Iterable[str], needed: str) -> bool:
 def loopback_hosts(port: int) -> frozenset[str]:
     names = ("127.0.0.1", "localhost", "[::1]")
     return frozenset([*names, *(f"{name}:{port}" for name in names)])
-
-
-def _error_body(code: str, message: str) -> tuple[int, bytes]:
-    status, zh = ERRORS[code]
-    body = ErrorResponse(error=ErrorBody(code=code, message=message, message_zh=zh))
-    return status, json.dumps(body.model_dump(), ensure_ascii=False).encode()
 
 
 _ALLOWED_HEADERS = "Authorization, Content-Type, X-API-Key, X-Card-Id, Idempotency-Key"
@@ -163,18 +160,8 @@ class GuardMiddleware:
             # Refusing the handshake: the browser sees a failed connection, no data flows.
             await send({"type": "websocket.close", "code": 1008, "reason": code})
             return
-        status, body = _error_body(code, message)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        # The one error shape and layout of the API (error_response), though FastAPI never sees the request.
+        await error_response(code, message)(scope, receive, send)
 
 
 # -- tickets for EventSource / WebSocket ----------------------------------------------------------------
@@ -182,39 +169,97 @@ class GuardMiddleware:
 
 @dataclass(frozen=True)
 class _Ticket:
-    client: Any
+    client: Any  # whom it stands for, as authentication answered (name, scopes, the key's id): never the key
     expires: float
 
 
 class TicketBook:
-    """One-time tickets standing in for an API key where a browser cannot send headers."""
+    """One-time tickets standing in for an API key where a browser cannot send headers.
 
-    def __init__(self, lifetime: float = 60.0) -> None:
+    A ticket is a credential, so: a client holds at most *per_client* at once (one more is refused,
+    ``rate_limited``, until one is redeemed or expires); each is good once, for *lifetime* seconds; what it
+    stands for is re-checked when it is redeemed (the events route asks whether the key still holds), and
+    :meth:`revoke` voids a client's tickets at once. Every ticket lives *lifetime*, so issue order is expiry
+    order: each call drops the expired ones from the front of a queue — work in proportion to what expired,
+    never a pass over every ticket held.
+    """
+
+    def __init__(self, lifetime: float = 60.0, per_client: int = 10) -> None:
         self.lifetime = lifetime
+        self.per_client = per_client
         self._tickets: dict[str, _Ticket] = {}
+        # (expires, ticket), oldest first; a redeemed ticket stays here, inert, until its time is up.
+        self._expiry: deque[tuple[float, str]] = deque()
+        self._held: dict[str, dict[str, float]] = {}  # client name -> its outstanding tickets -> expiry
         self._lock = threading.Lock()
 
     def issue(self, client: Any) -> str:
-        ticket = "cst_" + secrets.token_urlsafe(24)
+        """A ticket for *client* (anything with a ``name``); ``rate_limited`` if it holds too many."""
         now = time.monotonic()
         with self._lock:
-            self._tickets = {k: v for k, v in self._tickets.items() if v.expires > now}
-            self._tickets[ticket] = _Ticket(client, now + self.lifetime)
+            self._expire(now)
+            held = self._held.get(client.name, {})
+            if len(held) >= self.per_client:
+                raise ServiceError(
+                    "rate_limited",
+                    f"{len(held)} event tickets are outstanding: use one, or wait until one expires",
+                    retry_after=round(min(held.values()) - now, 2),
+                    tickets_outstanding=len(held),
+                )
+            ticket = "cst_" + secrets.token_urlsafe(24)
+            expires = now + self.lifetime
+            self._tickets[ticket] = _Ticket(client, expires)
+            self._expiry.append((expires, ticket))
+            self._held.setdefault(client.name, {})[ticket] = expires
         return ticket
 
     def redeem(self, ticket: str) -> Any | None:
+        """The client *ticket* was issued to, once; None if unknown, used or expired."""
+        now = time.monotonic()
         with self._lock:
+            self._expire(now)
             entry = self._tickets.pop(ticket, None)
-        if entry is None or entry.expires < time.monotonic():
+            if entry is not None:
+                self._release(entry.client.name, ticket)
+        if entry is None or entry.expires <= now:
             return None
         return entry.client
+
+    def revoke(self, name: str) -> int:
+        """Void every outstanding ticket of client *name* (its key was revoked); how many there were."""
+        with self._lock:
+            held = self._held.pop(name, {})
+            for ticket in held:
+                self._tickets.pop(ticket, None)
+        return len(held)
+
+    def __len__(self) -> int:
+        """Tickets outstanding (not yet redeemed, expired or voided)."""
+        with self._lock:
+            self._expire(time.monotonic())
+            return len(self._tickets)
+
+    def _expire(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            _, ticket = self._expiry.popleft()
+            entry = self._tickets.pop(ticket, None)
+            if entry is not None:
+                self._release(entry.client.name, ticket)
+
+    def _release(self, name: str, ticket: str) -> None:
+        held = self._held.get(name)
+        if held is not None:
+            held.pop(ticket, None)
+            if not held:
+                del self._held[name]
 
 
 # -- rate limits ----------------------------------------------------------------------------------------
 
 
 class RateLimiter:
-    """Token bucket per client name: *per_second* sustained, *burst* at once."""
+    """Token bucket per client name: *per_second* sustained, *burst* at once. Taken by the requests that
+    touch a card or read a patient's records, and by the issue of event tickets."""
 
     def __init__(self, per_second: float, burst: int) -> None:
         self.rate = per_second
@@ -231,7 +276,7 @@ class RateLimiter:
                 self._buckets[client] = (tokens, now)
                 raise ServiceError(
                     "rate_limited",
-                    "too many card requests; slow down",
+                    "too many requests; slow down",
                     retry_after=round((1 - tokens) / self.rate, 2),
                 )
             self._buckets[client] = (tokens - 1.0, now)

@@ -9,8 +9,10 @@ the SAM, run :class:`~cardservice.healthcard.HealthCardSession` operations, rend
   session never retries; this module turns the failure into one clear sentence naming the key
   (:class:`AuthenticationFailedError`) and stops — the command exits, nothing is attempted again.
 * Rendering: JSON keyed by file path, each value the model's data keyed by the standard's
-  abbreviations (encounter records by national item number, as the layouts have no abbreviations);
-  human output with the dictionary's Chinese labels.
+  abbreviations (encounter records by national item number, as the layouts have no abbreviations,
+  with their signature status and signer fingerprint); human output with the dictionary's Chinese
+  labels. The session names no trusted list, so the SAM in use is the trusted signer: a record it
+  signed is ``valid``, one that verifies under any other key ``valid_untrusted``.
 
 Nothing here logs personal data, keys or PINs.
 """
@@ -260,7 +262,13 @@ def _layout_lines(record: LayoutModel, indent: str) -> list[str]:
     return lines
 
 
-_SIGNATURE_LABELS = {"valid": "有效", "invalid": "无效", "unsigned": "未签名", "not checked": "未检查"}
+_SIGNATURE_LABELS = {
+    "valid": "有效",
+    "valid_untrusted": "有效，但签名者不在信任列表中",
+    "invalid": "无效",
+    "unsigned": "未签名",
+    "not-checked": "未检查",
+}
 
 
 def _file_lines(path: str, value: object, photo_file: str | None) -> list[str]:
@@ -276,6 +284,8 @@ def _file_lines(path: str, value: object, photo_file: str | None) -> list[str]:
         lines.append(f"  已用记录: {', '.join(used) if used else '无'}")
     elif isinstance(value, Encounter):
         lines.append(f"  签名: {_SIGNATURE_LABELS.get(value.signature.value, value.signature.value)}")
+        if value.signer_fingerprint is not None:
+            lines.append(f"  签名者: {value.signer_fingerprint}")  # SM3 of the signing SAM's public key
         lines += _layout_lines(value.record, "  ")
     elif isinstance(value, bytes):
         saved = f", 已保存到 {photo_file}" if photo_file else ""

@@ -6,7 +6,9 @@ Every command that touches the data directory (``serve``, ``token``, ``audit``) 
 ``~/.local/share/cardservice``. The database, the audit key and the simulator's images live there.
 
 A mistake stops the start with one line per problem, naming the key and the file it came from
-(:class:`ConfigError`), never a traceback.
+(:class:`ConfigError`), never a traceback. Every problem comes out in one pass: the checks across keys
+(:meth:`Settings._across_keys`) and a printer driver's checks of its entry run even when other keys are
+wrong, so fixing one problem never uncovers the next.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -22,11 +25,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cardservice import plugins
@@ -51,10 +56,39 @@ CONFIG_FILE_NAME = "cardservice.toml"
 _Scope = Literal["kiosk", "his", "admin"]
 _Method = Literal["prepaid", "cash", "gateway"]
 DEFAULT_PORT = 8765
+_GATEWAY = frozenset({"payment_methods", "payment_gateway_url"})
+_GATEWAY_TOKEN = frozenset({"payment_gateway_url", "payment_gateway_token_env"})
+_TLS = frozenset({"tls_certificate", "tls_private_key"})
 
 
 class ConfigError(CardserviceError):
     """The configuration is unusable; the message lists every problem, one per line."""
+
+
+def _with_problems(
+    title: str, found: ValidationError | None, problems: Iterable[str], data: Any
+) -> ValidationError:
+    """The problems of *found* (if any) and *problems* (of the whole model: ``Value error, ...``) as one
+    error, so the configuration error lists them all. Each keeps its type and message as they were (a
+    custom error without context is never formatted again)."""
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError(error["type"], error["msg"]), loc=error["loc"], input=error["input"]
+        )
+        for error in (found.errors() if found is not None else [])
+    ]
+    details += [
+        InitErrorDetails(
+            type=PydanticCustomError("value_error", f"Value error, {problem}"), loc=(), input=data
+        )
+        for problem in problems
+    ]
+    return ValidationError.from_exception_data(title, details)
+
+
+def _wrong_keys(found: ValidationError) -> set[str]:
+    """The top-level keys a validation error names (a problem of the whole model names none)."""
+    return {str(error["loc"][0]) for error in found.errors() if error["loc"]}
 
 
 def _is_loopback(host: str) -> bool:
@@ -133,11 +167,30 @@ class PrinterBinding(BaseModel):
             raise ValueError(str(exc)) from None
         return kind
 
-    @model_validator(mode="after")
-    def _is_a_printer(self) -> PrinterBinding:
-        # The driver's factory checks the options (ValueError: one readable line of problems).
-        self._printer = plugins.load(plugins.PRINTERS, self.kind)(self.options)
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _is_a_printer(cls, data: Any, handler: ModelWrapValidatorHandler[PrinterBinding]) -> PrinterBinding:
+        """The entry's own keys, then the driver of its ``kind``, whose factory checks the options and
+        makes the printer (``ValueError``: one readable line of problems). The driver checks the other keys
+        even when some are wrong here, so an entry's problems come out together; a key refused here is
+        not passed on (it would be reported twice)."""
+        try:
+            binding = handler(data)
+        except ValidationError as found:
+            wrong = _wrong_keys(found)
+            kind = data.get("kind") if isinstance(data, Mapping) else None
+            if "kind" in wrong or not isinstance(kind, str):
+                raise
+            options = {key: value for key, value in data.items()
+                       if key != "name" and key not in wrong and value is not None}  # fmt: skip
+            try:
+                plugins.load(plugins.PRINTERS, kind)(options)
+            except ValueError as problem:
+                raise _with_problems(cls.__name__, found, [str(problem)], data) from None
+            raise
+        if binding._printer is None:
+            binding._printer = plugins.load(plugins.PRINTERS, binding.kind)(binding.options)
+        return binding
 
     @property
     def options(self) -> dict[str, Any]:
@@ -205,7 +258,9 @@ class Settings(BaseSettings):
         default_factory=list, description="receipt printers for the print queue; the first is the default"
     )
     log_file: Path | None = Field(default=None, description="JSON-lines log file (reopened after rotation)")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG, INFO, WARNING or ERROR, in any case"
+    )
     card_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
         default=15.0, description="seconds one card operation may take before the client gets card_timeout"
     )
@@ -232,6 +287,12 @@ class Settings(BaseSettings):
         pattern=r"^https?://",
         description="the card-payment gateway (acquirer); unset: prepaid account and cash only "
         "(--demo starts a simulated acquirer)",
+    )
+    payment_gateway_token_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the token this terminal presents to the acquirer (sent as "
+        "Authorization: Bearer; never in the file); needed when payment_gateway_url is not on this machine",
     )
     payment_methods: list[Literal["prepaid", "cash", "gateway"]] | None = Field(
         default=None,
@@ -276,12 +337,60 @@ class Settings(BaseSettings):
             raise ValueError(f"{host or value!r} is not this machine: use https:// (http only to loopback)")
         return value
 
-    @model_validator(mode="after")
-    def _gateway_needs_url(self) -> Settings:
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    def _across_keys(self) -> Iterator[tuple[frozenset[str], str]]:
+        """The checks that read more than one key (or a key's meaning for another): each problem with the
+        keys it read."""
         if self.payment_methods and "gateway" in self.payment_methods and not self.payment_gateway_url:
-            raise ValueError("payment_methods lists gateway: payment_gateway_url is needed")
-        self.payment_policy  # noqa: B018 - checks payment_methods_by_scope (kiosks never take cash)
-        return self
+            yield _GATEWAY, "payment_methods lists gateway: payment_gateway_url is needed"
+        if self.payment_gateway_url and not self.payment_gateway_token_env:
+            host = (urlsplit(self.payment_gateway_url).hostname or "").lower()
+            if host != "localhost" and not _is_loopback(host):
+                # An acquirer takes money on a terminal's word: it must know which terminal is asking.
+                yield (
+                    _GATEWAY_TOKEN,
+                    (
+                        "payment_gateway_url is not on this machine: payment_gateway_token_env is needed "
+                        "(the environment variable holding the acquirer's token for this terminal)"
+                    ),
+                )
+        try:
+            self.payment_policy  # noqa: B018 - checks payment_methods_by_scope (kiosks never take cash)
+        except ValueError as exc:
+            yield frozenset({"payment_methods_by_scope"}), str(exc)
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            yield _TLS, "tls_certificate and tls_private_key go together"
+        elif not self.is_loopback and self.tls_certificate is None:
+            needs_tls = f"host {self.host!r} is not a loopback address: binding there needs TLS"
+            yield _TLS | {"host"}, f"{needs_tls} (tls_certificate and tls_private_key)"
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem_at_once(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """The keys' own checks, then :meth:`_across_keys`: when some keys are wrong, on the others
+        (validated again without the wrong ones), leaving out the checks that read a wrong key."""
+        try:
+            settings = handler(data)
+        except ValidationError as found:
+            wrong = _wrong_keys(found)
+            if not wrong or not isinstance(data, Mapping):
+                raise
+            try:
+                rest = handler({key: value for key, value in data.items() if key not in wrong})
+            except ValidationError:
+                raise found from None
+            more = [problem for keys, problem in rest._across_keys() if not keys & wrong]
+            if not more:
+                raise
+            raise _with_problems(cls.__name__, found, more, data) from None
+        problems = [problem for _, problem in settings._across_keys()]
+        if problems:
+            raise _with_problems(cls.__name__, None, problems, data)
+        return settings
 
     @property
     def payment_policy(self) -> PaymentPolicy:
@@ -315,17 +424,6 @@ class Settings(BaseSettings):
             if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
         return [origin.lower() for origin in value]
-
-    @model_validator(mode="after")
-    def _tls_for_remote(self) -> Settings:
-        if (self.tls_certificate is None) != (self.tls_private_key is None):
-            raise ValueError("tls_certificate and tls_private_key go together")
-        if not self.is_loopback and self.tls_certificate is None:
-            raise ValueError(
-                f"host {self.host!r} is not a loopback address: binding there needs TLS "
-                "(tls_certificate and tls_private_key)"
-            )
-        return self
 
     @property
     def is_loopback(self) -> bool:

@@ -103,6 +103,7 @@ def _reader_manager(
         software_sams=_software_sams(settings, bindings),
         sam_pins=_sam_pins(bindings, demo.sam_pins() if demo is not None else {}),
         blacklist=refusal,
+        trusted_signers=settings.trusted_signers,
         on_event=on_event,
         audit=daemon_audit,
     )
@@ -127,9 +128,17 @@ def _payments(settings: Settings, database: Database, his: Any, audit: Callable[
     background takes them once they are that old."""
     from cardservice.payments import Ledger, Payments, payment_methods
 
+    token = None
+    if settings.payment_gateway_token_env:
+        token = os.environ.get(settings.payment_gateway_token_env, "").strip()
+        if not token:
+            raise CardError(f"payment_gateway_token_env: ${settings.payment_gateway_token_env} is not set")
     ledger = Ledger(database)
     methods = payment_methods(
-        settings.offered_payment_methods, ledger, gateway_url=settings.payment_gateway_url
+        settings.offered_payment_methods,
+        ledger,
+        gateway_url=settings.payment_gateway_url,
+        gateway_token=token,
     )
     payments = Payments(database, his, methods, ledger=ledger, audit=audit)
     min_age = settings.payment_recovery_min_age
@@ -200,6 +209,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             manager=manager,
             authenticate=keys.authenticate,
             authenticate_cached=keys.cached,
+            key_active=lambda client: keys.is_active(client.id),  # tickets and open streams re-check it
             audit=audit_log.record,
             hub=hub,
             limiter=RateLimiter(settings.rate_limit.per_second, settings.rate_limit.burst),
@@ -210,6 +220,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             print_queue=print_queue,
             hospital_name=settings.hospital_name,
         )
+        keys.on_revoke(services.key_revoked)  # a key revoked here closes its streams at once
         app = create_app(
             services, port=settings.port, allowed_hosts=settings.allowed_hosts,
             allowed_origins=settings.allowed_origins,
@@ -225,7 +236,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             ssl_keyfile=str(settings.tls_private_key) if tls else None,
         )  # fmt: skip
         server = uvicorn.Server(config)
-        demo_token = extras.api_key(keys) if extras is not None else None
+        demo_token = extras.api_key(keys) if extras is not None else None  # before notes(): it adds to them
         manager.start()
         parts.callback(manager.stop)
         scheme = "https" if tls else "http"
@@ -239,7 +250,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         ]
         if demo_token is not None:
             lines += [
-                f"demo API key (scope his, shown once): {demo_token}",
+                f"demo API key (scope his: full identity, health data, writes): {demo_token}",
                 f"  curl -H 'Authorization: Bearer {demo_token}' {url}/v1/readers/default/card/identity",
             ]
         for line in lines:

@@ -6,7 +6,8 @@ Layers, top to bottom::
     session      HealthCardSession: read/update/append/encounters over a card (atr + transmit) and a SAM;
                  card access (selection, rights, raw reads) in _card_access, encounter records in _encounters
     render       file_data / identity_files / plain: JSON-able views, keyed by the standard's abbreviations
-    flows, psam  sans-I/O authentication and secure-messaging flows; ApduSam, the PSAM over APDUs
+    flows, psam  sans-I/O authentication (EXTERNAL, and INTERNAL: the card proves it is genuine) and
+                 secure-messaging flows; ApduSam, the PSAM over APDUs
     keys         HEALTH_KEYS: the key table with the SAM's derivation indices
     models       IssuerData, Cardholder, ..., InpatientRecord (from_records/to_records, from_bytes/to_bytes)
     records      encode_record / decode_record: tag ‖ length ‖ value of the TLV record files
@@ -72,14 +73,25 @@ from cardservice.healthcard._dictionary import (
     items_by_abbreviation,
     items_in_file,
 )
-from cardservice.healthcard._encounters import Encounter, EncounterKind, SignatureStatus
+from cardservice.healthcard._encounters import (
+    Encounter,
+    EncounterKind,
+    SignatureStatus,
+    signer_fingerprint,
+    trusted_fingerprints,
+)
 from cardservice.healthcard._flows import (
     DEFAULT_TERMINAL_DATA,
+    INTERNAL_AUTH_ALGORITHMS,
+    CardNotGenuineError,
     HealthFlow,
+    InternalAuthAlgorithm,
+    InternalAuthScheme,
     SamCall,
     SamOperation,
     external_authenticate,
     factors_for,
+    internal_authenticate,
     run,
     secure_command,
     secure_update_binary,
@@ -192,6 +204,7 @@ __all__ = [
     "INPATIENT_FILES",
     "INPATIENT_LAYOUT",
     "INTERFACE_FUNCTIONS",
+    "INTERNAL_AUTH_ALGORITHMS",
     "ISSUER_CERTIFICATE_SIZE",
     "MARITAL_STATUS",
     "MEDICAL_ALERT_FLAG",
@@ -213,6 +226,7 @@ __all__ = [
     "ApduSam",
     "CardFactorSource",
     "CardFile",
+    "CardNotGenuineError",
     "CardValidity",
     "Cardholder",
     "ClinicalBasics",
@@ -243,6 +257,8 @@ __all__ = [
     "InpatientIndex",
     "InpatientRecord",
     "InterfaceFunction",
+    "InternalAuthAlgorithm",
+    "InternalAuthScheme",
     "IssuerData",
     "KeyRole",
     "Kind",
@@ -294,6 +310,7 @@ __all__ = [
     "id_sex_code",
     "identity_files",
     "interface_function",
+    "internal_authenticate",
     "issuer_certificate",
     "item_by_abbreviation",
     "item_by_tag",
@@ -311,9 +328,11 @@ __all__ = [
     "secure_command",
     "secure_update_binary",
     "secure_update_record",
+    "signer_fingerprint",
     "split_record",
     "stk_for",
     "to_abbreviations",
+    "trusted_fingerprints",
     "update_command",
     "validate_id_number",
 ]

@@ -21,7 +21,7 @@ Nothing here logs. Errors carry status words, never names, ID numbers, PINs or k
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, ClassVar
 
@@ -38,8 +38,10 @@ from cardservice.apdu import (
 )
 from cardservice.errors import CodecError, NotFoundError, TransportError, WrongParametersError
 from cardservice.healthcard._dictionary import CardFile, FileKind, UpdateSm, card_file
+from cardservice.healthcard._encounters import trusted_fingerprints
 from cardservice.healthcard._flows import (
     DEFAULT_TERMINAL_DATA,
+    InternalAuthAlgorithm,
     external_authenticate,
     run,
     stk_for,
@@ -85,11 +87,23 @@ class _CardAccess:
         card_factor_source: CardFactorSource = CardFactorSource.LAST_8,
         binary_chunk: int = 256,
         read_all_records: bool = True,
+        internal_auth_key_ref: int | None = None,
+        internal_auth_algorithm: InternalAuthAlgorithm | str = InternalAuthAlgorithm.ECB_16,
+        trusted_signers: Iterable[str] | None = None,
     ) -> None:
         if len(terminal_data) != 8:
             raise CodecError("terminal data must be 8 bytes")
         if not 1 <= binary_chunk <= 256:
             raise CodecError("binary_chunk must be 1..256")
+        if internal_auth_key_ref is not None and not 0x01 <= internal_auth_key_ref <= 0xFE:
+            raise CodecError("internal_auth_key_ref must be a key reference 01..FE")
+        try:
+            self._irk_algorithm = InternalAuthAlgorithm(internal_auth_algorithm)
+        except ValueError:
+            raise CodecError(f"no internal-authentication algorithm {internal_auth_algorithm!r}") from None
+        self._irk_ref = internal_auth_key_ref
+        # None: trust the key of the SAM in use (a terminal with its own SAM); else exactly these.
+        self._trusted = None if trusted_signers is None else trusted_fingerprints(trusted_signers)
         self._card = card
         self._sam = sam
         self._terminal_data = bytes(terminal_data)

@@ -1,5 +1,6 @@
-"""Sans-I/O flows of the health-card terminal: EXTERNAL AUTHENTICATE driven by a SAM, and updates
-under secure messaging (facts sheet §4.4-4.6; conventions in shared/spec/README.md).
+"""Sans-I/O flows of the health-card terminal: EXTERNAL AUTHENTICATE driven by a SAM, updates under
+secure messaging (facts sheet §4.4-4.6; conventions in shared/spec/README.md), and INTERNAL
+AUTHENTICATE, by which the card proves it is genuine (IRKDDF1, table 10-2; conventions below).
 
 A flow is a generator in the style of httpx's ``Auth.auth_flow``. It yields either a
 :class:`~cardservice.apdu.CommandApdu` for the *user card* or a :class:`SamCall` for the *SAM*, and
@@ -16,7 +17,28 @@ Rules every flow obeys:
   card (facts sheet §4.4 warning): ``63Cx`` surfaces as ``VerificationFailedError`` (``tries_left``),
   ``6983`` as ``AuthenticationBlockedError``;
 * inputs that would derive a wrong key (missing/malformed YYCSDM, wrong number of factors) are
-  refused with :class:`CodecError` *before* the first APDU.
+  refused with :class:`CodecError` *before* the first APDU;
+* a card that does not prove it is genuine raises :class:`CardNotGenuineError` (never retried).
+
+INTERNAL AUTHENTICATE (the card proves it holds its IRK; the sources name the key, nothing else —
+facts sheet §4.1, §4.3 "UNKNOWN", §9 item 4). The project's conventions, each changeable in one
+place: the key reference and the SAM's index are HEALTH_KEYS' ``IRKDDF1`` row (card ref ``0B``, one
+diversification level: the card factor), a deployment's card profile may name another reference;
+how the card computes its answer is :data:`INTERNAL_AUTH_ALGORITHMS`, chosen per card profile:
+
+==============  =========  ========================================================================
+algorithm       challenge  the card's answer (K = the card's IRK; ECB with K's cipher, 16-byte block)
+==============  =========  ========================================================================
+``ecb-16``      16 bytes   E_K(challenge): one block — the default, and the virtual card's answer
+``ecb-8-zero``  8 bytes    E_K(challenge ‖ 00..): PBOC style, zero-padded (the virtual card too)
+``ecb-8-iso``   8 bytes    E_K(challenge ‖ 80 00..): ISO/IEC 9797-1 padding method 2
+==============  =========  ========================================================================
+
+All three are conventions: which one a real card uses is UNKNOWN until a card's trace shows it.
+
+``00 88 00 <ref> Lc challenge 00`` → the card's answer → SAM ``80 FC`` (project-defined): the SAM
+derives the card's IRK from the factors and compares E_IRK(message) with the answer in constant time.
+The terminal never holds a key; the challenge is fresh randomness from the caller.
 """
 
 from __future__ import annotations
@@ -37,7 +59,10 @@ from cardservice.apdu import (
 from cardservice.apdu import (
     external_authenticate as external_authenticate_apdu,
 )
-from cardservice.errors import CodecError
+from cardservice.apdu import (
+    internal_authenticate as internal_authenticate_apdu,
+)
+from cardservice.errors import CodecError, CryptoError, StatusWordError
 from cardservice.healthcard._dictionary import CardFile, UpdateSm
 from cardservice.healthcard._keys import (
     CardFactorSource,
@@ -53,11 +78,16 @@ __all__ = [
     "AUTH_TRAILER",
     "CHALLENGE_LENGTH",
     "DEFAULT_TERMINAL_DATA",
+    "INTERNAL_AUTH_ALGORITHMS",
+    "CardNotGenuineError",
     "HealthFlow",
+    "InternalAuthAlgorithm",
+    "InternalAuthScheme",
     "SamCall",
     "SamOperation",
     "external_authenticate",
     "factors_for",
+    "internal_authenticate",
     "run",
     "secure_command",
     "secure_update_binary",
@@ -83,6 +113,48 @@ class SamOperation(StrEnum):
     DERIVE = "derive"  # 80 DE
     ENCRYPT = "encrypt"  # 80 FA 00 00
     MAC = "mac"  # 80 FA 05 00
+    VERIFY_CARD = "verify-card"  # 80 FC (project-defined): check a card's INTERNAL AUTHENTICATE answer
+
+
+class CardNotGenuineError(CryptoError):
+    """The card did not prove it holds its issuer-diversified IRK: a wrong INTERNAL AUTHENTICATE
+    answer, or a refusal (``sw``: e.g. 6A88 no such key, 6D00 no such command). Never retried."""
+
+    def __init__(self, message: str, *, sw: int | None = None) -> None:
+        super().__init__(message)
+        self.sw = sw
+
+
+class InternalAuthAlgorithm(StrEnum):
+    """How the card answers INTERNAL AUTHENTICATE (module table; a card-profile option)."""
+
+    ECB_16 = "ecb-16"
+    ECB_8_ZERO = "ecb-8-zero"
+    ECB_8_ISO = "ecb-8-iso"
+
+
+@dataclass(frozen=True)
+class InternalAuthScheme:
+    """One row of :data:`INTERNAL_AUTH_ALGORITHMS`: the challenge length and how the card pads it."""
+
+    challenge_length: int
+    padding: bytes  # first byte of the padding up to the block, then 00 (b"" = none needed)
+    confidence: str
+
+    def message(self, challenge: bytes) -> bytes:
+        """What the card encrypts: the challenge padded to a whole 16-byte block."""
+        if not self.padding:
+            return bytes(challenge)
+        fill = -(len(challenge) + 1) % _BLOCK + 1
+        return bytes(challenge) + self.padding + bytes(fill - len(self.padding))
+
+
+#: The one table of INTERNAL AUTHENTICATE algorithms (module docstring). Change a convention here.
+INTERNAL_AUTH_ALGORITHMS: dict[InternalAuthAlgorithm, InternalAuthScheme] = {
+    InternalAuthAlgorithm.ECB_16: InternalAuthScheme(16, b"", "convention"),
+    InternalAuthAlgorithm.ECB_8_ZERO: InternalAuthScheme(8, b"\x00", "convention"),
+    InternalAuthAlgorithm.ECB_8_ISO: InternalAuthScheme(8, b"\x80", "convention"),
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +170,7 @@ class SamCall:
     challenge: bytes = b""
     data: bytes = field(default=b"", repr=False)
     iv: bytes = field(default=bytes(_BLOCK), repr=False)
+    cryptogram: bytes = field(default=b"", repr=False)
 
     @classmethod
     def derive(cls, key: HealthKey | str, factors: Sequence[bytes], challenge: bytes) -> SamCall:
@@ -113,18 +186,29 @@ class SamCall:
     def mac(cls, data: bytes, *, iv: bytes = bytes(_BLOCK)) -> SamCall:
         return cls(SamOperation.MAC, data=bytes(data), iv=bytes(iv))
 
+    @classmethod
+    def verify_card(
+        cls, key: HealthKey, factors: Sequence[bytes], message: bytes, cryptogram: bytes
+    ) -> SamCall:
+        return cls(SamOperation.VERIFY_CARD, key_id=key.name, factors=tuple(bytes(f) for f in factors),
+                   data=bytes(message), cryptogram=bytes(cryptogram))  # fmt: skip
+
     def perform(self, sam: Sam) -> bytes:
-        """Run this request on *sam*; ``derive`` answers ``b""``."""
+        """Run this request on *sam*; ``derive`` answers ``b""``, ``verify_card`` ``01`` (the card's
+        answer is right) or ``00``."""
         if self.operation is SamOperation.DERIVE:
             sam.derive_session_key(self.key_id, list(self.factors), self.challenge)
             return b""
         if self.operation is SamOperation.ENCRYPT:
             return sam.encrypt(self.data)
+        if self.operation is SamOperation.VERIFY_CARD:
+            right = sam.verify_card_cryptogram(self.key_id, list(self.factors), self.data, self.cryptogram)
+            return b"\x01" if right else b"\x00"
         return sam.mac(self.data, iv=self.iv)
 
     def __repr__(self) -> str:
-        if self.operation is SamOperation.DERIVE:
-            return f"SamCall.derive({self.key_id!r}, {len(self.factors)} factor(s))"
+        if self.operation in (SamOperation.DERIVE, SamOperation.VERIFY_CARD):
+            return f"SamCall.{self.operation.name.lower()}({self.key_id!r}, {len(self.factors)} factor(s))"
         return f"SamCall.{self.operation.value}(<{len(self.data)} bytes>)"
 
 
@@ -229,6 +313,43 @@ def external_authenticate(
     cryptogram = fold(block)
     command = external_authenticate_apdu(cryptogram + data + bytes([AUTH_TRAILER]), key.card_ref)
     _card((yield command)).check()
+
+
+# -- INTERNAL AUTHENTICATE: the card proves it is genuine (module docstring) ---------------------
+
+
+def internal_authenticate(
+    key: HealthKey,
+    factors: Sequence[bytes],
+    challenge: bytes,
+    *,
+    algorithm: InternalAuthAlgorithm = InternalAuthAlgorithm.ECB_16,
+    card_ref: int | None = None,
+) -> HealthFlow[None]:
+    """Make the card prove it holds *key* (IRKDDF1) diversified for it: ``00 88 00 <ref> Lc
+    challenge 00`` → the card's answer → SAM ``80 FC`` compares it with E_IRK(message). *challenge*
+    must be fresh randomness of the algorithm's length; *card_ref* overrides the key's reference.
+
+    A refusal by the card (any status word), an answer of the wrong length or a "no" from the SAM
+    raises :class:`CardNotGenuineError`; a SAM failure propagates as it is. Sent once.
+    """
+    if key.role is not KeyRole.INTERNAL_AUTH:
+        raise CodecError(f"{key.name} is not an internal-authentication key")
+    checked = _check_factors(key, factors)
+    scheme = INTERNAL_AUTH_ALGORITHMS[InternalAuthAlgorithm(algorithm)]
+    if len(challenge) != scheme.challenge_length:
+        raise CodecError(f"{algorithm} needs a challenge of {scheme.challenge_length} bytes")
+    message = scheme.message(challenge)
+    command = internal_authenticate_apdu(bytes(challenge), key.card_ref if card_ref is None else card_ref)
+    try:
+        answer = _card((yield command)).check().data
+    except StatusWordError as exc:
+        refusal = f"the card refused INTERNAL AUTHENTICATE ({exc.sw:04X})"
+        raise CardNotGenuineError(refusal, sw=exc.sw) from None
+    if len(answer) != len(message):
+        raise CardNotGenuineError(f"the card answered INTERNAL AUTHENTICATE with {len(answer)} bytes")
+    if _sam((yield SamCall.verify_card(key, checked, message, answer)), 1) != b"\x01":
+        raise CardNotGenuineError("the card's INTERNAL AUTHENTICATE answer is not its issuer's")
 
 
 # -- secure messaging (facts sheet §4.6) -------------------------------------------------------

@@ -68,7 +68,9 @@ HEALTH_KEYS: tuple[HealthKey, ...] = (
     HealthKey("UK2DF03", "DF03", KeyRole.UPDATE, 0x86, 0x27, 0x30, 1, _M, "erase right: index to FF"),
     HealthKey("RK1DF03", "DF03", KeyRole.READ, 0x84, 0x47, 0x34, 2, _H),
     # Card-side references of the STKs and the IRK are UNKNOWN (§4.3): the project puts the STK at
-    # 0A (DDF1) / 8A (DF-local) and the IRK at 0B, following the pattern of the known references.
+    # 0A (DDF1) / 8A (DF-local) and the IRK at 0B, following the pattern of the known references. The
+    # IRK's reference (and how the card answers, _flows.INTERNAL_AUTH_ALGORITHMS) can be overridden per
+    # card model in readers/profiles.toml (internal_auth_key_ref, internal_auth_algorithm).
     HealthKey("STKDDF1", "DDF1", KeyRole.SECURE_MESSAGING, 0x0A, 0x28, 0x02, 1, _C, "card ref by convention"),
     HealthKey("STKDF01", "DF01", KeyRole.SECURE_MESSAGING, 0x8A, 0x28, 0x03, 1, _C, "card ref by convention"),
     HealthKey("STKDF02", "DF02", KeyRole.SECURE_MESSAGING, 0x8A, 0x48, 0x04, 2, _C, "card ref by convention"),

@@ -12,6 +12,10 @@ APDU                                   purpose
                                        ``sam_p1``/``sam_index`` (HEALTH_KEYS), Lc ``10`` (1 level) / ``18``
 ``80 FA 00 00 Lc data``                SM4-ECB encrypt with the session key (``61xx`` + GET RESPONSE)
 ``80 FA 05 00 Lc IV(16) ‖ data``       4-byte MAC (ISO/IEC 9797-1 alg. 1, padding 2) with the session key
+``80 FC P1 P2 Lc factors ‖ M ‖ C``     check a card's INTERNAL AUTHENTICATE answer C (project-defined):
+                                       P1/P2 as for ``80 DE`` (IRKDDF1); K = the master key diversified
+                                       with the factors (no challenge); ``9000`` if E_K(M) = C (ECB,
+                                       compared in constant time), ``6300`` if not; the session key stays
 ``80 F6 00 00 Lc data``                SM3 digest -> 32 bytes (project-defined; P1 01/03/02 chain
                                        first/next/last part of a message over 255 bytes)
 ``80 F8 00 00 20 e``                   SM2 signature of e = SM3(Z ‖ M) -> ``r ‖ s`` (needs the PIN)
@@ -29,7 +33,7 @@ from functools import partial
 from typing import Any
 
 from cardservice.apdu import ApduTracer, CommandApdu, ResponseApdu, read_binary, select_by_fid, transceive
-from cardservice.errors import CodecError, CryptoError, TransportError
+from cardservice.errors import CodecError, CryptoError, TransportError, WarningStatusError
 from cardservice.healthcard._keys import health_key
 from cardservice.keys import DEFAULT_SM2_USER_ID, Sm2PublicKey
 
@@ -52,6 +56,8 @@ _INS_DERIVE = 0xDE
 _INS_CIPHER = 0xFA
 _INS_SM3 = 0xF6
 _INS_SM2_SIGN = 0xF8
+_INS_VERIFY_CARD = 0xFC
+_SW_NO_MATCH = 0x6300  # 80 FC: the card's answer is not E_K(M)
 _P1_ENCRYPT, _P1_MAC = 0x00, 0x05
 _SM3_SINGLE, _SM3_FIRST, _SM3_LAST, _SM3_NEXT = 0x00, 0x01, 0x02, 0x03
 _BLOCK = 16
@@ -190,6 +196,26 @@ class ApduSam:
         if len(challenge) != 8:
             raise CodecError("the card challenge must be 8 bytes")
         self._proprietary(_INS_DERIVE, key.sam_p1, key.sam_index, b"".join(checked) + bytes(challenge))
+
+    def verify_card_cryptogram(
+        self, key_id: str, factors: Sequence[bytes], message: bytes, cryptogram: bytes
+    ) -> bool:
+        """``80 FC <sam_p1> <sam_index> Lc factors ‖ message ‖ cryptogram``: ``9000`` → True,
+        ``6300`` → False. Wrong factors or lengths are refused before any APDU."""
+        key = health_key(key_id)
+        checked = [bytes(f) for f in factors]
+        if len(checked) != key.levels or any(len(f) != 8 for f in checked):
+            raise CodecError(f"{key.name} needs {key.levels} diversification factor(s) of 8 bytes")
+        if not message or len(message) % _BLOCK or len(cryptogram) != len(message):
+            raise CodecError("message and cryptogram must be the same whole 16-byte blocks")
+        data = b"".join(checked) + bytes(message) + bytes(cryptogram)
+        try:
+            self._proprietary(_INS_VERIFY_CARD, key.sam_p1, key.sam_index, data, 0)
+        except WarningStatusError as exc:
+            if exc.sw == _SW_NO_MATCH:
+                return False
+            raise
+        return True
 
     def encrypt(self, data: bytes) -> bytes:
         """``80 FA 00 00``: SM4-ECB in chunks of whole blocks (ECB allows splitting)."""

@@ -59,6 +59,7 @@ def file_data(value: object, photo_file: str | None = None) -> object:
             "kind": value.kind.value,
             "slot": value.slot,
             "signature": value.signature.value,
+            "signer": value.signer_fingerprint,
             "items": _encounter_items(value.record),
         }
     if isinstance(value, list):

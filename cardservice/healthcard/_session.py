@@ -14,6 +14,13 @@ vendor DLL, facts sheet §2.2). The record is written data part ‖ signature �
 pass and the index set to ``00`` afterwards. Overwriting an in-use slot is not atomic; a torn record
 then fails its signature check on reading (:class:`SignatureStatus`).
 
+Genuineness: :meth:`authenticate_card` makes the card prove it holds its issuer-diversified IRK
+(INTERNAL AUTHENTICATE, checked by the SAM; :mod:`._flows`). The reader manager runs it at insertion,
+before the identity is believed; key reference and algorithm are session options (card profiles).
+
+Signature trust: *trusted_signers* lists the SM3 fingerprints whose signatures are ``valid``; without a
+list (``None``, the command line's case) the key of the SAM in use is the one trusted signer.
+
 Nothing here logs. Errors carry status words, never names, ID numbers, PINs or keys.
 """
 
@@ -26,7 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cardservice.apdu import CommandApdu, RecordMode, append_record, read_binary, update_record
-from cardservice.errors import CodecError
+from cardservice.errors import CardError, CodecError, CryptoError
 from cardservice.healthcard._card_access import _CardAccess
 from cardservice.healthcard._dictionary import CARD_FILES, UpdateSm, card_file
 from cardservice.healthcard._encounters import (
@@ -38,9 +45,11 @@ from cardservice.healthcard._encounters import (
     _check_signature,
     _EncounterFiles,
     _sortable,
+    signer_fingerprint,
 )
-from cardservice.healthcard._flows import run, update_command
+from cardservice.healthcard._flows import INTERNAL_AUTH_ALGORITHMS, internal_authenticate, run, update_command
 from cardservice.healthcard._formats import decode_value
+from cardservice.healthcard._keys import health_key
 from cardservice.healthcard._models import (
     Allergy,
     Cardholder,
@@ -55,6 +64,7 @@ from cardservice.healthcard._models import (
     models_by_file,
 )
 from cardservice.healthcard._psam import SAM_CERTIFICATE_SIZE, encode_sam_certificate
+from cardservice.keys import random_bytes
 
 __all__ = ["HealthCardSession", "Identity"]
 
@@ -82,6 +92,8 @@ class HealthCardSession(_CardAccess):
 
     *terminal_data* is the 8 bytes sent with each read-key EXTERNAL AUTHENTICATE (facts §4.5).
     *binary_chunk* is the READ BINARY size (256 = ``Le 00``; vendor code uses 128).
+    *internal_auth_key_ref* / *internal_auth_algorithm*: how :meth:`authenticate_card` asks the card
+    (default: IRKDDF1's reference in HEALTH_KEYS, ``ecb-16``). *trusted_signers*: see the module.
     The constructor, the card state and the raw reads and writes are :class:`_CardAccess`'s.
     """
 
@@ -108,6 +120,22 @@ class HealthCardSession(_CardAccess):
         total = min(2 + length, file.size or 0)
         rest = self._read_binary(total - len(head), len(head)) if total > len(head) else b""
         return decode_photo((head + rest)[:total])
+
+    def authenticate_card(self, challenge: bytes | None = None) -> None:
+        """Make the card prove it is genuine before anything it says is believed: INTERNAL
+        AUTHENTICATE with IRKDDF1 in DDF1, its answer checked by the SAM (:mod:`._flows`). Raises
+        :class:`~._flows.CardNotGenuineError`. *challenge*: tests only — by default fresh random
+        bytes of the algorithm's length. One SELECT DDF1 (which a read of DDF1 needs anyway) and one
+        INTERNAL AUTHENTICATE; no read right, no try of the card's keys is spent."""
+        key = health_key("IRKDDF1")
+        self._prepare(key)
+        scheme = INTERNAL_AUTH_ALGORITHMS[self._irk_algorithm]
+        challenge = random_bytes(scheme.challenge_length) if challenge is None else challenge
+        flow = internal_authenticate(
+            key, self._factors(key), challenge, algorithm=self._irk_algorithm, card_ref=self._irk_ref
+        )
+        self._select("DDF1")
+        run(flow, self._exchange, self._sam)
 
     def read_identity(self, photo: bool = False) -> Identity:
         """EF05 + EF06 + EF08 of DDF1 (and the EF07 photo on request): one RK1DDF1 authentication."""
@@ -139,7 +167,8 @@ class HealthCardSession(_CardAccess):
 
     def read_encounters(self, kind: EncounterKind | str, *, verify: bool = True) -> list[Encounter]:
         """Every in-use slot of *kind*, decoded; with *verify* the SM2 signature over the data part
-        is checked against the public key in the record's own SAM certificate area."""
+        is checked against the public key in the record's own SAM certificate area, and is ``valid``
+        only for a trusted signer (*trusted_signers*; without a list, the key of the SAM in use)."""
         kind = EncounterKind(kind)
         files = _ENCOUNTERS[kind]
         index = self.read_index(kind)
@@ -158,8 +187,16 @@ class HealthCardSession(_CardAccess):
         record = files.model.from_bytes(raw)
         if not verify:
             return Encounter(kind, slot, record, SignatureStatus.NOT_CHECKED)
-        status, signer = _check_signature(raw, layout.data_size)
+        trusted = self._is_own_sam if self._trusted is None else self._trusted
+        status, signer = _check_signature(raw, layout.data_size, trusted)
         return Encounter(kind, slot, record, status, signer)
+
+    def _is_own_sam(self, fingerprint: str) -> bool:
+        """No trusted list was given: the signer is trusted if it is the SAM this session uses."""
+        try:
+            return signer_fingerprint(self._sam.sm2_public_key()) == fingerprint
+        except (CardError, CryptoError):
+            return False  # a SAM without an SM2 key trusts nobody
 
     def read_all(self) -> dict[str, object]:
         """Every file, decoded through the dictionary models and layouts, keyed by file path: TLV

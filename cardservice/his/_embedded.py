@@ -302,10 +302,12 @@ class EmbeddedHis:
         request: str,
         result_id: str,
         do: Callable[[Session], None],
-        load: Callable[[Session, str], _T],
+        load: Callable[[Session, str, bool], _T],
     ) -> _T:
         """The result (*load* of *result_id*) of *do*, done once per *operation* and *key*; the same key
-        again replays the stored result, with another *request* it is :class:`HisRejected`."""
+        again replays the stored result, with another *request* it is :class:`HisRejected`. *load*'s last
+        argument says whether to read the rows again (a replay) or take them from the session (*do* wrote
+        them in it)."""
 
         def claim_and_do(session: Session) -> _T:
             # The claim comes first: a concurrent call with this key waits on it (PostgreSQL's unique
@@ -321,7 +323,7 @@ class EmbeddedHis:
             )
             session.flush()
             do(session)
-            return load(session, result_id)
+            return load(session, result_id, False)  # what *do* wrote is in the session as written
 
         def conflict(claimed: HisIdempotencyRow) -> HisRejected:
             return HisRejected(
@@ -334,7 +336,7 @@ class EmbeddedHis:
             find=lambda session: session.get(HisIdempotencyRow, (operation, key)),
             request=request,
             create=claim_and_do,
-            replay=lambda session, claimed: load(session, claimed.result_id),
+            replay=lambda session, claimed: load(session, claimed.result_id, True),
             conflict=conflict,
             unavailable=_unavailable,
         )
@@ -342,20 +344,22 @@ class EmbeddedHis:
 
     def _book(self, session: Session, patient: Patient, slot_id: str, registration_id: str) -> None:
         now = self._clock()
-        taken = session.execute(
+        # The place taken and the slot as it is now, in one statement (RETURNING the row).
+        slot = session.scalars(
             update(HisSlotRow)
             .where(HisSlotRow.id == slot_id, HisSlotRow.remaining > 0, HisSlotRow.end_at > now)
             .values(remaining=HisSlotRow.remaining - 1, issued=HisSlotRow.issued + 1)
-            .returning(HisSlotRow.issued)
-            .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        slot = session.get(HisSlotRow, slot_id, populate_existing=True)
-        if slot is None:
-            raise NotFound(f"no slot {slot_id!r}", message_zh="未找到该号源")
-        if taken is None:
+            .returning(HisSlotRow)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        ).one_or_none()
+        if slot is None:  # no place taken: say why
+            slot = session.get(HisSlotRow, slot_id, populate_existing=True)
+            if slot is None:
+                raise NotFound(f"no slot {slot_id!r}", message_zh="未找到该号源")
             if slot.end_at <= now:
                 raise HisRejected("the slot is over", message_zh="该号源已过期")
             raise SlotFull(f"slot {slot_id!r} is full")
+        taken = slot.issued
         # After the UPDATE: this transaction holds the slot's row, so the check cannot race.
         twice = session.scalar(
             select(HisRegistrationRow.id).where(
@@ -484,8 +488,8 @@ def _slot(slot: HisSlotRow, doctor: HisDoctorRow | None) -> Slot:
     )
 
 
-def _registration(session: Session, registration_id: str) -> Registration:
-    row = session.get(HisRegistrationRow, registration_id, populate_existing=True)
+def _registration(session: Session, registration_id: str, refresh: bool = True) -> Registration:
+    row = session.get(HisRegistrationRow, registration_id, populate_existing=refresh)
     if row is None:
         raise HisError(f"registration {registration_id!r} vanished")  # only a broken database
     slot = session.get(HisSlotRow, row.slot_id)
@@ -509,8 +513,8 @@ def _registration(session: Session, registration_id: str) -> Registration:
     )
 
 
-def _bill(session: Session, bill_id: str) -> Bill:
-    row = session.get(HisBillRow, bill_id, populate_existing=True)
+def _bill(session: Session, bill_id: str, refresh: bool = True) -> Bill:
+    row = session.get(HisBillRow, bill_id, populate_existing=refresh)
     if row is None:
         raise HisError(f"bill {bill_id!r} vanished")
     return _bills(session, [row])[0]

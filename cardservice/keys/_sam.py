@@ -3,10 +3,12 @@
 Facts sheet §4.4-4.6 and §5.2: the SAM holds the issuer master keys. ``80 DE`` derives a card key
 from a master key with one or two 8-byte diversification factors plus the card's 8-byte challenge
 and loads it as the *session key*; ``80 FA`` then encrypts (``P1 = 00``) or MACs (``P1 = 05``) with
-it. ``00 20`` verifies the SAM PIN, which SM2 signing requires. The SM3/SM2 APDUs are unknown
-(§9 item 5), so the protocol names operations, not APDUs: the PC/SC PSAM maps them to commands,
-:class:`SoftwareSam` computes them directly. Failures are the status-word errors a real SAM would
-cause, so callers handle both the same way.
+it. ``00 20`` verifies the SAM PIN, which SM2 signing requires. The project-defined ``80 FC`` checks
+a card's INTERNAL AUTHENTICATE answer with the card's own key (IRKDDF1: the card proves it is
+genuine) inside the SAM, so the terminal never holds a key that could forge such an answer. The
+SM3/SM2 APDUs are unknown (§9 item 5), so the protocol names operations, not APDUs: the PC/SC PSAM
+maps them to commands, :class:`SoftwareSam` computes them directly. Failures are the status-word
+errors a real SAM would cause, so callers handle both the same way.
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ class Sam(Protocol):
     def mac(self, data: bytes, *, iv: bytes = bytes(16)) -> bytes:
         """``80 FA 05 00``: 4-byte MAC (ISO/IEC 9797-1 algorithm 1, padding method 2) with the
         session key. ``ConditionsNotSatisfiedError`` (6985) if no session key is loaded."""
+        ...
+
+    def verify_card_cryptogram(
+        self, key_id: str, factors: Sequence[bytes], message: bytes, cryptogram: bytes
+    ) -> bool:
+        """Project-defined ``80 FC``: check a card's INTERNAL AUTHENTICATE answer. Diversify master key
+        *key_id* with 1-2 *factors* (no challenge: the card's own key), ECB-encrypt *message* (whole
+        blocks) with it and compare with *cryptogram* in constant time. ``True`` if they are equal; the
+        key and the expected value never leave the SAM. The session key is left as it was."""
         ...
 
     def sm3_digest(self, data: bytes) -> bytes:
@@ -134,9 +145,8 @@ class SoftwareSam:
         self._tries -= 1
         raise VerificationFailedError(0x63C0 | self._tries, description="wrong PIN")
 
-    def derive_session_key(self, key_id: str, factors: Sequence[bytes], challenge: bytes) -> None:
-        # Any failure unloads the previous key so nothing can run with a stale session.
-        self._session = None
+    def _card_key(self, key_id: str, factors: Sequence[bytes]) -> tuple[bytes, BlockCipher]:
+        """The card's key: master *key_id* diversified with *factors* (checked first)."""
         if key_id not in self._keystore:
             raise WrongParametersError(_SW_NOT_FOUND, description="key not found")
         entry = self._keystore.get_entry(key_id)
@@ -146,11 +156,26 @@ class SoftwareSam:
         # burns a try on the citizen's card (facts sheet §4.4 warning): refuse it here.
         if not 1 <= len(factors) <= 2 or (levels is not None and levels != len(factors)):
             raise WrongLengthError(_SW_WRONG_LENGTH, description="wrong number of diversification factors")
-        if len(challenge) != 8 or any(len(f) != 8 for f in factors):
-            raise WrongLengthError(_SW_WRONG_LENGTH, description="factors and challenge must be 8 bytes")
-        card_key = diversify(entry.key, factors, cipher=entry.algorithm)
-        self._session = session_key(card_key, challenge, cipher=entry.algorithm)
-        self._cipher = entry.algorithm
+        if any(len(f) != 8 for f in factors):
+            raise WrongLengthError(_SW_WRONG_LENGTH, description="factors must be 8 bytes")
+        return diversify(entry.key, factors, cipher=entry.algorithm), entry.algorithm
+
+    def derive_session_key(self, key_id: str, factors: Sequence[bytes], challenge: bytes) -> None:
+        # Any failure unloads the previous key so nothing can run with a stale session.
+        self._session = None
+        card_key, cipher = self._card_key(key_id, factors)
+        if len(challenge) != 8:
+            raise WrongLengthError(_SW_WRONG_LENGTH, description="the challenge must be 8 bytes")
+        self._session = session_key(card_key, challenge, cipher=cipher)
+        self._cipher = cipher
+
+    def verify_card_cryptogram(
+        self, key_id: str, factors: Sequence[bytes], message: bytes, cryptogram: bytes
+    ) -> bool:
+        card_key, cipher = self._card_key(key_id, factors)
+        if not message or len(message) % cipher.block_size or len(cryptogram) != len(message):
+            raise WrongLengthError(_SW_WRONG_LENGTH, description="message and cryptogram: same whole blocks")
+        return constant_time_equal(encrypt_ecb(cipher, card_key, bytes(message)), bytes(cryptogram))
 
     def _loaded(self) -> bytes:
         if self._session is None:

@@ -22,10 +22,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from cardservice.errors import IdempotencyConflict
 from cardservice.healthcard import mask_id_number
 from cardservice.payments._errors import OrderNotFound, PaymentRejected, PaymentUnavailable
 from cardservice.payments._orders import LIFECYCLES, Order, OrderKind, OrderStatus, order_of
@@ -88,6 +89,19 @@ class OrderBook:
         :class:`~cardservice.errors.IdempotencyConflict`."""
         _check_client_key(client_id, key)
         return find_stored(self._db, find=_by_key(client_id, key), request=request, unavailable=unavailable)
+
+    def stored_and(
+        self, client_id: str, key: str, request: str, other: Select[PaymentOrderRow]
+    ) -> tuple[PaymentOrderRow | None, PaymentOrderRow | None]:
+        """:meth:`stored`, and when nothing is stored under the key the order *other* selects, in one
+        read: ``(stored, None)`` or ``(None, other's or None)``."""
+        _check_client_key(client_id, key)
+        with self.read() as session:
+            row = _by_key(client_id, key)(session)
+            found = session.scalar(other) if row is None else None
+        if row is not None and row.request_hash != request:
+            raise IdempotencyConflict("idempotency key already used for another request")
+        return row, found
 
     def once(
         self, client_id: str, key: str, request: str, create: Callable[[Session], PaymentOrderRow]
@@ -166,7 +180,7 @@ class OrderBook:
         the same transaction), then the new state and its event are recorded. If the lifecycle does not
         go there from the order's state, another call moved the order on first: the order as it is now.
         A state its kind never goes to is a bug: :class:`~cardservice.store.IllegalTransition`."""
-        moved: list[PaymentEventRow] = []
+        moved: list[tuple[PaymentEventRow, PaymentOrderRow]] = []
 
         def work(session: Session) -> Order:
             moved.clear()  # a second attempt starts again
@@ -199,12 +213,12 @@ class OrderBook:
                     detail=_detail({"action": action, "code": row.error_code}),
                 )
                 session.add(event)
-                moved.append(event)
+                moved.append((event, row))
             session.flush()
             return order_of(row)
 
         order = self.write(work)
-        self.publish([event.id for event in moved])
+        self._publish(moved)  # as committed: the rows of the transaction, not read again
         return order
 
     # -- audit of the events -----------------------------------------------------------------------
@@ -212,16 +226,12 @@ class OrderBook:
     def publish_created(self, reference: str) -> None:
         """Audit the creation of the order *reference* (its first event), once committed."""
         with self.read() as session:
-            ids = list(
-                session.scalars(
-                    select(PaymentEventRow.id).where(
-                        PaymentEventRow.order_reference == reference,
-                        PaymentEventRow.from_status.is_(None),
-                        PaymentEventRow.audited_at.is_(None),
-                    )
-                )
-            )
-        self.publish(ids)
+            rows = session.execute(
+                _unaudited()
+                .where(PaymentEventRow.order_reference == reference, PaymentEventRow.from_status.is_(None))
+                .order_by(PaymentEventRow.id)
+            ).all()
+        self._publish([(event, order) for event, order in rows])
 
     def publish_backlog(self, cutoff: _dt.datetime) -> int:
         """Audit every event committed at *cutoff* or before whose record was never written (see the
@@ -245,12 +255,15 @@ class OrderBook:
             return 0
         with self.read() as session:
             rows = session.execute(
-                select(PaymentEventRow, PaymentOrderRow)
-                .join(PaymentOrderRow, PaymentOrderRow.reference == PaymentEventRow.order_reference)
-                .where(PaymentEventRow.id.in_(event_ids), PaymentEventRow.audited_at.is_(None))
-                .order_by(PaymentEventRow.id)
+                _unaudited().where(PaymentEventRow.id.in_(event_ids)).order_by(PaymentEventRow.id)
             ).all()
-        done = [event.id for event, order in rows if self.audit(*_record_of(event, order))]
+        return self._publish([(event, order) for event, order in rows])
+
+    def _publish(self, events: Sequence[tuple[PaymentEventRow, PaymentOrderRow]]) -> int:
+        """:meth:`publish` of committed events, each with its order as committed with it."""
+        if not events:
+            return 0
+        done = [event.id for event, order in events if self.audit(*_record_of(event, order))]
         if done:
             now = self._clock()
 
@@ -336,6 +349,15 @@ def _record_of(
         }
     detail["event"] = event.id
     return event.actor, action, event.to_status, order.card_number, order.reference, detail
+
+
+def _unaudited() -> Select[PaymentEventRow, PaymentOrderRow]:
+    """Events whose audit record is not written yet, each with its order."""
+    return (
+        select(PaymentEventRow, PaymentOrderRow)
+        .join(PaymentOrderRow, PaymentOrderRow.reference == PaymentEventRow.order_reference)
+        .where(PaymentEventRow.audited_at.is_(None))
+    )
 
 
 def _by_key(client_id: str, key: str) -> Callable[[Session], PaymentOrderRow | None]:

@@ -6,6 +6,11 @@ A timeout or a 5xx after the request went out is IN_DOUBT — the acquirer may h
 :meth:`GatewayMethod.query` resolves it. ``query`` asks the acquirer to *close* a reference it does not
 know, so a request still on its way is refused when it lands and NOT_FOUND is final. A connection
 that could not even be opened sent nothing: UNAVAILABLE.
+
+The acquirer knows the terminal by its token (``Authorization: Bearer``). An answer of 401 or 403 says
+the acquirer did not act on the request (its credentials were refused): a charge or refund is
+UNAVAILABLE (nothing was taken, the patient may pay otherwise), a query stays IN_DOUBT (a refusal
+says nothing of the reference), and the daemon's log says why, without the token.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ _LIST_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 class GatewayMethod:
-    """A :class:`PaymentMethod` at an acquirer. ``read_timeout``: how long a charge may take before it
-    is in doubt. ``transport``: an httpx transport (tests)."""
+    """A :class:`PaymentMethod` at an acquirer. ``token``: this terminal's credential at the acquirer.
+    ``read_timeout``: how long a charge may take before it is in doubt. ``transport``: an httpx
+    transport (tests)."""
 
     clearing_account = GATEWAY_CLEARING
 
@@ -38,17 +44,21 @@ class GatewayMethod:
         base_url: str,
         *,
         name: str = "gateway",
+        token: str | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 15.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise ValueError("base_url: an http(s):// URL")
+        if token is not None and (not token or not token.isprintable() or token != token.strip()):
+            raise ValueError("token: printable characters, no surrounding spaces")
         self.name = name
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             transport=transport,
+            headers={"Authorization": f"Bearer {token}"} if token is not None else None,
         )
 
     def __repr__(self) -> str:
@@ -77,6 +87,14 @@ class GatewayMethod:
     def _result(response: httpx.Response) -> MethodResult:
         if response.status_code >= 500:
             return MethodResult(MethodStatus.IN_DOUBT, message=f"acquirer answered {response.status_code}")
+        if response.status_code in (401, 403):
+            _log.error(
+                "the acquirer refused this terminal's credentials (%d): check payment_gateway_token_env",
+                response.status_code,
+            )
+            return MethodResult(
+                MethodStatus.UNAVAILABLE, message=f"acquirer refused the credentials ({response.status_code})"
+            )
         try:
             body = response.json()
         except ValueError:
@@ -122,10 +140,11 @@ class GatewayMethod:
 
     def query(self, reference: str) -> MethodResult:
         answer = self._send("POST", f"/v1/transactions/{reference}/close")
-        if isinstance(answer, MethodResult):
-            # Unreachable or no answer: nothing is known, and nothing may be guessed.
-            return MethodResult(MethodStatus.IN_DOUBT, message=answer.message)
-        return self._result(answer)
+        result = answer if isinstance(answer, MethodResult) else self._result(answer)
+        if result.status is MethodStatus.UNAVAILABLE:
+            # Unreachable, or our credentials refused: nothing is known, and nothing may be guessed.
+            return MethodResult(MethodStatus.IN_DOUBT, message=result.message)
+        return result
 
     def refund(self, reference: str, amount_fen: int, refund_reference: str) -> MethodResult:
         answer = self._send(

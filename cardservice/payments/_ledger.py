@@ -13,7 +13,8 @@ Accounts (created on first use, see :func:`account_spec`)::
 A posting changes each account's ``balance_fen`` with one conditional UPDATE in the same transaction
 that inserts its entries (``... WHERE floor_fen IS NULL OR balance_fen + delta >= floor_fen``): on
 PostgreSQL the row lock makes a concurrent posting wait and re-check, on SQLite the writing session's
-BEGIN IMMEDIATE serialises writers, and a CHECK constraint backs both. Accounts are updated in name
+BEGIN IMMEDIATE serialises writers, and a CHECK constraint backs both. An UPDATE that changes nothing
+makes the account if it is missing (its first use) and is tried once more. Accounts are updated in name
 order so two postings never deadlock. Entries are append-only (triggers); a correction is a reversing
 transaction (:meth:`Ledger.reverse`). :meth:`Ledger.verify` recomputes everything from the entries.
 
@@ -254,19 +255,11 @@ class Ledger:
             spec = account_spec(entry.account)
             deltas[entry.account] += entry.amount_fen if entry.side == spec.normal_side else -entry.amount_fen
         for name in sorted(deltas):
-            self.ensure_account(session, name)
             delta = deltas[name]
-            changed = session.execute(
-                update(LedgerAccountRow)
-                .where(
-                    LedgerAccountRow.name == name,
-                    (LedgerAccountRow.floor_fen.is_(None))
-                    | (LedgerAccountRow.balance_fen + delta >= LedgerAccountRow.floor_fen),
-                )
-                .values(balance_fen=LedgerAccountRow.balance_fen + delta)
-                .returning(LedgerAccountRow.balance_fen)
-                .execution_options(synchronize_session=False)
-            ).scalar_one_or_none()
+            changed = _move_balance(session, name, delta)
+            if changed is None:  # no such account yet (made on first use), or below its floor
+                self.ensure_account(session, name)
+                changed = _move_balance(session, name, delta)
             if changed is None:
                 raise InsufficientFunds(
                     "the balance is not enough",
@@ -277,7 +270,8 @@ class Ledger:
             for e in entries
         )
         session.flush()
-        return _posting(session, row)
+        # As read back, without reading it back: the entries are these, in this order (their ids').
+        return _posting_of(row, tuple(Entry(e.account, e.side, e.amount_fen) for e in entries))
 
     def close(
         self,
@@ -407,10 +401,32 @@ def _safe(account: str) -> str:
     return account
 
 
+def _move_balance(session: Session, name: str, delta: int) -> int | None:
+    """Add *delta* to the account *name* unless that takes it below its floor: the new balance, or None
+    (no such account, or not enough on it)."""
+    return session.execute(
+        update(LedgerAccountRow)
+        .where(
+            LedgerAccountRow.name == name,
+            (LedgerAccountRow.floor_fen.is_(None))
+            | (LedgerAccountRow.balance_fen + delta >= LedgerAccountRow.floor_fen),
+        )
+        .values(balance_fen=LedgerAccountRow.balance_fen + delta)
+        .returning(LedgerAccountRow.balance_fen)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+
+
 def _posting(session: Session, row: LedgerTransactionRow) -> Posting:
     entries = session.scalars(
         select(LedgerEntryRow).where(LedgerEntryRow.transaction_id == row.id).order_by(LedgerEntryRow.id)
     ).all()
+    return _posting_of(
+        row, tuple(Entry(e.account, "D" if e.side == "D" else "C", e.amount_fen) for e in entries)
+    )
+
+
+def _posting_of(row: LedgerTransactionRow, entries: tuple[Entry, ...]) -> Posting:
     return Posting(
         id=row.id,
         reference=row.reference,
@@ -420,5 +436,5 @@ def _posting(session: Session, row: LedgerTransactionRow) -> Posting:
         reverses=row.reverses,
         day=row.day,
         posted_at=row.posted_at,
-        entries=tuple(Entry(e.account, "D" if e.side == "D" else "C", e.amount_fen) for e in entries),
+        entries=entries,
     )

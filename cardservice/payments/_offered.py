@@ -15,10 +15,15 @@ METHOD_NAMES = ("prepaid", "cash", "gateway")
 
 
 def payment_methods(
-    names: Sequence[str], ledger: Ledger, *, gateway_url: str | None = None
+    names: Sequence[str],
+    ledger: Ledger,
+    *,
+    gateway_url: str | None = None,
+    gateway_token: str | None = None,
 ) -> list[PaymentMethod]:
     """The methods *names* lists, in that order; the ledger methods post to *ledger*. ``gateway`` needs
-    *gateway_url* (a ``ValueError`` otherwise, as for a name not in :data:`METHOD_NAMES`)."""
+    *gateway_url* (a ``ValueError`` otherwise, as for a name not in :data:`METHOD_NAMES`) and presents
+    *gateway_token* to the acquirer."""
     methods: list[PaymentMethod] = []
     for name in dict.fromkeys(names):
         if name == "prepaid":
@@ -28,7 +33,7 @@ def payment_methods(
         elif name == "gateway":
             if gateway_url is None:
                 raise ValueError("the gateway payment method needs payment_gateway_url")
-            methods.append(GatewayMethod(gateway_url))
+            methods.append(GatewayMethod(gateway_url, token=gateway_token))
         else:
             raise ValueError(f"no payment method {name!r} (there are {', '.join(METHOD_NAMES)})")
     return methods

@@ -122,12 +122,15 @@ class Payments:
         _amount(amount_fen)
         self._steps.method(method)
         request = request_hash("bill", patient.card_number, bill_id, amount_fen, method)
-        existing = self._book.stored(client_id, idempotency_key, request)
+        # The key's order, or else the order holding the bill: one read.
+        existing, holder = self._book.stored_and(
+            client_id, idempotency_key, request,
+            _holder(bill_id).where(PaymentOrderRow.card_number == patient.card_number),
+        )  # fmt: skip
         if existing is not None:
             return self._replay(existing)
-        held = self._held(client_id, idempotency_key, request, patient, bill_id)
-        if held is not None:
-            return held
+        if holder is not None:
+            return self._held_by(holder, client_id, idempotency_key, request, bill_id)
         bill = self._outstanding(patient, bill_id)
         if bill is None:
             held = self._held(client_id, idempotency_key, request, patient, bill_id)  # paid meanwhile?
@@ -252,6 +255,12 @@ class Payments:
             )
         if holder is None:
             return None
+        return self._held_by(holder, client_id, key, request, bill_id)
+
+    def _held_by(
+        self, holder: PaymentOrderRow, client_id: str, key: str, request: str, bill_id: str
+    ) -> Order:
+        """What :meth:`_held` answers when *holder* holds the bill."""
         if (holder.client_id, holder.idempotency_key) == (client_id, key):
             return self._replay(self._book.stored(client_id, key, request) or holder)
         raise _bill_in_payment(bill_id)
@@ -312,7 +321,7 @@ class Payments:
         if not created:
             return self._replay(row)
         self._book.publish_created(row.reference)
-        return self._steps.charge(row.reference, client_id)
+        return self._steps.charge(row.reference, client_id, row=row)
 
 
 def _holder(bill_id: str) -> Select[PaymentOrderRow]:

@@ -160,9 +160,11 @@ class Steps:
 
     # -- charge ------------------------------------------------------------------------------------
 
-    def charge(self, reference: str, actor: str) -> Order:
-        """Ask the method to charge the pending order *reference*, and record its answer."""
-        row = self._book.load(reference)
+    def charge(self, reference: str, actor: str, *, row: PaymentOrderRow | None = None) -> Order:
+        """Ask the method to charge the pending order *reference*, and record its answer. *row*: the order
+        as just committed by the caller (what is read of it never changes), so it is not read again."""
+        if row is None or row.reference != reference:
+            row = self._book.load(reference)
         method = self.method(row.method)
         self._crash("intent_recorded")
         result = method.charge(reference, row.amount_fen, _patient(row), idempotency_key=reference)
@@ -172,6 +174,7 @@ class Steps:
     def _apply_charge(self, reference: str, result: MethodResult, actor: str, *, query: bool) -> Order:
         status = result.status
         if status is MethodStatus.APPROVED:
+            moved: list[PaymentOrderRow] = []
 
             def charged(session: Session, row: PaymentOrderRow) -> None:
                 method = self.method(row.method)
@@ -186,11 +189,13 @@ class Steps:
                     order_reference=reference,
                 )
                 row.method_transaction_id = result.transaction_id
+                moved[:] = [row]
 
             order = self._book.move(reference, lambda row: paid_status(row.kind), charged, actor, "charge")
             if order.status == OrderStatus.CHARGED:
                 self._crash("ledger_posted")
-                return self.settle(reference, actor)
+                # This call moved it (the row as committed), or another did (read it).
+                return self.settle(reference, actor, row=moved[0] if moved else None)
             return order
         if status is MethodStatus.DECLINED:
             to, code = OrderStatus.DECLINED, "declined"
@@ -221,10 +226,12 @@ class Steps:
 
     # -- settle ------------------------------------------------------------------------------------
 
-    def settle(self, reference: str, actor: str) -> Order:
+    def settle(self, reference: str, actor: str, *, row: PaymentOrderRow | None = None) -> Order:
         """Tell the HIS the charged bill *reference* is paid. If the HIS refuses it for good, the money
-        goes back (an automatic refund order); if it cannot be asked now, the order stays charged."""
-        row = self._book.load(reference)
+        goes back (an automatic refund order); if it cannot be asked now, the order stays charged.
+        *row*: the order as the caller just committed it charged, so it is not read again."""
+        if row is None or row.reference != reference:
+            row = self._book.load(reference)
         if row.status != OrderStatus.CHARGED or row.bill_id is None:
             return order_of(row)
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
 
 __all__ = ["DEFAULT_KIND", "ReaderBinding", "ReaderEntry", "ReservedReader", "matches"]
 
@@ -42,7 +42,7 @@ class ReaderBinding(_Strict):
 
     card: Annotated[str, Field(min_length=1)]
     sam: str | None = None
-    keystore: Path | None = None
+    keystore: Annotated[Path | None, Field(validate_default=True)] = None
     sam_pin_env: str | None = Field(
         default=None, description="environment variable holding the SAM PIN (needed to sign records)"
     )
@@ -50,11 +50,13 @@ class ReaderBinding(_Strict):
         default=DEFAULT_KIND, description="the reader backend: pcsc, or another driver's kind"
     )
 
-    @model_validator(mode="after")
-    def _one_key_source(self) -> ReaderBinding:
-        if (self.sam is None) == (self.keystore is None):
+    @field_validator("keystore")
+    @classmethod
+    def _one_key_source(cls, keystore: Path | None, info: ValidationInfo) -> Path | None:
+        # A field check, not a model check: it is reported together with any other key's problem.
+        if (info.data.get("sam") is None) == (keystore is None):
             raise ValueError("give exactly one of 'sam' (a PSAM reader) or 'keystore' (a key store file)")
-        return self
+        return keystore
 
 
 class ReservedReader(_Strict):

@@ -30,6 +30,7 @@ from cardservice.errors import (
     VerificationFailedError,
     lookup,
 )
+from cardservice.healthcard import CardNotGenuineError
 
 __all__ = ["CARD_ERROR_CODES", "ServiceError", "classify"]
 
@@ -38,6 +39,12 @@ _MAY_BE_INCOMPLETE = " The write may be incomplete: insert the card again and re
 
 def _sw(exc: BaseException) -> dict[str, Any]:
     return {"sw": f"{exc.sw:04X}"} if isinstance(exc, StatusWordError) else {}
+
+
+def _refused_sw(exc: BaseException) -> dict[str, Any]:
+    """The status word the card refused INTERNAL AUTHENTICATE with, if it did (a wrong answer has none)."""
+    sw = getattr(exc, "sw", None)
+    return {"sw": f"{sw:04X}"} if isinstance(sw, int) else {}
 
 
 # exception class -> (code, message, details of the exception, whether a lost write is possible)
@@ -75,6 +82,12 @@ CARD_ERROR_CODES: dict[type[BaseException], _Entry] = {
         "card_refused",
         lambda exc: f"the card refused a command ({getattr(exc, 'sw', 0):04X})",
         _sw,
+        False,
+    ),
+    CardNotGenuineError: (
+        "card_not_genuine",
+        "the card did not prove it was issued with the issuer's keys (internal authentication failed)",
+        _refused_sw,
         False,
     ),
     CryptoError: ("crypto_error", "a cryptographic check failed", None, False),

@@ -31,17 +31,19 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 from cardservice.errors import CardResetError, ServiceError, ServiceUnavailableError, TransportError
-from cardservice.healthcard import HealthCardSession, mask_id_number
+from cardservice.healthcard import HealthCardSession, mask_id_number, trusted_fingerprints
 from cardservice.keys import SoftwareSam
 from cardservice.readers._backend import ReaderBackend, ReaderState
 from cardservice.readers._bindings import ReaderBinding, ReservedReader, matches
 from cardservice.readers._errors import classify
 from cardservice.readers._handle import CardHandle, CountedCard
+from cardservice.readers._insertion import read_at_insertion, refusal_of
 from cardservice.readers._profiles import ProfileTable
 from cardservice.readers._sam import SamLink
 from cardservice.readers._slots import CardSlot, OtherReader, Source
@@ -69,7 +71,8 @@ class ReaderManager:
     ignored. *blacklist* answers a card number and issuance serial (XPXLH; a replacement card has its
     predecessor's number) with a refusal reason (or ``None``); *on_event* receives card and reader
     events (plain dicts, no personal data) on a monitor or a worker thread; *audit* records the daemon's
-    own card accesses (the read at insertion).
+    own card accesses (the read at insertion, where a card first proves it is genuine: :mod:`._insertion`).
+    *trusted_signers*: SM3 fingerprints of the SAM keys whose encounter-record signatures are ``valid``.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class ReaderManager:
         blacklist: Callable[[str, str | None], str | None] | None = None,
         on_event: Callable[[Event], None] | None = None,
         audit: Callable[..., None] | None = None,
+        trusted_signers: Iterable[str] = (),
     ) -> None:
         listed = [backends] if not isinstance(backends, Sequence) else list(backends)
         if not listed or len({b.kind for b in listed}) != len(listed):
@@ -105,6 +109,7 @@ class ReaderManager:
         self._blacklist = blacklist
         self._on_event = on_event or (lambda event: None)
         self._audit = audit or (lambda **kwargs: None)
+        self._trusted_signers = trusted_fingerprints(trusted_signers)  # refuses a malformed one now
         self._lock = threading.RLock()
         self._slots: dict[Key, CardSlot] = {}
         self._sams: dict[Key, SamLink] = {}  # PSAMs by reader; key-store links by binding index
@@ -355,13 +360,15 @@ class ReaderManager:
                 raise ServiceError("card_unsupported", "this card is not a Resident Health Card")
             slot.transport = slot.source.backend.open(slot.name)
             counted = CountedCard(slot.transport)
-            session = HealthCardSession(counted, slot.sam_proxy, **profile.session_options())
-            identity = self._run(slot, session, None, lambda card: card.health.read_identity())
+            session = HealthCardSession(
+                counted, slot.sam_proxy, trusted_signers=self._trusted_signers, **profile.session_options()
+            )
+            read = partial(read_at_insertion, internal_auth=profile.internal_auth)
+            insertion = self._run(slot, session, None, read)
             apdus = counted.apdus
-            number = identity.issuer.card_number or ""
+            number = insertion.card_number
             masked = mask_id_number(number) if number else None
-            serial = identity.issuer.issuance_serial
-            refusal = self._blacklist(number, serial) if (self._blacklist and number) else None
+            refusal = refusal_of(insertion, self._blacklist)
         except Exception as exc:
             problem = classify(exc)
             if problem.code == "internal_error":
@@ -381,12 +388,10 @@ class ReaderManager:
             slot.card_id = "c_" + secrets.token_hex(8)
             slot.atr, slot.profile, slot.masked = atr, profile, masked
             slot.session = session
-            if refusal is not None:
-                slot.state = "refused"
-                slot.problem = ServiceError("card_blacklisted", "this card is blacklisted", reason=refusal)
+            if refusal is not None:  # blacklisted, or not genuine: no identity is kept
+                slot.state, slot.problem = "refused", refusal
             else:
-                slot.state = "ready"
-                slot.identity = identity
+                slot.state, slot.identity = "ready", insertion.identity
             slot.ready.set()
             event = {
                 "type": "card.inserted",
@@ -397,8 +402,10 @@ class ReaderManager:
                 "read_ms": round((time.monotonic() - started) * 1000, 1),
                 "apdus": apdus,
             }
+            if refusal is not None:
+                event["code"] = refusal.code
         self._audit(
-            action="card.insert", result="card_blacklisted" if refusal else "ok", card=masked, target=slot.id
+            action="card.insert", result=refusal.code if refusal else "ok", card=masked, target=slot.id
         )
         self._emit(event)
 

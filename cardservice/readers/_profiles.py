@@ -3,6 +3,9 @@
 The built-in table is ``profiles.toml`` next to this module; a deployment adds its own file (setting
 ``card_profiles``), read first so it can override. A broken file stops the daemon at start with the
 file, the profile and what is wrong (:class:`ProfileError`).
+
+``internal_auth`` (default true) makes the reader manager prove each card genuine before serving it;
+``internal_auth_key_ref`` and ``internal_auth_algorithm`` say how (profiles.toml documents them).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cardservice.errors import CardserviceError
-from cardservice.healthcard import CardFactorSource
+from cardservice.healthcard import CardFactorSource, InternalAuthAlgorithm
 
 __all__ = ["CardProfile", "ProfileError", "ProfileTable", "load_profiles"]
 
@@ -49,13 +52,21 @@ class CardProfile:
     def matches(self, atr: bytes) -> bool:
         return self._regex.fullmatch(atr.hex().upper()) is not None
 
+    @property
+    def internal_auth(self) -> bool:
+        """Whether a card of this profile must prove it is genuine before it is served (default: yes)."""
+        return bool(self.options.get("internal_auth", True))
+
     def session_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`~cardservice.healthcard.HealthCardSession`."""
         options = dict(self.options)
+        options.pop("internal_auth", None)  # the reader manager's decision, not the session's
         if "terminal_data" in options:
             options["terminal_data"] = bytes.fromhex(options["terminal_data"])
         if "card_factor_source" in options:
             options["card_factor_source"] = CardFactorSource(options["card_factor_source"])
+        if "internal_auth_algorithm" in options:
+            options["internal_auth_algorithm"] = InternalAuthAlgorithm(options["internal_auth_algorithm"])
         return options
 
 
@@ -66,6 +77,9 @@ _OPTION_CHECKS: dict[str, Any] = {
     "terminal_data": lambda v: (
         isinstance(v, str) and re.fullmatch(r"(?:[0-9A-Fa-f]{2}\s*){8}", v) is not None
     ),
+    "internal_auth": lambda v: isinstance(v, bool),
+    "internal_auth_key_ref": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0x01 <= v <= 0xFE,
+    "internal_auth_algorithm": lambda v: v in {a.value for a in InternalAuthAlgorithm},
 }
 
 

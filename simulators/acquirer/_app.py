@@ -18,17 +18,23 @@ Closing (what the gateway's ``query`` does before the payments service fails an 
 acquirer knows answers as it is (an approved charge answers approved); an unknown one is closed for good
 — a charge or refund arriving under it later answers ``declined`` and moves no money, and the closed
 reference is never in the day's transaction list.
+
+Terminals authenticate as at a real acquirer: built with a *token*, every ``/v1`` request must carry
+``Authorization: Bearer <token>`` (401 otherwise, and nothing is done). ``/health`` and ``/control``
+(the tester's fault switch) stay open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Header, Query
+from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.middleware.base import RequestResponseEndpoint
 
 from simulators.acquirer._store import AcquirerStore
 
@@ -67,11 +73,24 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def create_app(store: AcquirerStore, faults: Faults | None = None) -> FastAPI:
+def create_app(store: AcquirerStore, faults: Faults | None = None, *, token: str | None = None) -> FastAPI:
     faults = faults or Faults()
     app = FastAPI(title="simulated acquirer", docs_url=None, redoc_url=None)
     app.state.faults = faults
     app.state.store = store
+
+    if token is not None:
+        expected = f"Bearer {token}".encode()
+
+        @app.middleware("http")
+        async def authenticate(request: Request, call_next: RequestResponseEndpoint) -> Response:
+            if request.url.path.startswith("/v1/"):
+                given = request.headers.get("authorization", "").encode()
+                if not hmac.compare_digest(given, expected):
+                    response = _error(401, "unauthorized", "unknown terminal: Authorization: Bearer TOKEN")
+                    response.headers["WWW-Authenticate"] = "Bearer"
+                    return response
+            return await call_next(request)
 
     def slow(amount_fen: int) -> bool:
         return faults.mode == "timeout" or amount_fen in faults.timeout_amounts

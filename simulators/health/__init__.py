@@ -6,11 +6,12 @@ Importing this package registers two card profiles:
   passphrase=STR)``: the full WS/T 543 file tree personalised from a holder JSON document, with card
   keys diversified from the issuer master keys (no options = demo holder + DEMO keys);
 * ``sam`` — :func:`create_sam` / ``create_image(path, "sam", keys=PATH, passphrase=STR, pin=STR)``:
-  a PSAM holding the master keys (``80 DE``/``80 FA``, SM3, SM2, PIN), agreeing byte for byte with
-  :class:`cardservice.keys.SoftwareSam` over the same key store.
+  a PSAM holding the master keys (``80 DE``/``80 FA``/``80 FC``, SM3, SM2, PIN), agreeing byte for
+  byte with :class:`cardservice.keys.SoftwareSam` over the same key store.
 
 DEMO keys (:func:`demo_master_keys`, :func:`write_demo_keystore`) are derived from published strings:
-for demos and tests only. See simulators/README.md, section "Virtual PSAM".
+for demos and tests only; :func:`demo_sam_fingerprint` names the demo SAM's signing key for
+``trusted_signers``. See simulators/README.md, section "Virtual PSAM".
 """
 
 from cardservice.healthcard import (
@@ -30,6 +31,7 @@ from simulators.health._keys import (
     DEMO_SAM_PIN,
     MasterKey,
     demo_master_keys,
+    demo_sam_fingerprint,
     demo_sm2_private_key,
     master_keys,
     write_demo_keystore,
@@ -66,6 +68,7 @@ __all__ = [
     "create_health_card",
     "create_sam",
     "demo_master_keys",
+    "demo_sam_fingerprint",
     "demo_sm2_private_key",
     "health_profile",
     "issuer_certificate",

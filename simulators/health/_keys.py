@@ -20,13 +20,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from cardservice.healthcard import HEALTH_KEYS, HealthKey
+from cardservice.healthcard import HEALTH_KEYS, HealthKey, signer_fingerprint
 from cardservice.keys import SM2_CURVE, BlockCipher, KeyStore, ScryptParams, Sm2PrivateKey, sm3_digest
 
 __all__ = [
     "DEMO_SAM_PIN",
     "MasterKey",
     "demo_master_keys",
+    "demo_sam_fingerprint",
     "demo_sm2_private_key",
     "master_keys",
     "open_keystore",
@@ -52,6 +53,12 @@ def demo_sm2_private_key() -> Sm2PrivateKey:
         if 1 <= int.from_bytes(d, "big") <= SM2_CURVE.n - 2:
             return Sm2PrivateKey.from_bytes(d)
     raise AssertionError("unreachable: SM3 output is almost never out of the SM2 key range")
+
+
+def demo_sam_fingerprint() -> str:
+    """DEMO ONLY: the fingerprint of the demo SAM's SM2 key (SM3 of its public key, upper-case hex),
+    as ``trusted_signers`` lists it, so the demo trusts the demo PSAM's encounter-record signatures."""
+    return signer_fingerprint(demo_sm2_private_key().public_key())
 
 
 def write_demo_keystore(

@@ -10,7 +10,8 @@ Non-volatile layout (all in the image, so the SAM keeps its keys and PIN counter
   to 4 bytes because the card OS stores PINs of 4-16 bytes); files 0015 (14), 0016 (6).
 * DF01: the master keys as key records at reference = their SAM index (P2 of ``80 DE``), usage
   "internal authentication" (INTERNAL AUTHENTICATE is disabled on this profile, so no command ever
-  uses a master key directly); files 001A (25), 001B (180), 001C (190) readable; internal files
+  uses a master key directly — ``80 FC`` only answers whether a card's answer was made with the card
+  key it derives); files 001A (25), 001B (180), 001C (190) readable; internal files
   00FD (key directory: ``index ‖ levels`` per key) and 00FE (SM2 private key), NEVER readable.
 
 Volatile (lost on reset / power off): the session key of ``80 DE``, PIN verified, SM3 chaining state.
@@ -73,6 +74,7 @@ _SM3_MAX_MESSAGE = 65536
 _MAC_LENGTH = 4
 _PIN_SEPARATOR = 0xFF
 
+SW_NO_MATCH = 0x6300
 SW_WRONG_LENGTH = 0x6700
 SW_SECURITY = 0x6982
 SW_BLOCKED = 0x6983
@@ -306,6 +308,30 @@ def cipher(card: CardOS, command: Command) -> bytes:
     return mac_algorithm_1(ram.cipher, ram.session, data[block:], iv=data[:block])[:_MAC_LENGTH]
 
 
+def verify_card(card: CardOS, command: Command) -> bytes:
+    """``80 FC P1 P2 Lc factor(s) ‖ M ‖ C`` (project-defined): K = diversify(master[P2], factors), no
+    challenge — the card's own key (IRKDDF1). 9000 if E_K(M) = C (ECB, constant-time compare), else
+    6300. P1 and unknown index as ``80 DE`` (6A86 / 6A88); M and C the same whole blocks, else 6700.
+    The session key of ``80 DE`` is left as it was."""
+    levels = _LEVELS_BY_P1_NIBBLE.get(command.p1 >> 4)
+    key_levels = _directory(card).get(command.p2)
+    record = card.image.fs.key(DF01, command.p2) if command.p2 not in (0x00, 0xFF) else None
+    if key_levels is None or record is None:
+        raise SwError(SW_NOT_FOUND)
+    if levels is None or levels != key_levels:
+        raise SwError(SW_WRONG_P1P2)
+    cipher = _CIPHERS[record.algorithm]
+    body = command.data[8 * levels :]
+    half = len(body) // 2
+    if len(body) % 2 or not half or half % cipher.block_size:
+        raise SwError(SW_WRONG_LENGTH)
+    factors = [command.data[i : i + 8] for i in range(0, 8 * levels, 8)]
+    card_key = diversify(record.value, factors, cipher=cipher)
+    if not constant_time_equal(encrypt_ecb(cipher, card_key, body[:half]), body[half:]):
+        raise SwError(SW_NO_MATCH)
+    return b""
+
+
 def sm3(card: CardOS, command: Command) -> bytes:
     """``80 F6 P1 00 Lc data`` SM3. P1 00: the whole message (short or extended Lc) → 32 bytes.
     Chaining for long messages over T=0: P1 01 first part, 03 further part (9000, no data), 02
@@ -358,6 +384,7 @@ register_profile(
         0x5E: Instruction(change_pin, proprietary_only=True),
         0xDE: Instruction(derive_key, proprietary_only=True),
         0xFA: Instruction(cipher, proprietary_only=True),
+        0xFC: Instruction(verify_card, proprietary_only=True),
         0xF6: Instruction(sm3, proprietary_only=True),
         0xF8: Instruction(sm2_sign, proprietary_only=True),
         0x88: Instruction(not_supported),

@@ -5,6 +5,7 @@ deleted with the head, everything deleted, an older backup put back), and a veri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, text, update
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -699,3 +700,178 @@ def test_a_damaged_or_short_key_is_refused(tmp_path: Path, database: Database) -
         AuditLog.key_from_home(tmp_path)
     with pytest.raises(StoreError, match="32 bytes"):
         AuditLog(database, b"short")
+
+
+# -- group commit ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def another_append_under_way(database_url: str) -> Iterator[None]:
+    """Another process appending: the head's row lock (PostgreSQL) or the write lock (SQLite) held by a
+    second connection pool until the block ends (under SQLite's 5 s busy timeout)."""
+    other = open_database(database_url)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with other.session() as session:
+            session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update())
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join()
+        other.close()
+
+
+def queued(log: AuditLog, count: int) -> None:
+    """Wait until *count* records wait behind the append under way."""
+    deadline = time.monotonic() + 10
+    while log._group.waiting < count:
+        assert time.monotonic() < deadline, "the records were not queued"
+        time.sleep(0.005)
+
+
+def transactions_of(database: Database) -> list[int]:
+    """A list that counts the commits on *database* from now on (its length)."""
+    commits: list[int] = []
+    event.listen(database.engine, "commit", lambda connection: commits.append(1))
+    return commits
+
+
+def appending(log: AuditLog, actors: list[str], results: dict[str, int | BaseException]) -> threading.Thread:
+    """A thread per actor, started one after the other, each appending one record (its seq or its error
+    into *results*), each queued before the next starts; the first becomes the one appending."""
+    threads = []
+    for index, actor in enumerate(actors):
+
+        def append(actor: str = actor) -> None:
+            try:
+                results[actor] = log.record(actor=actor, action="card.read_identity", result="ok", card=CARD)
+            except Exception as exc:
+                results[actor] = exc
+
+        thread = threading.Thread(target=append)
+        thread.start()
+        threads.append(thread)
+        if index:
+            queued(log, index)
+        else:
+            time.sleep(0.05)  # the first is in its transaction, waiting for the other process's lock
+    return threads[0]
+
+
+def test_concurrent_records_are_committed_together_in_their_order(
+    database: Database, database_url: str, anchored: Anchored, home: Path
+) -> None:
+    """Group commit: records arriving while an append is under way wait, then go in together — one
+    transaction for all of them, seqs in the order they came, the chain whole — and no caller returns
+    before its record is committed."""
+    log = anchored()
+    fill(log, 1)
+    results: dict[str, int | BaseException] = {}
+    actors = [f"kiosk-{n}" for n in range(12)]
+    commits = transactions_of(database)
+    with another_append_under_way(database_url):
+        first = appending(log, actors, results)
+        time.sleep(0.1)
+        assert results == {}, "a record was answered before it was committed"
+    first.join()
+    deadline = time.monotonic() + 10
+    while len(results) < len(actors) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert results == {actor: seq for seq, actor in enumerate(actors, start=2)}
+    assert len(commits) == 2  # the first alone (it was waiting already), then the 11 queued behind it
+    assert [(e.seq, e.actor) for e in log.entries(since_seq=1)] == list(enumerate(actors, start=2))
+    log.flush()
+    assert problems_of(log) == []
+    assert (anchor_in(home)["seq"], anchor_in(home)["hash"]) == (13, hash_of(database, 13))
+
+
+def test_a_record_that_cannot_be_appended_costs_only_itself(
+    database: Database, database_url: str, anchored: Anchored
+) -> None:
+    """In a group, a record whose hash cannot be computed (a lone surrogate has no UTF-8) is refused alone;
+    on PostgreSQL, one the database refuses (NUL in a text) fails the group's transaction, and the group
+    is appended again a record at a time: the others are in, their seqs without a gap."""
+    log = anchored()
+    fill(log, 1)
+    bad = ["bad-\ud800"] + (["bad-\x00"] if database.dialect == "postgresql" else [])
+    actors = ["kiosk-a", bad[0], "kiosk-b", *bad[1:], "kiosk-c"]
+    results: dict[str, int | BaseException] = {}
+    with another_append_under_way(database_url):
+        first = appending(log, ["kiosk-0", *actors], results)
+    first.join()
+    deadline = time.monotonic() + 10
+    while len(results) < len(actors) + 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert isinstance(results.pop("bad-\ud800"), UnicodeEncodeError)
+    if database.dialect == "postgresql":
+        assert isinstance(results.pop("bad-\x00"), DBAPIError)
+    assert results == {"kiosk-0": 2, "kiosk-a": 3, "kiosk-b": 4, "kiosk-c": 5}
+    assert problems_of(log) == []
+
+
+def test_a_refused_head_is_every_waiting_callers_error(
+    database: Database, database_url: str, anchored: Anchored
+) -> None:
+    """What refuses the whole chain (a head reset to a seq already taken) is the answer to every record of
+    the group: none is appended, and the next one is refused the same way."""
+    log = anchored()
+    fill(log, 3)
+    with database.session() as session:
+        session.execute(update(AuditHeadRow).values(seq=0, hash="0" * 64, mac=log._head_mac(0, "0" * 64)))
+    results: dict[str, int | BaseException] = {}
+    with another_append_under_way(database_url):
+        first = appending(log, ["a", "b", "c"], results)
+    first.join()
+    deadline = time.monotonic() + 10
+    while len(results) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(isinstance(r, StoreError) and "head does not match" in str(r) for r in results.values())
+    with pytest.raises(StoreError, match="head does not match"):
+        log.record(actor="d", action="x", result="ok")
+    assert len(log.entries(limit=10)) == 3
+
+
+def test_appends_go_on_after_the_server_dropped_every_connection(
+    database: Database, database_url: str, anchored: Anchored, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL restart costs no append: a pooled connection the server closed is replaced before it is
+    handed out. The server is asked (a ping) only about such a connection, not at every checkout."""
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL's pool (SQLite has no server to lose)")
+    pings: list[int] = []
+    real_ping = database.engine.dialect.do_ping
+    monkeypatch.setattr(database.engine.dialect, "do_ping", lambda c: pings.append(1) or real_ping(c))
+    log = anchored()
+    fill(log, 3)
+    assert pings == []
+    admin = open_database(database_url, migrate=False)
+    try:
+        with admin.session() as session:
+            session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        deadline = time.monotonic() + 10
+        while True:
+            with admin.session(readonly=True) as session:
+                others = session.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+                )
+            if others == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    finally:
+        admin.close()
+    assert fill(log, 3) == [4, 5, 6]
+    assert pings, "the dead connection was not noticed"
+    assert problems_of(log) == []

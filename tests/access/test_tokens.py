@@ -13,7 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from cardservice.access import ApiKeys, Scope
+from cardservice.access import ApiClientInfo, ApiKeys, Scope
 from cardservice.access import _tokens as tokens_module
 from cardservice.store import Database, StoreError
 
@@ -251,3 +251,57 @@ def test_refused_keys_are_remembered_briefly_and_known_keys_answer_from_memory(
     assert keys.cached(token) == (False, None)  # revoked here: forgotten at once
     assert keys.authenticate(token) is None
     keys.close()
+
+
+def test_is_active_asks_the_database_so_a_revocation_elsewhere_shows_at_once(
+    database: Database, api_keys: Callable[[], ApiKeys]
+) -> None:
+    """What an open event stream re-checks: the key it was opened with (the client's row id, never the key
+    itself) — not cached, so another process's revocation shows at the next re-check."""
+    here, elsewhere = api_keys(), api_keys()  # two processes
+    info, token = here.create("kiosk-1", [Scope.KIOSK], created_by="t")
+    assert here.authenticate(token) is not None  # cached here now
+    assert here.is_active(info.id)
+    elsewhere.revoke("kiosk-1")
+    assert not here.is_active(info.id)
+    new, _ = elsewhere.create("kiosk-1", [Scope.KIOSK], created_by="t")
+    assert here.is_active(new.id)
+    assert not here.is_active(info.id)  # the name's new key does not revive the old one
+    assert not here.is_active(new.id + 1000)  # no such key
+
+
+def test_is_active_raises_when_the_database_cannot_tell(
+    database: Database, api_keys: Callable[[], ApiKeys]
+) -> None:
+    """Unlike authenticate (which refuses), a failed look-up is not an answer: the caller decides how long
+    an open stream may outlive an outage."""
+    keys = api_keys()
+    info, _ = keys.create("k", ["kiosk"], created_by="t")
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP TABLE api_clients"))
+    with pytest.raises(StoreError, match="could not be checked"):
+        keys.is_active(info.id)
+
+
+def test_a_revocation_is_announced_to_listeners(
+    database: Database, api_keys: Callable[[], ApiKeys], caplog: pytest.LogCaptureFixture
+) -> None:
+    """ApiKeys.revoke tells the daemon's listeners (its open event streams close at once); a listener's
+    failure is logged and never undoes or hides the revocation."""
+    keys = api_keys()
+    heard: list[ApiClientInfo] = []
+
+    def broken(info: ApiClientInfo) -> None:
+        raise RuntimeError("listener bug")
+
+    keys.on_revoke(broken)
+    keys.on_revoke(heard.append)
+    info, token = keys.create("kiosk-1", [Scope.KIOSK], created_by="t")
+    revoked = keys.revoke("kiosk-1")
+    assert heard == [revoked]
+    assert revoked.id == info.id
+    assert "listener bug" in caplog.text
+    assert keys.authenticate(token) is None
+    with pytest.raises(StoreError):
+        keys.revoke("kiosk-1")
+    assert heard == [revoked]  # nothing revoked: nothing announced

@@ -1,5 +1,6 @@
 """Reading the card: identity (masked for kiosk keys), the card's life in the reader (removal,
-re-insertion, never inserted), the blacklist, and the items view keyed by the standard's abbreviations."""
+re-insertion, never inserted), the blacklist, a card that cannot prove it is genuine, and the items view
+keyed by the standard's abbreviations."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from cardservice.healthcard import mask_id_number
+from cardservice.healthcard import ApduSam, mask_id_number
+from cardservice.transport import InProcessTransport
 from tests.api.conftest import (
     BASE_URL,
     CARD_NUMBER,
@@ -23,6 +25,7 @@ from tests.api.conftest import (
     StackFactory,
     assert_error,
 )
+from tests.healthcard.shared import CloneCard
 from tests.virtualcards import RecordingCard, make_card
 
 IDENTITY = "/v1/readers/default/card/identity"
@@ -261,3 +264,43 @@ def test_slow_card_answers_card_timeout(make_stack: StackFactory, tmp_path: Path
         assert client.get("/v1/readers/default/card/health", headers=HIS).status_code == 200
     results = [c["result"] for c in stack.audit_calls if c["action"] == "card.read_health"]
     assert results == ["card_timeout", "ok"]
+
+
+def _psam(folder: Path) -> ApduSam:
+    transport = InProcessTransport(make_card(folder, "sam"))
+    transport.connect()
+    return ApduSam(transport)
+
+
+def test_the_demo_card_proves_it_is_genuine_before_it_is_served(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    card = RecordingCard(make_card(tmp_path, "health"), READER, [])
+    stack = make_stack(cards={CARD_READER: card, SAM_READER: make_card(tmp_path, "sam")})
+    assert card.instructions[0x88] == 1  # INTERNAL AUTHENTICATE, once, at insertion
+    with TestClient(stack.app, base_url=BASE_URL) as client:
+        assert client.get(IDENTITY, headers=HIS).json()["card_number"] == CARD_NUMBER
+
+
+def test_a_copy_of_a_card_is_refused_as_not_genuine(make_stack: StackFactory, tmp_path: Path) -> None:
+    """Security review, finding 1: an emulator that reports a victim's card number (every file copied, no
+    keys) must not pay with the victim's prepaid balance nor print their lab reports."""
+    clone = CloneCard.copy_of(make_card(tmp_path, "health"), _psam(tmp_path), guess=True)
+    stack = make_stack(cards={CARD_READER: clone, SAM_READER: make_card(tmp_path, "sam")}, wait=())
+    info = stack.wait_state("refused")
+    assert info.problem is not None
+    assert info.problem["code"] == "card_not_genuine"
+    with TestClient(stack.app, base_url=BASE_URL) as client:
+        response = client.get(IDENTITY, headers=HIS)
+        assert_error(response, 403, "card_not_genuine")
+        assert CARD_NUMBER not in response.text
+        assert HOLDER["DDF1/EF06"]["name"] not in response.text
+        assert_error(client.get("/v1/readers/default/card", headers=KIOSK), 403, "card_not_genuine")
+        assert_error(client.get("/v1/readers/default/card/health", headers=HIS), 403, "card_not_genuine")
+        reader = client.get(f"/v1/readers/{READER}", headers=KIOSK).json()
+        assert (reader["state"], reader["problem"]["code"]) == ("refused", "card_not_genuine")
+    inserts = [c for c in stack.audit_calls if c["action"] == "card.insert"]
+    assert [(c["result"], c["card"]) for c in inserts] == [("card_not_genuine", mask_id_number(CARD_NUMBER))]
+    reads = [c for c in stack.audit_calls if c["action"] == "card.read_identity"]
+    assert [c["result"] for c in reads] == ["card_not_genuine"]
+    assert 0x82 not in clone.instructions  # no key was ever presented to it

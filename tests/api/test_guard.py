@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from cardservice.api._errors import error_response
 from tests.api.conftest import EXTRA_HOST, HIS, HIS_ORIGIN, KIOSK, WS_URL, Stack, assert_error
 
 IDENTITY = "/v1/readers/default/card/identity"
@@ -123,3 +124,26 @@ def test_websocket_from_a_configured_origin_is_accepted(client: TestClient, stac
     with client.websocket_connect(f"{WS_URL}?ticket={ticket}", headers={"Origin": HIS_ORIGIN}) as ws:
         assert stack.services.hub.subscribers == 1  # accepted and subscribed, not closed with 1008
         ws.close()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "code"),
+    [
+        ({"Host": "evil.example"}, None, 421, "host_not_allowed"),
+        ({"Origin": EVIL}, None, 403, "origin_not_allowed"),
+        ({"Content-Length": "999999999"}, b"{}", 413, "payload_too_large"),
+    ],
+)
+def test_guard_refusals_look_like_every_other_error(
+    client: TestClient, headers: dict[str, str], body: bytes | None, status: int, code: str
+) -> None:
+    """The guard answers before FastAPI does, with the very bytes error_response makes for the code (the
+    same JSON layout, content type and length as a 401 from a handler)."""
+    response = client.request("POST" if body else "GET", IDENTITY, headers={**HIS, **headers}, content=body)
+    error = assert_error(response, status, code)
+    expected = error_response(code, error["message"], error["details"])
+    assert response.content == expected.body
+    assert response.headers["content-type"] == expected.headers["content-type"]
+    handler_error = client.get(IDENTITY)  # 401 from the API's own handlers
+    assert handler_error.content.startswith(b'{"error":{"code":"unauthorized","message":')
+    assert response.content.startswith(b'{"error":{"code":"' + code.encode() + b'","message":')

@@ -1,15 +1,21 @@
-"""Writing the card: data items, allergies and immunisations, signed encounter records. A refused write
-changes nothing; a write meant for another card never reaches the card now in the reader."""
+"""Writing the card: data items, allergies and immunisations, signed encounter records (valid only for a
+trusted signer). A refused write changes nothing; a write meant for another card never reaches the card
+now in the reader."""
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import CARD_READER, HIS, HOLDER, KIOSK, Stack, assert_error
+from cardservice.readers import ReaderManager
+from simulators.health import demo_sam_fingerprint
+from tests.api import conftest
+from tests.api.conftest import BASE_URL, CARD_READER, HIS, HOLDER, KIOSK, Stack, StackFactory, assert_error
 
 CARD = "/v1/readers/default/card"
 EF05 = f"{CARD}/files/DDF1/DF01/EF05"
@@ -156,7 +162,8 @@ def test_outpatient_record_is_written_signed_and_erased(client: TestClient, stac
     assert slot == 2  # the demo card uses slot 1
     listed = client.get(f"{CARD}/encounters/outpatient", headers=HIS).json()["encounters"]
     written = next(e for e in listed if e["slot"] == slot)
-    assert written["signature"] == "valid"
+    # Signed by the demo PSAM; this stack trusts no signer, so the signature verifies but is not trusted.
+    assert (written["signature"], written["signer"]) == ("valid_untrusted", demo_sam_fingerprint())
     assert written["kind"] == "outpatient"
     assert OUTPATIENT["outpatient_number"] in written["items"].values()
     assert OUTPATIENT["diagnoses"][0]["diagnosis_name"] in written["items"].values()
@@ -187,3 +194,21 @@ def test_invalid_encounter_record_writes_nothing(client: TestClient) -> None:
 def test_erase_slot_out_of_range_is_invalid(client: TestClient) -> None:
     assert_error(client.delete(f"{CARD}/encounters/outpatient/11", headers=HIS), 422, "invalid_request")
     assert_error(client.delete(f"{CARD}/encounters/dental/1", headers=HIS), 422, "invalid_request")
+
+
+def test_encounter_signatures_are_valid_for_trusted_signers_only(
+    make_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Security review, finding 2: the record's own certificate names its signer, so a verifying signature
+    says nothing by itself; ``valid`` needs the signer's fingerprint on the daemon's trusted list."""
+    trusted = demo_sam_fingerprint()
+    monkeypatch.setattr(conftest, "ReaderManager", partial(ReaderManager, trusted_signers=[trusted]))
+    stack = make_stack()
+    with TestClient(stack.app, base_url=BASE_URL) as client:
+        response = client.post(f"{CARD}/encounters/outpatient", json=OUTPATIENT, headers=HIS)
+        assert response.status_code == 201, response.text
+        listed = client.get(f"{CARD}/encounters/outpatient", headers=HIS).json()["encounters"]
+    assert [(e["slot"], e["signature"], e["signer"]) for e in listed] == [
+        (1, "valid", trusted),  # the demo card's own record, signed with the demo key set
+        (2, "valid", trusted),
+    ]

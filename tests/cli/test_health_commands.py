@@ -21,6 +21,7 @@ from simulators.health import (
     DEMO_SAM_PIN,
     create_health_card,
     create_sam,
+    demo_sam_fingerprint,
     write_demo_keystore,
 )
 from tests.conftest import unhex
@@ -130,6 +131,16 @@ def test_read_all_decodes_every_file_with_the_signature_status(
     assert encounter["items"]["213"] == "演示社区卫生服务中心"  # national item number: no abbreviation
     assert encounter["items"]["215"] == "2024-02-01T09:30:00"
     assert "383" not in encounter["items"]  # the signature area is reported as a status, not bytes
+    # The operator's own SAM is the trusted signer: the demo records are signed with its key.
+    assert encounter["signer"] == demo_sam_fingerprint()
+
+
+def test_read_all_human_shows_the_signature_and_its_signer(
+    cards: dict[str, CountingCard], capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "read", "--sam-reader", "1", "--all")
+    assert status == 0
+    assert f"  签名: 有效\n  签名者: {demo_sam_fingerprint()}\n" in out
 
 
 def test_read_photo_absent_says_so(

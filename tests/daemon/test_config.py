@@ -65,7 +65,9 @@ def test_a_bad_reader_entry_is_named(tmp_path: Path, entry: str, problem: str) -
 
 def test_payment_methods_default_to_what_is_configured(tmp_path: Path) -> None:
     assert load_settings(home=tmp_path).offered_payment_methods == ["prepaid", "cash"]
-    with_gateway = load_settings(home=tmp_path, payment_gateway_url="https://acquirer.example")
+    with_gateway = load_settings(
+        home=tmp_path, payment_gateway_url="https://acquirer.example", payment_gateway_token_env="ACQ_TOKEN"
+    )
     assert with_gateway.offered_payment_methods == ["prepaid", "cash", "gateway"]
 
 
@@ -73,7 +75,8 @@ def test_payment_methods_are_the_configured_ones_in_their_order(tmp_path: Path) 
     settings = load_settings(
         home=write(
             tmp_path,
-            'payment_methods = ["gateway", "prepaid"]\npayment_gateway_url = "https://acquirer.example"\n',
+            'payment_methods = ["gateway", "prepaid"]\npayment_gateway_url = "https://acquirer.example"\n'
+            'payment_gateway_token_env = "ACQ_TOKEN"\n',
         )
     )
     assert settings.offered_payment_methods == ["gateway", "prepaid"]
@@ -101,8 +104,109 @@ def test_the_his_and_the_acquirer_are_reached_over_tls_beyond_this_machine(tmp_p
         "http://localhost:9300",
         "http://[::1]:1",
     ):
-        assert getattr(load_settings(home=tmp_path, **{key: ok}), key) == ok
+        token = {"payment_gateway_token_env": "ACQ_TOKEN"} if key == "payment_gateway_url" else {}
+        assert getattr(load_settings(home=tmp_path, **{key: ok}, **token), key) == ok
     with pytest.raises(ConfigError) as error:
         load_settings(home=tmp_path, **{key: "http://10.1.2.3:9300"})
     assert "use https://" in str(error.value)
     assert key in str(error.value)
+
+
+def test_an_acquirer_beyond_this_machine_needs_this_terminals_token(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(home=tmp_path, payment_gateway_url="https://acquirer.example")
+    assert "payment_gateway_token_env is needed" in str(error.value)
+    named = load_settings(
+        home=tmp_path, payment_gateway_url="https://acquirer.example", payment_gateway_token_env="ACQ_TOKEN"
+    )
+    assert named.payment_gateway_token_env == "ACQ_TOKEN"
+    # On this machine (the demo's, a test's) a token is the acquirer's choice.
+    assert (
+        load_settings(home=tmp_path, payment_gateway_url="http://127.0.0.1:9").payment_gateway_token_env
+        is None
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(home=tmp_path, payment_gateway_token_env="not a name")
+    assert "payment_gateway_token_env" in str(error.value)
+
+
+@pytest.mark.parametrize(("written", "level"), [("debug", "DEBUG"), ("Info", "INFO"), ("WARNING", "WARNING")])
+def test_log_level_in_any_case(tmp_path: Path, written: str, level: str) -> None:
+    assert load_settings(home=write(tmp_path, f'log_level = "{written}"\n')).log_level == level
+
+
+def test_log_level_from_the_environment_in_any_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARDSERVICE_LOG_LEVEL", "error")
+    assert load_settings(home=tmp_path).log_level == "ERROR"
+
+
+def test_an_unknown_log_level_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(home=write(tmp_path, 'log_level = "verbose"\n'))
+    assert "log_level: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'" in str(error.value)
+
+
+def problems(error: pytest.ExceptionInfo[ConfigError]) -> list[str]:
+    """The problem lines of a ConfigError (after its heading)."""
+    return [line.strip() for line in str(error.value).splitlines()[1:]]
+
+
+def test_every_problem_at_once(tmp_path: Path) -> None:
+    """Checks across keys run even when another key is wrong: one start lists every problem."""
+    text = (
+        "port = 99999\n"
+        'host = "10.1.2.3"\n'
+        'payment_methods = ["gateway"]\n'
+        'log_level = "loud"\n'
+        'tls_private_key = "key.pem"\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(home=write(tmp_path, text))
+    found = problems(error)
+    expected = [
+        "port: Input should be less than or equal to 65535",
+        "log_level: Input should be",
+        "payment_methods lists gateway: payment_gateway_url is needed",
+        "tls_certificate and tls_private_key go together",
+    ]
+    for line in expected:
+        assert any(line in problem for problem in found), (line, found)
+    assert len(found) == len(expected), found
+
+
+def test_the_remote_host_check_beside_a_broken_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(home=write(tmp_path, 'host = "10.1.2.3"\nrate_limit = { per_second = 0 }\n'))
+    found = problems(error)
+    assert len(found) == 2, found
+    assert any("rate_limit.per_second" in problem for problem in found)
+    assert any("host '10.1.2.3' is not a loopback address" in problem for problem in found)
+
+
+def test_a_check_across_keys_is_left_out_when_one_of_its_keys_is_wrong(tmp_path: Path) -> None:
+    """payment_gateway_url is refused on its own; "payment_gateway_url is needed" would only mislead."""
+    with pytest.raises(ConfigError) as error:
+        load_settings(
+            home=write(tmp_path, 'payment_methods = ["gateway"]\npayment_gateway_url = "http://10.9.9.9"\n')
+        )
+    found = problems(error)
+    assert len(found) == 1, found
+    assert "payment_gateway_url: Value error, '10.9.9.9' is not this machine" in found[0]
+
+
+def test_a_cross_key_problem_alone_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(home=write(tmp_path, 'payment_methods_by_scope = { kiosk = ["cash"] }\n'))
+    found = problems(error)
+    assert len(found) == 1, found
+    assert found[0].startswith("configuration: Value error, payment_methods_by_scope:")
+
+
+def test_the_readme_example_configuration_is_valid(tmp_path: Path) -> None:
+    """The Configuration section of the README, as a hospital would copy it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = readme[readme.index("```toml\n") + len("```toml\n") :]
+    settings = load_settings(home=write(tmp_path, example[: example.index("```")]))
+    assert [printer.name for printer in settings.printers] == ["front", "counter"]
+    assert settings.offered_payment_methods == ["prepaid", "gateway"]
+    assert len(settings.readers) == 3

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from cardservice.apdu import CommandApdu
 from cardservice.apdu.testing import ScriptedTransmit
 from cardservice.errors import (
     CardResetError,
@@ -18,17 +17,17 @@ from cardservice.errors import (
 )
 from cardservice.healthcard import (
     Addresses,
-    ApduSam,
     EncounterKind,
     HealthCardSession,
     IssuerData,
     OutpatientRecord,
     SignatureStatus,
     encode_sam_certificate,
+    signer_fingerprint,
 )
 from cardservice.healthcard._encounters import _check_signature
-from cardservice.keys import KeyStore, Sam, ScryptParams, SoftwareSam
-from cardservice.transport import InProcessTransport
+from cardservice.keys import Sam, SoftwareSam
+from tests.healthcard.shared import CountingTransport, connect
 from tests.healthcard.test_flows import ATR, make_keystore
 
 ISSUER = IssuerData(
@@ -156,79 +155,21 @@ def test_signature_status_of_a_record_area(sam: SoftwareSam) -> None:
     data = bytes(range(256)) * 6 + bytes(103)  # 1639 bytes: an inpatient data part
     certificate = encode_sam_certificate(sam.sm2_public_key(), sam.sm2_sign)
     signed = data + sam.sm2_sign(data) + certificate
-    assert _check_signature(signed, 1639)[0] is SignatureStatus.VALID
-    assert _check_signature(signed, 1639)[1] == sam.sm2_public_key()
+    trusted = frozenset({signer_fingerprint(sam.sm2_public_key())})
+    assert _check_signature(signed, 1639, trusted)[0] is SignatureStatus.VALID
+    assert _check_signature(signed, 1639, trusted)[1] == sam.sm2_public_key()
+    assert _check_signature(signed, 1639, frozenset())[0] is SignatureStatus.VALID_UNTRUSTED
     tampered = b"\x01" + signed[1:]
-    assert _check_signature(tampered, 1639)[0] is SignatureStatus.INVALID
-    assert _check_signature(data + bytes(254), 1639)[0] is SignatureStatus.UNSIGNED
+    assert _check_signature(tampered, 1639, trusted)[0] is SignatureStatus.INVALID
+    assert _check_signature(data + bytes(254), 1639, trusted)[0] is SignatureStatus.UNSIGNED
     broken_cert = signed[:-1] + bytes([signed[-1] ^ 1])
-    assert _check_signature(broken_cert, 1639)[0] is SignatureStatus.INVALID
+    assert _check_signature(broken_cert, 1639, trusted)[0] is SignatureStatus.INVALID
 
 
 # == end to end: the virtual health card (simulators.health) =========================================
 
 
-SERIAL = bytes.fromhex("0085865300018034")
-
-
-class CountingTransport:
-    """InProcessTransport that records every command sent to the card."""
-
-    def __init__(self, inner: InProcessTransport) -> None:
-        self.inner = inner
-        self.sent: list[bytes] = []
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.sent.append(bytes(apdu))
-        return self.inner.transmit(apdu)
-
-    def commands(self) -> list[CommandApdu]:
-        return [CommandApdu.decode(raw) for raw in self.sent]
-
-
-@pytest.fixture(scope="module")
-def demo_keystore(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
-    from simulators.health import write_demo_keystore
-
-    return write_demo_keystore(
-        tmp_path_factory.mktemp("keys") / "demo.json", kdf_params=ScryptParams(n=2**10)
-    )
-
-
-@pytest.fixture
-def card_path(tmp_path: Path) -> Path:
-    from simulators.health import create_health_card
-
-    path = tmp_path / "card.json"
-    create_health_card(path, serial=SERIAL)
-    return path
-
-
-def connect(path: Path) -> CountingTransport:
-    from simulators.cardos import load_card
-
-    transport = InProcessTransport(load_card(path))
-    transport.connect()
-    return CountingTransport(transport)
-
-
-@pytest.fixture
-def card(card_path: Path) -> CountingTransport:
-    return connect(card_path)
-
-
-@pytest.fixture(params=["software-sam", "virtual-psam"])
-def soft_sam(request: pytest.FixtureRequest, demo_keystore: KeyStore, tmp_path: Path) -> Sam:
-    """The same operations with the software SAM and with ApduSam over the virtual PSAM."""
-    if request.param == "software-sam":
-        return SoftwareSam(demo_keystore)
-    from tests.healthcard.test_psam import virtual_psam
-
-    return ApduSam(virtual_psam(tmp_path / "sam.json", demo_keystore))
+# Fixtures (card_path, card, demo_keystore, soft_sam) in conftest.py; CountingTransport, connect in shared.py.
 
 
 def test_e2e_read_identity_with_fewest_apdus(card: CountingTransport, soft_sam: Sam) -> None:

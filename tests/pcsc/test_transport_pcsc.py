@@ -8,6 +8,7 @@ import pytest
 
 from cardservice.apdu import (
     CommandApdu,
+    ResponseApdu,
     external_authenticate,
     get_challenge,
     read_binary,
@@ -81,6 +82,22 @@ def test_write_then_read_back(transport: PcscTransport) -> None:
     # SFI form from the MF, no SELECT of the EF needed.
     transceive_checked(transport.transmit, select_by_fid(0x3F00))
     assert transceive_checked(transport.transmit, read_binary(0, ne=8, sfi=1)).data == b"new data"
+
+
+def test_the_answer_comes_back_as_the_card_sent_it(transport: PcscTransport) -> None:
+    """The hot path (transmit's one copy, transceive's decode without re-checking) gives the value the
+    full decode gives: the data bytes as the card sent them and the status word, warnings included."""
+    transceive_checked(transport.transmit, select_by_fid(0x0001))
+    command = read_binary(0, ne=64)
+    raw = transport.transmit(command.encode())
+    assert type(raw) is bytes
+    response = transceive(transport.transmit, command)
+    assert response == ResponseApdu.decode(raw)
+    assert type(response.data) is bytes
+    assert response.data[:8] == b"old data"
+    assert response.sw == 0x9000
+    beyond = transceive(transport.transmit, read_binary(0, ne=100))  # more than the EF holds: a warning
+    assert beyond == ResponseApdu.decode(transport.transmit(read_binary(0, ne=100).encode()))
 
 
 def test_external_authenticate_over_pcsc(transport: PcscTransport) -> None:

@@ -45,6 +45,7 @@ from cardservice.api.schemas.card import (
 )
 from cardservice.errors import ServiceError
 from cardservice.healthcard import (
+    CARD_FILES,
     CODE_TABLES,
     DATA_ITEMS,
     INTERFACE_FUNCTIONS,
@@ -78,6 +79,7 @@ CARD_ERRORS = (
     "card_removed",
     "card_changed",
     "card_blacklisted",
+    "card_not_genuine",
     "card_unsupported",
     "card_unresponsive",
     "card_timeout",
@@ -87,6 +89,17 @@ CARD_ERRORS = (
     "service_unavailable",
     "rate_limited",
 )
+
+
+def _with_short_forms(paths: list[str]) -> list[str]:
+    """*paths*, and the sheet's short form of those under a DF (``DF01/EF05``): what card_file takes."""
+    return [*paths, *(p.removeprefix("DDF1/") for p in paths if p.startswith("DDF1/DF0"))]
+
+
+# The files a request may name, for the document (the routes check them: the same 422 either way).
+_READABLE = _with_short_forms([f.path for f in CARD_FILES])
+_UPDATABLE = _with_short_forms([p for p in models_by_file() if card_file(p).update_key is not None])
+_UPDATABLE_ENUM = {"enum": _UPDATABLE}
 
 
 async def _on_card(
@@ -241,6 +254,7 @@ def _encounter_out(encounter: Any) -> EncounterOut:
         kind=data["kind"],
         slot=data["slot"],
         signature=data["signature"],
+        signer=data["signer"],
         items=plain(data["items"]),  # type: ignore[arg-type]
     )
 
@@ -310,7 +324,11 @@ async def get_health(
     reader: ReaderId,
     files: Annotated[
         list[str] | None,
-        Query(description="file paths to return (default all), e.g. DDF1/DF02/EF05", max_length=64),
+        Query(
+            description="file paths to return (default all), e.g. DDF1/DF02/EF05",
+            max_length=64,
+            json_schema_extra={"items": {"type": "string", "enum": _READABLE}},
+        ),
     ] = None,
 ) -> HealthOut:
     wanted = _check_paths(files)
@@ -354,7 +372,11 @@ async def get_items(
     ] = None,
     function: Annotated[
         str | None,
-        Query(description="only the items of this interface function, e.g. iR_DDF1EF06Info", max_length=64),
+        Query(
+            description="only the items of this interface function, e.g. iR_DDF1EF06Info",
+            max_length=64,
+            json_schema_extra={"enum": [f.name for f in INTERFACE_FUNCTIONS]},
+        ),
     ] = None,
 ) -> ItemsOut:
     wanted: set[str] | None = set(item) if item else None
@@ -379,7 +401,10 @@ async def update_file(
     request: Request,
     client: His,
     reader: ReaderId,
-    path: Annotated[str, Path(description="file path, e.g. DDF1/DF01/EF05", max_length=32)],
+    path: Annotated[
+        str,
+        Path(description="file path, e.g. DDF1/DF01/EF05", max_length=32, json_schema_extra=_UPDATABLE_ENUM),
+    ],
     body: UpdateItemsIn,
     x_card_id: CardIdHeader = None,
 ) -> WriteResult:
@@ -478,7 +503,9 @@ Kind = Annotated[
 @router.get(
     "/encounters/{kind}",
     response_model=EncountersOut,
-    summary="Encounter records in use, with their signature status",
+    summary="Encounter records in use, with their signature status and signer",
+    description="`signature` is `valid` only for a signer on the daemon's trusted list (`trusted_signers`); "
+    "one that verifies under any other key is `valid_untrusted`. `signer`: that key's SM3 fingerprint.",
     responses=responses(*CARD_ERRORS),
 )
 async def list_encounters(request: Request, client: His, reader: ReaderId, kind: Kind) -> EncountersOut:

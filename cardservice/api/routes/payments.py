@@ -61,6 +61,7 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"])
 _PAYMENT_ERRORS = ("payment_rejected", "payment_method_not_allowed", "idempotency_conflict",
                    "insufficient_funds", "payment_unavailable")  # fmt: skip
 _DAY = r"^\d{4}-\d{2}-\d{2}$"  # not pydantic's lax date: it takes "0" for 1970-01-01
+_DATE = {"format": "date"}  # for the document: a calendar date (the route checks it)
 
 
 def _methods(request: Request, client: ApiClient, payments: Payments) -> MethodsOut:
@@ -124,7 +125,7 @@ async def methods(request: Request, client: Kiosk, payments: PaymentsService) ->
 
 @router.get(
     "/bills", response_model=BillsOut, summary="The card holder's outstanding bills (待缴费用)",
-    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *HIS_ERRORS),
 )  # fmt: skip
 async def list_bills(
     request: Request, client: Kiosk, his: HisService, reader: ReaderQuery = "default",
@@ -140,7 +141,7 @@ async def list_bills(
 
 @router.get(
     "/account", response_model=AccountOut, summary="The card holder's prepaid balance (就诊卡账户)",
-    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *_PAYMENT_ERRORS),
 )  # fmt: skip
 async def account(
     request: Request, client: Kiosk, payments: PaymentsService, reader: ReaderQuery = "default",
@@ -156,7 +157,8 @@ async def account(
     "", response_model=OrderOut, summary="Pay one of the card holder's bills (缴费)",
     description="The bill's whole total, by one of the methods of `GET /v1/payments/methods`. The answer "
     "is the order: check `status` (settled / charged / in_doubt / declined / failed).",
-    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS, *HIS_ERRORS, "bill_in_payment", "amount_mismatch"),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *_PAYMENT_ERRORS, *HIS_ERRORS, "bill_in_payment",
+                        "amount_mismatch"),
 )  # fmt: skip
 async def pay_bill(
     request: Request, client: Kiosk, payments: PaymentsService, body: PayBillIn,
@@ -177,7 +179,7 @@ async def pay_bill(
 
 @router.post(
     "/top-ups", response_model=OrderOut, summary="Top up the card holder's prepaid account (充值)",
-    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *_PAYMENT_ERRORS),
 )  # fmt: skip
 async def top_up(
     request: Request, client: Kiosk, payments: PaymentsService, body: TopUpIn,
@@ -197,7 +199,7 @@ async def top_up(
 
 @router.get(
     "/orders", response_model=OrdersOut, summary="The card holder's orders, newest first",
-    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *_PAYMENT_ERRORS),
 )  # fmt: skip
 async def list_orders(
     request: Request, client: Kiosk, payments: PaymentsService, reader: ReaderQuery = "default",
@@ -215,7 +217,7 @@ async def list_orders(
     "/orders/{reference}", response_model=OrderOut, summary="One of the card holder's orders",
     description="An order not yet final is pushed on now: `in_doubt` asks its payment method, `charged` "
     "the HIS, `unsettled` (the HIS refused it) returns the money.",
-    responses=responses(*PATIENT_ERRORS, *_PAYMENT_ERRORS, "order_not_found"),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *_PAYMENT_ERRORS, "order_not_found"),
 )  # fmt: skip
 async def get_order(
     request: Request, client: Kiosk, payments: PaymentsService, reference: str,
@@ -259,7 +261,10 @@ async def reconciliation(
     request: Request,
     client: Admin,
     payments: PaymentsService,
-    day: Annotated[str, Query(description="the day (Beijing time), YYYY-MM-DD", pattern=_DAY)],
+    day: Annotated[
+        str,
+        Query(description="the day (Beijing time), YYYY-MM-DD", pattern=_DAY, json_schema_extra=_DATE),
+    ],
     format: Annotated[Literal["text", "csv"], Query()] = "text",
 ) -> Response:
     try:

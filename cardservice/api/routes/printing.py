@@ -160,8 +160,8 @@ async def printers(client: Kiosk, queue: PrintService) -> PrintersOut:
     "`order_reference` (a paid order), `lab_report` + `report_id`. The daemon fetches the record for the "
     "card in `reader` and lays the ticket out. Answers at once with the queued job; follow it with "
     "`GET /v1/print/jobs/{job_ref}?wait=10`. The same Idempotency-Key again returns the same job.",
-    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS, *_QUEUE_ERRORS, "order_not_found", "not_printable",
-                        "payment_unavailable"),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *HIS_ERRORS, *_QUEUE_ERRORS, "order_not_found",
+                        "not_printable", "payment_unavailable"),
 )  # fmt: skip
 async def submit(
     request: Request, client: Kiosk, queue: PrintService, his: HisService, body: PrintIn,
@@ -259,8 +259,8 @@ async def cancel(client: Kiosk, queue: PrintService, job_ref: JobRef) -> JobOut:
     summary="Print a finished job again (补打), for the same card holder",
     description="A new job, marked 【补打】 on the ticket. Only for a finished job (a queued or held one "
     "still prints by itself) and only with the card it was printed for in `reader` (403 card_mismatch).",
-    responses=responses(*PATIENT_ERRORS, *_QUEUE_ERRORS, "print_job_not_found", "job_not_finished",
-                        "card_mismatch"),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *_QUEUE_ERRORS, "print_job_not_found",
+                        "job_not_finished", "card_mismatch"),
 )  # fmt: skip
 async def reprint(
     request: Request, client: Kiosk, queue: PrintService, job_ref: JobRef, body: ReprintIn,
@@ -287,7 +287,7 @@ async def reprint(
     "/lab-reports", response_model=LabReportsOut, summary="The card holder's lab reports (检验报告)",
     description="Newest first; print one with `POST /v1/print/jobs` `{\"kind\": \"lab_report\", "
     "\"report_id\": ...}`. The results themselves are only ever printed, never returned here.",
-    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS, "print_unavailable"),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *HIS_ERRORS, "print_unavailable"),
 )  # fmt: skip
 async def lab_reports(
     request: Request, client: Kiosk, queue: PrintService, his: HisService, reader: ReaderQuery = "default",

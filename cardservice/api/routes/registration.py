@@ -105,7 +105,7 @@ def _registration_out(registration: Any, view: CardView) -> RegistrationOut:
     summary="Book a slot for the card holder in the reader (挂号)",
     description="Creates the registration and its registration-fee bill (pay it at /v1/payments). "
     "Repeating the request with the same Idempotency-Key returns the same registration.",
-    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS, "slot_full"),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *HIS_ERRORS, "slot_full"),
 )
 async def book(
     request: Request,
@@ -132,7 +132,7 @@ async def book(
     response_model=RegistrationsOut,
     summary="The card holder's registrations (我的挂号), newest visit first",
     description="Booked, paid and cancelled; print a slip with `POST /v1/print/jobs`.",
-    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *HIS_ERRORS),
 )
 async def list_bookings(
     request: Request, client: Kiosk, his: HisService, reader: ReaderQuery = "default",
@@ -154,7 +154,7 @@ async def list_bookings(
     "/bookings/{registration_id}/cancel",
     response_model=RegistrationOut,
     summary="Cancel the card holder's registration (退号), before it is paid",
-    responses=responses(*PATIENT_ERRORS, *HIS_ERRORS, "already_cancelled"),
+    responses=responses("rate_limited", *PATIENT_ERRORS, *HIS_ERRORS, "already_cancelled"),
 )
 async def cancel_booking(
     request: Request,

@@ -17,7 +17,12 @@ __all__ = ["router"]
 router = APIRouter(tags=["system"])
 
 
-@router.get("/v1/health", response_model=HealthStatus, summary="Liveness and PC/SC state (no key)")
+@router.get(
+    "/v1/health",
+    response_model=HealthStatus,
+    summary="Liveness and PC/SC state (no key)",
+    responses=responses(keyed=False),
+)
 async def health(request: Request) -> HealthStatus:
     services = services_of(request)
     manager = services.manager

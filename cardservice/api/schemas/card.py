@@ -170,7 +170,18 @@ class WriteResult(_Out):
 class EncounterOut(_Out):
     kind: Literal["inpatient", "outpatient"]
     slot: int
-    signature: str = Field(description="valid, invalid, unsigned, not-checked")
+    signature: Literal["valid", "valid_untrusted", "invalid", "unsigned", "not-checked"] = Field(
+        description="valid: the SM2 signature verifies and its signer is one of the daemon's trusted SAM "
+        "keys (trusted_signers); valid_untrusted: it verifies, but only under the key in the record's own "
+        "certificate area — anyone able to write the slot can make that; invalid: it does not verify "
+        "(tampered or torn record); unsigned: no signature; not-checked",
+        examples=["valid"],
+    )
+    signer: str | None = Field(
+        description="the signing SAM key's fingerprint, SM3 of its public key 04‖x‖y (hex) — what "
+        "trusted_signers lists; null unless the signature verifies",
+        examples=["37A5CDC53F9F26D1776DAAD170041B15CAF0D8CAD5FBC5AF0DDA381E7618F167"],  # the DEMO PSAM
+    )
     items: dict[str, Any]
 
 

@@ -12,7 +12,7 @@ from cardservice.keys import KeyStore, ScryptParams, SoftwareSam, sm3_digest
 from simulators.cardos import CardOS, create_image, load_card
 from simulators.health import create_health_card, create_sam, demo_master_keys
 from tests.conftest import unhex
-from tests.simulators.health.conftest import SERIAL, authenticate, factors, sam_call, select, send
+from tests.simulators.health.conftest import SERIAL, authenticate, derive, factors, sam_call, select, send
 
 CHALLENGE = unhex("01 02 03 04 05 06 07 08")
 
@@ -151,3 +151,45 @@ def test_keystore_object_and_missing_key(tmp_path: Path, demo_store: KeyStore) -
         create_sam(tmp_path / "bad.json", keystore=partial)
     assert not (tmp_path / "bad.json").exists()
     assert sm3_digest(b"") != bytes(32)
+
+
+def test_verify_card_cryptogram(sam: CardOS, health_card: CardOS, demo_store: KeyStore) -> None:
+    """Project-defined ``80 FC P1 P2 Lc factor(s) ‖ M ‖ C``: the PSAM derives the card's IRK from the
+    factors (P1/P2 as for ``80 DE``) and answers 9000 if E_IRK(M) = C, else 6300. The card's answer is
+    checked where the issuer master key is, and the key never leaves the SAM."""
+    select(health_card, 0x3F00, 0xDDF1)
+    challenge = bytes(range(16))
+    answer, sw = send(health_card, unhex("00 88 00 0B 10") + challenge + b"\x00")
+    assert (len(answer), sw) == (16, 0x9000)
+    irk = health_key("IRKDDF1")
+    data = factors(health_card, "IRKDDF1") + challenge + answer
+    head = bytes([0x80, 0xFC, irk.sam_p1, irk.sam_index, len(data)])
+    assert send(sam, head + data) == (b"", 0x9000)
+    assert send(sam, head + data[:-1] + bytes([data[-1] ^ 1])) == (b"", 0x6300)
+    assert send(sam, bytes([0x80, 0xFC, irk.sam_p1, 0x77, len(data)]) + data)[1] == 0x6A88
+    assert send(sam, bytes([0x80, 0xFC, 0x47, irk.sam_index, len(data)]) + data)[1] == 0x6A86  # 2 levels
+    assert send(sam, bytes([0x80, 0xFC, irk.sam_p1, irk.sam_index, len(data) - 1]) + data[:-1])[1] == 0x6700
+    short = data[:8] + challenge[:15] + answer[:15]  # not whole blocks
+    assert send(sam, bytes([0x80, 0xFC, irk.sam_p1, irk.sam_index, len(short)]) + short)[1] == 0x6700
+    assert send(sam, bytes([0x00, 0xFC, irk.sam_p1, irk.sam_index, len(data)]) + data)[1] == 0x6E00
+    software = SoftwareSam(demo_store)
+    card_factor_ = data[:8]
+    assert software.verify_card_cryptogram("IRKDDF1", [card_factor_], challenge, answer) is True
+    assert software.verify_card_cryptogram("IRKDDF1", [card_factor_], challenge, bytes(16)) is False
+
+
+def test_verify_card_cryptogram_leaves_the_session_key(sam: CardOS, health_card: CardOS) -> None:
+    assert derive(sam, health_card, "RK1DDF1", CHALLENGE) == 0x9000
+    irk = health_key("IRKDDF1")
+    data = factors(health_card, "IRKDDF1") + bytes(32)
+    assert send(sam, bytes([0x80, 0xFC, irk.sam_p1, irk.sam_index, len(data)]) + data)[1] == 0x6300
+    assert sam_call(sam, unhex("80 FA 00 00 10") + bytes(16))[1] == 0x9000
+
+
+def test_demo_sam_fingerprint_is_sm3_of_its_public_key(sam: CardOS) -> None:
+    """What a deployment lists in ``trusted_signers`` to trust the demo PSAM's record signatures."""
+    from simulators.health import demo_sam_fingerprint
+
+    public = sam_certificate_public_key(read_file(sam, 0x3F00, 0xDF01, 0x001C))
+    assert demo_sam_fingerprint() == sm3_digest(public.to_bytes()).hex().upper()
+    assert len(demo_sam_fingerprint()) == 64
