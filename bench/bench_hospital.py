@@ -27,7 +27,7 @@ import httpx
 
 from bench.bench_daemon import _daemon, _free_port
 
-__all__ = ["main"]
+__all__ = ["main", "round_trip"]
 
 
 class _Slots:
@@ -51,7 +51,8 @@ class _Slots:
             return self._free.pop()
 
 
-def _round_trip(client: httpx.Client, slot: str, key: str) -> float:
+def round_trip(client: httpx.Client, slot: str, key: str) -> float:
+    """One patient's book + pay (prepaid) of *slot*: seconds it took."""
     started = time.perf_counter()
     booked = client.post(
         "/v1/registration/bookings", json={"slot_id": slot}, headers={"Idempotency-Key": key}
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 for label, pool in (("1 kiosk", clients[:1]), ("8 kiosks at once", clients)):
                     tag = label.split()[0]
                     elapsed, times = _run(
-                        pool, count, lambda c, n, t=tag: _round_trip(c, slots.take(), f"b{t}-{n}")
+                        pool, count, lambda c, n, t=tag: round_trip(c, slots.take(), f"b{t}-{n}")
                     )
                     results[label] = _line(f"book + pay, {label}", elapsed, times)
                     elapsed, times = _run(pool, count * 5, lambda c, n: _health(c))

@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from bench._sqlcount import COUNTS_ENV, read_counts
+from bench.bench_hospital import round_trip
 
 __all__ = ["main"]
 
@@ -212,22 +213,7 @@ def _deal_slots(kiosks: list[_Kiosk], days: int) -> None:
 
 
 def _round_trip(kiosk: _Kiosk, key: str) -> float:
-    client = kiosk.http()
-    started = time.perf_counter()
-    booked = client.post(
-        "/v1/registration/bookings", json={"slot_id": kiosk.slots.pop()}, headers={"Idempotency-Key": key}
-    )
-    booked.raise_for_status()
-    registration = booked.json()
-    paid = client.post(
-        "/v1/payments",
-        json={"bill_id": registration["bill_id"], "amount_fen": registration["fee_fen"], "method": "prepaid"},
-        headers={"Idempotency-Key": key + "-pay"},
-    )
-    paid.raise_for_status()
-    if paid.json()["status"] != "settled":
-        raise RuntimeError(f"payment not settled: {paid.json()['status']}")
-    return time.perf_counter() - started
+    return round_trip(kiosk.http(), kiosk.slots.pop(), key)
 
 
 _TICK = os.sysconf("SC_CLK_TCK")

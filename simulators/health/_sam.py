@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 from cardservice.healthcard._certs import ISSUER_ID, VALID_FROM, VALID_TO, issuer_certificate, sam_certificate
 from cardservice.keys import (
@@ -268,12 +269,9 @@ def _directory(card: CardOS) -> dict[int, int]:
     return {raw[i]: raw[i + 1] for i in range(0, len(raw) - 1, 2)}
 
 
-def derive_key(card: CardOS, command: Command) -> bytes:
-    """``80 DE P1 P2 Lc factor(s) ‖ challenge``: load session = session_key(diversify(master,
-    factors), challenge). P1 high nibble 2/4 = 1/2 levels (must match the key: else 6A86), Lc 10/18
-    (must match P1: else 6700); unknown index 6A88. Any failure unloads the previous session key."""
-    ram = _ram(card)
-    ram.session = None
+def _master_key(card: CardOS, command: Command) -> tuple[Any, int]:
+    """The master key ``80 DE``/``80 FC`` name by P2 and its diversification levels, which P1's high
+    nibble must state (2 = one level, 4 = two): an unknown index is 6A88, a wrong level count 6A86."""
     levels = _LEVELS_BY_P1_NIBBLE.get(command.p1 >> 4)
     key_levels = _directory(card).get(command.p2)
     record = card.image.fs.key(DF01, command.p2) if command.p2 not in (0x00, 0xFF) else None
@@ -281,6 +279,16 @@ def derive_key(card: CardOS, command: Command) -> bytes:
         raise SwError(SW_NOT_FOUND)
     if levels is None or levels != key_levels:
         raise SwError(SW_WRONG_P1P2)
+    return record, levels
+
+
+def derive_key(card: CardOS, command: Command) -> bytes:
+    """``80 DE P1 P2 Lc factor(s) ‖ challenge``: load session = session_key(diversify(master,
+    factors), challenge). P1 high nibble 2/4 = 1/2 levels (must match the key: else 6A86), Lc 10/18
+    (must match P1: else 6700); unknown index 6A88. Any failure unloads the previous session key."""
+    ram = _ram(card)
+    ram.session = None
+    record, levels = _master_key(card, command)
     data = command.data
     if len(data) != 8 * levels + 8:
         raise SwError(SW_WRONG_LENGTH)
@@ -313,13 +321,7 @@ def verify_card(card: CardOS, command: Command) -> bytes:
     challenge — the card's own key (IRKDDF1). 9000 if E_K(M) = C (ECB, constant-time compare), else
     6300. P1 and unknown index as ``80 DE`` (6A86 / 6A88); M and C the same whole blocks, else 6700.
     The session key of ``80 DE`` is left as it was."""
-    levels = _LEVELS_BY_P1_NIBBLE.get(command.p1 >> 4)
-    key_levels = _directory(card).get(command.p2)
-    record = card.image.fs.key(DF01, command.p2) if command.p2 not in (0x00, 0xFF) else None
-    if key_levels is None or record is None:
-        raise SwError(SW_NOT_FOUND)
-    if levels is None or levels != key_levels:
-        raise SwError(SW_WRONG_P1P2)
+    record, levels = _master_key(card, command)
     cipher = _CIPHERS[record.algorithm]
     body = command.data[8 * levels :]
     half = len(body) // 2

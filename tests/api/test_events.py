@@ -82,25 +82,14 @@ def sse_events(
     headers: dict[str, str] | None = None,
 ) -> tuple[list[Event], list[str]]:
     """Open the stream, run *act*, collect events up to the first of type *last*; and the raw lines."""
-    events: list[Event] = []
-    lines: list[str] = []
-    with client.stream("GET", url, headers=headers or {}) as response, watchdog(stack.services.hub):
+    with client.stream("GET", url, headers=headers or {}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-store"
         stream = response.iter_lines()
         assert next(stream) == ": connected"  # subscribed from here on
         act()
-        for line in stream:
-            lines.append(line)
-            if not line.startswith("data: "):
-                continue
-            event = json.loads(line.removeprefix("data: "))
-            assert event["type"] != "test.deadline", f"no {last} event within {DEADLINE} s: {events}"
-            events.append(event)
-            if event["type"] == last:
-                break
-    return events, lines
+        return read_sse(stream, stack.services.hub, last)
 
 
 def test_sse_with_a_ticket_sees_removal_then_insertion(client: TestClient, stack: Stack) -> None:
