@@ -132,21 +132,6 @@ class AuditVerification:
     anchored: bool = True
 
 
-def _canonical(
-    seq: int,
-    at: str,
-    actor: str,
-    client: str | None,
-    card: str | None,
-    action: str,
-    target: str | None,
-    result: str,
-    detail: str | None,
-) -> bytes:
-    fields = [seq, at, actor, client, card, action, target, result, detail]
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def _detail_text(detail: Mapping[str, object] | None) -> str | None:
     if not detail:
         return None
@@ -294,9 +279,9 @@ class AuditLog:
         result: str,
         detail: str | None,
     ) -> str:
-        message = prev_hash.encode() + _canonical(
-            seq, at, actor, client, card, action, target, result, detail
-        )
+        # The canonical encoding (see the module): one JSON array, no spaces, non-ASCII kept as is.
+        fields = [seq, at, actor, client, card, action, target, result, detail]
+        message = prev_hash.encode() + json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def _head_mac(self, seq: int, digest: str) -> str:

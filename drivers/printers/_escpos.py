@@ -7,6 +7,7 @@ Third-party errors become :class:`~cardservice.printing.PrinterError` here, at t
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from contextlib import closing
 from typing import ClassVar
 
@@ -37,7 +38,7 @@ IO_ERRORS = (OSError, ValueError, RuntimeError, escpos_errors.Error)
 _CHUNK = 4096
 
 
-class EscposPrinter:
+class EscposPrinter(ABC):
     """A receipt printer behind a python-escpos transport, as ``config`` describes it. Making one does
     no I/O. Subclasses (one per transport) implement :meth:`_connect`, and :meth:`_read` and
     :meth:`_drain` when the link answers status queries."""
@@ -86,11 +87,11 @@ class EscposPrinter:
 
     # -- the transport ---------------------------------------------------------------------------------
 
+    @abstractmethod
     def _connect(self) -> Escpos:
         """The python-escpos printer, open. Raises one of :data:`IO_ERRORS` when it cannot be."""
-        raise NotImplementedError
 
-    def _drain(self, device: Escpos) -> None:
+    def _drain(self, device: Escpos) -> None:  # noqa: B027 - a link that never answers has nothing to drain
         """Throw away bytes that arrived unasked (a late reply, automatic status), so the next byte read
         answers the next query."""
 

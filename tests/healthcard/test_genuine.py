@@ -64,11 +64,19 @@ def test_eight_byte_challenges_are_padded_as_the_algorithm_says(
     card = ScriptedTransmit([(f"00 88 00 0B 08 {challenge} 00", answer(unhex(message)))])
     chosen = InternalAuthAlgorithm(algorithm)
     drive(internal_authenticate(IRK, [CARD_FACTOR], unhex(challenge), algorithm=chosen), card, sam)
+    assert card.requests == [unhex(f"00 88 00 0B 08 {challenge} 00")]  # the card gets the bare challenge
+    # The SAM accepted E_IRK(padded challenge): with the other padding the same answer is refused.
+    other = "ecb-8-iso" if algorithm == "ecb-8-zero" else "ecb-8-zero"
+    refused = ScriptedTransmit([(f"00 88 00 0B 08 {challenge} 00", answer(unhex(message)))])
+    flow = internal_authenticate(IRK, [CARD_FACTOR], unhex(challenge), algorithm=InternalAuthAlgorithm(other))
+    with pytest.raises(CardNotGenuineError):
+        drive(flow, refused, sam)
 
 
 def test_the_key_reference_is_an_option(sam: SoftwareSam) -> None:
     card = ScriptedTransmit([("00 88 00 81 10 00112233445566778899AABBCCDDEEFF 00", answer(CHALLENGE_16))])
     drive(internal_authenticate(IRK, [CARD_FACTOR], CHALLENGE_16, card_ref=0x81), card, sam)
+    assert [command.p2 for command in card.commands] == [0x81]  # P2 is the key reference asked for
 
 
 @pytest.mark.parametrize(

@@ -148,6 +148,25 @@ async def _on_card(
     return view, result
 
 
+async def _write(
+    request: Request,
+    client: ApiClient,
+    reader: str,
+    action: str,
+    operation: Callable[[CardHandle], object],
+    *,
+    card_id: str | None,
+    written: str,
+    target: str | None = None,
+    slot: int | None = None,
+) -> WriteResult:
+    """A write with :func:`_on_card` (exclusive, audited under *target*), answered with what it wrote."""
+    view, _ = await _on_card(
+        request, client, reader, action, operation, card_id=card_id, writing=True, target=target
+    )
+    return WriteResult(reader=view.reader_id, card_id=view.card_id, written=written, slot=slot)
+
+
 # -- views of card data ---------------------------------------------------------------------------------
 
 # What a kiosk key sees of the identity. The masked ID number keeps its first 4 and last 2 characters; the
@@ -414,17 +433,16 @@ async def update_file(
         raise ServiceError("invalid_request", f"{file.path} cannot be updated by a terminal")
     _validated(model, body.items, f"values not valid for {file.path}")
     fields = dict(body.items)
-    view, _ = await _on_card(
+    return await _write(
         request,
         client,
         reader,
         "card.update_items",
         lambda card: card.health.update_items(file.path, **fields),
         card_id=x_card_id,
-        writing=True,
+        written=file.path,
         target=file.path,
     )
-    return WriteResult(reader=view.reader_id, card_id=view.card_id, written=file.path)
 
 
 _DOES_NOT_FIT = "values do not fit the card's record"
@@ -458,17 +476,16 @@ async def add_allergy(
     request: Request, client: His, reader: ReaderId, body: AllergyIn, x_card_id: CardIdHeader = None
 ) -> WriteResult:
     _validated(Allergy, {"substance": body.substance, "reaction": body.reaction}, _DOES_NOT_FIT)
-    view, _ = await _on_card(
+    return await _write(
         request,
         client,
         reader,
         "card.append_allergy",
         lambda card: card.health.append_allergy(body.substance, body.reaction),
         card_id=x_card_id,
-        writing=True,
+        written="DDF1/DF02/EF07",
         target="DDF1/DF02/EF07",
     )
-    return WriteResult(reader=view.reader_id, card_id=view.card_id, written="DDF1/DF02/EF07")
 
 
 @router.post(
@@ -482,17 +499,16 @@ async def add_immunisation(
     request: Request, client: His, reader: ReaderId, body: ImmunisationIn, x_card_id: CardIdHeader = None
 ) -> WriteResult:
     _validated(Immunisation, {"vaccine": body.vaccine, "date": body.date}, _DOES_NOT_FIT)
-    view, _ = await _on_card(
+    return await _write(
         request,
         client,
         reader,
         "card.append_immunisation",
         lambda card: card.health.append_immunisation(body.vaccine, body.date),
         card_id=x_card_id,
-        writing=True,
+        written="DDF1/DF02/EF08",
         target="DDF1/DF02/EF08",
     )
-    return WriteResult(reader=view.reader_id, card_id=view.card_id, written="DDF1/DF02/EF08")
 
 
 Kind = Annotated[
@@ -568,13 +584,13 @@ async def erase_encounter(
     slot: Annotated[int, Path(ge=1, le=10, description="slot number")],
     x_card_id: CardIdHeader = None,
 ) -> WriteResult:
-    view, _ = await _on_card(
+    return await _write(
         request,
         client,
         reader,
         f"card.erase_{kind}",
         lambda card: card.health.erase_encounter(EncounterKind(kind), slot),
         card_id=x_card_id,
-        writing=True,
+        written=f"DDF1/DF03 {kind}",
+        slot=slot,
     )
-    return WriteResult(reader=view.reader_id, card_id=view.card_id, written=f"DDF1/DF03 {kind}", slot=slot)
