@@ -126,6 +126,7 @@ class Demo:
         self._notes: list[str] = []
         self._embedded_his = True
         self._url = ""
+        self._kiosk_key: str | None = None
         self._keys_file = home / DEMO_KEYS_FILE
         self._printer_pid: int | None = None
         sim = home / "sim"
@@ -183,11 +184,15 @@ class Demo:
         if self._printer_pid is not None:
             facts["printer_pid"] = self._printer_pid
         _write_private(self._keys_file, json.dumps(facts, indent=2) + "\n")
+        self._kiosk_key = tokens["kiosk"]
         self._notes += [
             f"demo keys of this run in {self._keys_file} (mode 0600; scripts/tour takes them from there)",
             f"demo kiosk key (scope kiosk: what a kiosk sees, ID numbers masked): {tokens['kiosk']}",
         ]
         return tokens["his"]
+
+    def kiosk_key(self) -> str | None:
+        return self._kiosk_key
 
     def notes(self) -> list[str]:
         return list(self._notes)

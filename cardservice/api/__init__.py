@@ -13,6 +13,7 @@ from cardservice.api._app import create_app
 from cardservice.api._deps import ApiClient, Services
 from cardservice.api._errors import ERRORS, ErrorResponse
 from cardservice.api._events import EventHub
+from cardservice.api._kiosk import KioskSessions, KioskSettings
 from cardservice.api._security import RateLimiter, TicketBook
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "ApiClient",
     "ErrorResponse",
     "EventHub",
+    "KioskSessions",
+    "KioskSettings",
     "RateLimiter",
     "Services",
     "TicketBook",

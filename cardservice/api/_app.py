@@ -23,6 +23,7 @@ from cardservice import __version__
 from cardservice.api._deps import Services
 from cardservice.api._errors import install_error_handlers
 from cardservice.api._metrics import MetricsMiddleware
+from cardservice.api._pages import kiosk_folder, mount_kiosk
 from cardservice.api._security import GuardMiddleware, loopback_hosts
 from cardservice.api.routes import ROUTERS
 
@@ -45,6 +46,7 @@ _TAGS = [
     {"name": "registration", "description": "挂号: departments, doctors, slots, bookings (HIS)"},
     {"name": "payments", "description": "缴费: bills, prepaid account, payments, refunds, 对账"},
     {"name": "printing", "description": "打印: registration slips, receipts, lab reports; the print queue"},
+    {"name": "kiosk", "description": "the kiosk page (/kiosk/): its launch and its settings"},
 ]
 
 
@@ -54,7 +56,10 @@ def create_app(
     port: int = 8765,
     allowed_hosts: Iterable[str] = (),
     allowed_origins: Iterable[str] = (),
+    kiosk: Path | None = None,
 ) -> FastAPI:
+    """The app over *services*; *kiosk*: the folder of the kiosk's pages (default: the shipped one)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.hub.bind(asyncio.get_running_loop())  # reader threads publish onto this loop
@@ -72,6 +77,9 @@ def create_app(
     )
     app.state.services = services
     _serve_docs(app)
+    folder = kiosk if kiosk is not None else kiosk_folder()
+    if folder is not None:
+        mount_kiosk(app, folder)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -19,6 +19,7 @@ from fastapi import Depends, Header, Path, Query, Request
 
 from cardservice.api._errors import api_error
 from cardservice.api._events import EventHub
+from cardservice.api._kiosk import SESSION_COOKIE, KioskSession, KioskSessions, KioskSettings
 from cardservice.api._metrics import Metrics
 from cardservice.api._security import RateLimiter, TicketBook, scope_allows
 from cardservice.errors import CardserviceError, ServiceError
@@ -51,6 +52,7 @@ __all__ = [
     "client_address",
     "key_holds",
     "patient_of",
+    "reader_of",
     "require",
     "services_of",
     "token_from",
@@ -98,11 +100,14 @@ class Services:
     key_active: Callable[[Any], bool] | None = None
     stream_recheck: float = 15.0  # seconds between an event stream's keep-alives and re-checks of its key
     stream_recheck_failures: int = 4  # failed re-checks in a row (the database down) that close a stream
+    kiosk_sessions: KioskSessions = field(default_factory=KioskSessions)  # the kiosk page's credential
+    kiosk: KioskSettings = field(default_factory=KioskSettings)
 
     def key_revoked(self, client: ApiClient) -> None:
         """*client*'s key was revoked in this process (wire it to ``ApiKeys.on_revoke``): its event tickets
         are void and its open streams close, at once. Thread-safe."""
         self.tickets.revoke(client.name)
+        self.kiosk_sessions.revoke(client.name)
         self.hub.close_client(client.name)
 
 
@@ -130,7 +135,10 @@ def require(scope: str) -> Callable[..., Any]:
     ) -> ApiClient:
         services = services_of(request)
         token = token_from(authorization, x_api_key)
-        client = await authenticate(services, token) if token else None
+        if token:
+            client = await authenticate(services, token)
+        else:
+            client = await kiosk_session(request, services)
         if client is None:
             raise ServiceError("unauthorized", "an API key is required (Authorization: Bearer csk_...)")
         if not scope_allows(client.scopes, scope):
@@ -141,14 +149,31 @@ def require(scope: str) -> Callable[..., Any]:
     return dependency
 
 
+async def kiosk_session(request: Request, services: Services) -> KioskSession | None:
+    """The kiosk page's session, from its cookie — only on a request the browser says comes from our own
+    origin (``Sec-Fetch-Site``, which no script can set): see :mod:`cardservice.api._kiosk`."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id or request.headers.get("sec-fetch-site") != "same-origin":
+        return None
+    sessions = services.kiosk_sessions
+    session = sessions.find(session_id)
+    if session is not None and sessions.needs_check(session):
+        if not await key_holds(services, session):
+            sessions.close(session_id)
+            return None
+        sessions.checked(session)
+    return session
+
+
 async def key_holds(services: Services, client: ApiClient) -> bool:
-    """Whether *client*'s key still holds (:attr:`Services.key_active`, off the event loop); a look-up that
-    fails is a no, as for :func:`authenticate`."""
+    """Whether *client*'s key still holds (:attr:`Services.key_active`, off the event loop; a kiosk session
+    asks of the key that launched it); a look-up that fails is a no, as for :func:`authenticate`."""
     check = services.key_active
     if check is None:
         return True
+    key_client = client.parent if isinstance(client, KioskSession) else client
     try:
-        return bool(await anyio.to_thread.run_sync(check, client))
+        return bool(await anyio.to_thread.run_sync(check, key_client))
     except Exception as exc:
         log.warning("the key of %s could not be checked: %s", client.name, exc.__class__.__name__)
         return False
@@ -234,7 +259,15 @@ IdempotencyKey = Annotated[
 # -- the card and its patient -----------------------------------------------------------------------------
 
 
-async def card_view(services: Services, reader: str, card_id: str | None = None) -> CardView:
+def reader_of(client: ApiClient, reader: str) -> str:
+    """The reader *client* means by *reader*: a kiosk session's own (``default``: its first) and no other."""
+    return client.reader(reader) if isinstance(client, KioskSession) else reader
+
+
+async def card_view(
+    services: Services, reader: str, card_id: str | None = None, *, client: ApiClient
+) -> CardView:
+    reader = reader_of(client, reader)
     try:
         return services.manager.card(reader, card_id=card_id)
     except ServiceError as exc:
@@ -246,10 +279,12 @@ async def card_view(services: Services, reader: str, card_id: str | None = None)
     )
 
 
-async def patient_of(services: Services, reader: str, card_id: str | None) -> tuple[CardView, Patient]:
+async def patient_of(
+    services: Services, reader: str, card_id: str | None, *, client: ApiClient
+) -> tuple[CardView, Patient]:
     """The patient of the card in *reader* (its identity, read at insertion): the hospital services
     never take a typed ID number."""
-    view = await card_view(services, reader, card_id)
+    view = await card_view(services, reader, card_id, client=client)
     number = view.identity.issuer.card_number if view.identity.issuer else None
     name = view.identity.cardholder.name if view.identity.cardholder else None
     try:

@@ -133,7 +133,10 @@ def api_error(exc: BaseException) -> ServiceError:
         return exc
     code = lookup(API_CODES, exc)
     if isinstance(exc, CodedError):
-        return ServiceError(code or exc.code, exc.message, **exc.details)
+        error = ServiceError(code or exc.code, exc.message, **exc.details)
+        if exc.message_zh != exc.default_zh:  # said for this case (the HIS's own words): shown as said
+            error.message_zh = exc.message_zh
+        return error
     if code is not None and isinstance(exc, CardserviceError):
         return ServiceError(
             code, "unexpected error in the card service" if code == "internal_error" else str(exc)
@@ -154,9 +157,14 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def error_response(code: str, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
+def error_response(
+    code: str, message: str, details: dict[str, Any] | None = None, *, message_zh: str | None = None
+) -> JSONResponse:
+    """The error as the API answers it; *message_zh*: this case's own Chinese message, else the code's."""
     status, zh = ERRORS.get(code, ERRORS["internal_error"])
-    body = ErrorResponse(error=ErrorBody(code=code, message=message, message_zh=zh, details=details or {}))
+    body = ErrorResponse(
+        error=ErrorBody(code=code, message=message, message_zh=message_zh or zh, details=details or {})
+    )
     headers = None
     if code == "rate_limited":  # whole seconds, rounded up: a client that waits that long gets through
         headers = {"Retry-After": str(max(1, math.ceil(float((details or {}).get("retry_after", 1)))))}
@@ -222,7 +230,8 @@ def install_error_handlers(app: FastAPI) -> None:
             log.error(
                 "error on %s %s: %s", request.method, request.url.path, exc.__class__.__name__, exc_info=exc
             )
-        return error_response(problem.code, problem.message, problem.details)
+        own_zh = problem.message_zh if problem.message_zh != ServiceError.default_zh else None
+        return error_response(problem.code, problem.message, problem.details, message_zh=own_zh)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

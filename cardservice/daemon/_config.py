@@ -118,6 +118,19 @@ class RateLimit(_Strict):
     burst: Annotated[int, Field(ge=1)] = 20
 
 
+class KioskConfig(_Strict):
+    """The kiosk page's settings (``[kiosk]``): what its patients are told and how long it waits."""
+
+    idle_seconds: Annotated[int, Field(ge=30, le=600)] = 90
+    # WCAG 2.2.1: at least 20 s to ask for more time.
+    warning_seconds: Annotated[int, Field(ge=20, le=120)] = 30
+    card_entry: Literal["insert", "tap"] = "insert"
+    help_desk: Annotated[str, Field(min_length=1, max_length=40)] = "门诊大厅人工服务窗口"
+    top_up_amounts_fen: list[Annotated[int, Field(gt=0, le=10**8)]] = Field(
+        default_factory=lambda: [5_000, 10_000, 20_000, 50_000], min_length=1, max_length=8
+    )
+
+
 class PrinterBinding(BaseModel):
     """A receipt printer, by the name print jobs use (the first one listed is the default)::
 
@@ -294,6 +307,10 @@ class Settings(BaseSettings):
         description="environment variable holding the token this terminal presents to the acquirer (sent as "
         "Authorization: Bearer; never in the file); needed when payment_gateway_url is not on this machine",
     )
+    payment_gateway_timeout: Annotated[float, Field(gt=0, le=120)] = Field(
+        default=15.0,
+        description="seconds a charge at the gateway may take before it is in doubt (asked again later)",
+    )
     payment_methods: list[Literal["prepaid", "cash", "gateway"]] | None = Field(
         default=None,
         min_length=1,
@@ -313,6 +330,7 @@ class Settings(BaseSettings):
     his_token_env: str | None = Field(
         default=None, description="environment variable holding the HIS API token (never in the file)"
     )
+    kiosk: KioskConfig = Field(default_factory=KioskConfig, description="the kiosk page (/kiosk/)")
     trusted_signers: list[Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$")]] = Field(
         default_factory=list,
         description="SM3 fingerprints (hex) of the SAM public keys whose encounter-record signatures count "

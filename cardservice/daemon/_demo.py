@@ -43,6 +43,10 @@ class Demo(Protocol):
         """A fresh demo API key, shown once."""
         ...
 
+    def kiosk_key(self) -> str | None:
+        """The demo's kiosk-scoped key (made by :meth:`api_key`): the kiosk page is launched with it."""
+        ...
+
     def notes(self) -> list[str]:
         """Lines to show at start (where the tickets go, how to take the printer's paper away, ...)."""
         ...

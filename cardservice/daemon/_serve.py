@@ -139,6 +139,7 @@ def _payments(settings: Settings, database: Database, his: Any, audit: Callable[
         ledger,
         gateway_url=settings.payment_gateway_url,
         gateway_token=token,
+        gateway_timeout=settings.payment_gateway_timeout,
     )
     payments = Payments(database, his, methods, ledger=ledger, audit=audit)
     min_age = settings.payment_recovery_min_age
@@ -171,6 +172,9 @@ def _print_queue(
     return queue
 
 
+_DEMO_LAUNCH_LIFETIME = 600.0  # the demo's kiosk link: time to open a browser; a real launcher takes 30 s
+
+
 def _stopped(signum: int, frame: FrameType | None) -> None:
     """The signal uvicorn raises again once it has shut down: the stop is already under way."""
 
@@ -179,7 +183,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
     """Run the daemon until it is told to stop; the exit status."""
     import uvicorn
 
-    from cardservice.api import EventHub, RateLimiter, Services, create_app
+    from cardservice.api import EventHub, KioskSettings, RateLimiter, Services, create_app
 
     configure_logging(settings)
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -205,6 +209,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         print_queue = _print_queue(settings, database, audit_log.record, hub.publish)
         if print_queue is not None:
             parts.callback(print_queue.stop)  # a ticket being sent is finished first
+        top_ups = tuple(settings.kiosk.top_up_amounts_fen)
         services = Services(
             manager=manager,
             authenticate=keys.authenticate,
@@ -219,6 +224,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             payment_policy=settings.payment_policy,
             print_queue=print_queue,
             hospital_name=settings.hospital_name,
+            kiosk=KioskSettings(**{**settings.kiosk.model_dump(), "top_up_amounts_fen": top_ups}),
         )
         keys.on_revoke(services.key_revoked)  # a key revoked here closes its streams at once
         app = create_app(
@@ -246,8 +252,17 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             f"cardservice {url}  (API docs {url}/docs, OpenAPI {url}/openapi.json)",
             f"data directory {settings.home}; database {database.url}",
             f"readers via {manager.backend_kinds}",
-            *(extras.notes() if extras is not None else []),
         ]
+        kiosk_key = extras.kiosk_key() if extras is not None else None
+        kiosk_client = keys.authenticate(kiosk_key) if kiosk_key else None
+        if kiosk_client is not None:
+            launch = services.kiosk_sessions.launch_token(kiosk_client, (), _DEMO_LAUNCH_LIFETIME)
+            lines += [
+                f"kiosk (the patient screen, 1080x1920 portrait): {url}/kiosk/launch?token={launch}",
+                "  open it once, within 10 min, in a browser on this machine; a new link: "
+                "scripts/kiosk-launcher --demo --print-url",
+            ]
+        lines += extras.notes() if extras is not None else []
         if demo_token is not None:
             lines += [
                 f"demo API key (scope his: full identity, health data, writes): {demo_token}",

@@ -20,10 +20,11 @@ def payment_methods(
     *,
     gateway_url: str | None = None,
     gateway_token: str | None = None,
+    gateway_timeout: float = 15.0,
 ) -> list[PaymentMethod]:
     """The methods *names* lists, in that order; the ledger methods post to *ledger*. ``gateway`` needs
-    *gateway_url* (a ``ValueError`` otherwise, as for a name not in :data:`METHOD_NAMES`) and presents
-    *gateway_token* to the acquirer."""
+    *gateway_url* (a ``ValueError`` otherwise, as for a name not in :data:`METHOD_NAMES`), presents
+    *gateway_token* to the acquirer and waits *gateway_timeout* seconds for a charge before it is in doubt."""
     methods: list[PaymentMethod] = []
     for name in dict.fromkeys(names):
         if name == "prepaid":
@@ -33,7 +34,7 @@ def payment_methods(
         elif name == "gateway":
             if gateway_url is None:
                 raise ValueError("the gateway payment method needs payment_gateway_url")
-            methods.append(GatewayMethod(gateway_url, token=gateway_token))
+            methods.append(GatewayMethod(gateway_url, token=gateway_token, read_timeout=gateway_timeout))
         else:
             raise ValueError(f"no payment method {name!r} (there are {', '.join(METHOD_NAMES)})")
     return methods

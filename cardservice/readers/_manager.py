@@ -448,6 +448,10 @@ class ReaderManager:
             raise ServiceError("service_unavailable", "the PC/SC service (pcscd) is not running")
         raise ServiceError("reader_not_found", f"no card reader {reader!r}", reader=reader)
 
+    def resolve(self, reader: str) -> str:
+        """The id of card reader *reader* (an id, a PC/SC name, or ``default``: the first card reader)."""
+        return self._slot(reader).id
+
     @staticmethod
     def _card_problem(slot: CardSlot) -> ServiceError:
         if slot.state == "empty" or not slot.present:

@@ -216,6 +216,8 @@ PROBES: dict[str, Probe] = {
     "POST /v1/print/jobs/{job_ref}/cancel": Probe("/v1/print/jobs/J-0/cancel"),
     "POST /v1/print/jobs/{job_ref}/reprint": Probe("/v1/print/jobs/J-0/reprint", json={}, idempotent=True),
     "GET /v1/print/lab-reports": Probe("/v1/print/lab-reports"),
+    "POST /v1/kiosk/launch-tokens": Probe("/v1/kiosk/launch-tokens", json={"lifetime": 30}),
+    "GET /v1/kiosk/session": Probe("/v1/kiosk/session"),
 }
 
 

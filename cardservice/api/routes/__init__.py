@@ -3,7 +3,7 @@ mounts, in the order of the OpenAPI document."""
 
 from fastapi import APIRouter
 
-from cardservice.api.routes import card, events, payments, printing, readers, registration, system
+from cardservice.api.routes import card, events, kiosk, payments, printing, readers, registration, system
 
 __all__ = ["ROUTERS"]
 
@@ -15,4 +15,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     registration.router,
     payments.router,
     printing.router,
+    kiosk.router,
 )

@@ -118,7 +118,7 @@ async def _on_card(
     services.limiter.take(client.name)
     view: CardView | None = None
     try:
-        view = await card_view(services, reader, card_id)
+        view = await card_view(services, reader, card_id, client=client)
         future: Future[T] = services.manager.submit(
             view.reader_id, operation, card_id=view.card_id, writing=writing
         )
@@ -288,7 +288,7 @@ def _encounter_out(encounter: Any) -> EncounterOut:
     responses=responses(*CARD_ERRORS),
 )
 async def get_card(request: Request, client: Kiosk, reader: ReaderId) -> CardOut:
-    view = await card_view(services_of(request), reader)
+    view = await card_view(services_of(request), reader, client=client)
     return CardOut(
         reader=view.reader_id,
         card_id=view.card_id,
@@ -321,7 +321,7 @@ async def get_identity(
     services = services_of(request)
     services.limiter.take(client.name)
     try:
-        view = await card_view(services, reader)
+        view = await card_view(services, reader, client=client)
     except ServiceError as exc:
         await audit_access(request, client, "card.read_identity", exc.code, card=None, target=reader)
         raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
@@ -28,6 +29,7 @@ from cardservice.api._deps import (
 )
 from cardservice.api._errors import responses
 from cardservice.api._events import KeyCheck, Subscription, sse_format
+from cardservice.api._kiosk import KioskSession
 from cardservice.api._security import scope_allows
 from cardservice.api.schemas.card import TicketOut
 from cardservice.errors import ServiceError
@@ -72,6 +74,19 @@ async def _event_client(
     return client
 
 
+def _visible(services: Services, client: ApiClient, event: dict[str, Any]) -> bool:
+    """A kiosk session sees the card events of its own readers only (reader and service events all)."""
+    if not isinstance(client, KioskSession) or not str(event.get("type", "")).startswith("card."):
+        return True
+    mine = set()
+    for reader in client.readers:
+        try:
+            mine.add(services.manager.resolve(reader))
+        except ServiceError:
+            continue  # not connected now
+    return event.get("reader") in mine
+
+
 def _key_check(services: Services, client: ApiClient) -> KeyCheck:
     check = services.key_active
     return KeyCheck(
@@ -109,7 +124,7 @@ async def events_sse(
             due = loop.time() + period
             while True:
                 event = await subscription.next(due - loop.time())
-                if event is not None:
+                if event is not None and _visible(services, client, event):
                     yield sse_format(event)
                     if event["type"] in _LAST:
                         return
@@ -143,10 +158,22 @@ async def events_ws(
         return
     await websocket.accept()
     async with services.hub.subscribe(client=client.name) as subscription:
-        await _serve_ws(websocket, subscription, services.stream_recheck, _key_check(services, client))
+        await _serve_ws(
+            websocket,
+            subscription,
+            services.stream_recheck,
+            _key_check(services, client),
+            lambda event: _visible(services, client, event),
+        )
 
 
-async def _serve_ws(websocket: WebSocket, subscription: Subscription, period: float, check: KeyCheck) -> None:
+async def _serve_ws(
+    websocket: WebSocket,
+    subscription: Subscription,
+    period: float,
+    check: KeyCheck,
+    visible: Callable[[dict[str, Any]], bool],
+) -> None:
     """Send the events until the client goes, does not keep up (1013) or its key no longer holds (1008)."""
     loop = asyncio.get_running_loop()
     receiver = asyncio.ensure_future(websocket.receive())
@@ -162,8 +189,10 @@ async def _serve_ws(websocket: WebSocket, subscription: Subscription, period: fl
                 if receiver.result()["type"] == "websocket.disconnect":
                     return
                 receiver = asyncio.ensure_future(websocket.receive())  # what a client sends is ignored
-            if waiter.done() and not await _deliver(websocket, subscription.take()):
-                return
+            if waiter.done():
+                event = subscription.take()
+                if visible(event) and not await _deliver(websocket, event):
+                    return
             if loop.time() >= due:  # also under a steady flow of events
                 closing = await check.closing()
                 if closing is not None:

@@ -95,7 +95,7 @@ async def _reading(
     """A read of the patient's data: rate-limited like a card read (every such read is audited too)."""
     services = services_of(request)
     services.limiter.take(client.name)
-    return await patient_of(services, reader, x_card_id)
+    return await patient_of(services, reader, x_card_id, client=client)
 
 
 async def _order(
@@ -168,7 +168,7 @@ async def pay_bill(
     _check_method(body.method, offered, _methods(request, client, payments).methods)
     services = services_of(request)
     services.limiter.take(client.name)
-    view, patient = await patient_of(services, body.reader, x_card_id)
+    view, patient = await patient_of(services, body.reader, x_card_id, client=client)
     return await _order(
         request, client, "payment.pay_bill",
         lambda: payments.pay_bill(client.name, idempotency_key, patient, body.bill_id, body.amount_fen,
@@ -189,7 +189,7 @@ async def top_up(
     _check_method(body.method, offered, _methods(request, client, payments).top_up)
     services = services_of(request)
     services.limiter.take(client.name)
-    view, patient = await patient_of(services, body.reader, x_card_id)
+    view, patient = await patient_of(services, body.reader, x_card_id, client=client)
     return await _order(
         request, client, "payment.top_up",
         lambda: payments.top_up(client.name, idempotency_key, patient, body.amount_fen, body.method),
@@ -244,7 +244,7 @@ async def refund(
     request: Request, client: His, payments: PaymentsService, reference: str, body: RefundIn,
     idempotency_key: IdempotencyKey, x_card_id: CardIdHeader = None,
 ) -> OrderOut:  # fmt: skip
-    view, patient = await patient_of(services_of(request), body.reader, x_card_id)
+    view, patient = await patient_of(services_of(request), body.reader, x_card_id, client=client)
     return await _order(
         request, client, "payment.refund",
         lambda: payments.refund(client.name, idempotency_key, patient, reference, body.amount_fen),

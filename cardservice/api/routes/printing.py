@@ -169,7 +169,7 @@ async def submit(
 ) -> JobOut:  # fmt: skip
     services = services_of(request)
     services.limiter.take(client.name)
-    view, patient = await patient_of(services, body.reader, x_card_id)
+    view, patient = await patient_of(services, body.reader, x_card_id, client=client)
     key = scoped_key(client.name, idempotency_key)
 
     def queue_it() -> Job:
@@ -230,7 +230,7 @@ async def preview(
     request: Request, client: Kiosk, queue: PrintService, job_ref: JobRef, reader: ReaderQuery = "default",
     x_card_id: CardIdHeader = None,
 ) -> PreviewOut:  # fmt: skip
-    _, patient = await patient_of(services_of(request), reader, x_card_id)
+    _, patient = await patient_of(services_of(request), reader, x_card_id, client=client)
 
     def pages() -> tuple[str, ...]:
         _own_job(queue, client, job_ref)
@@ -268,7 +268,7 @@ async def reprint(
 ) -> JobOut:  # fmt: skip
     services = services_of(request)
     services.limiter.take(client.name)
-    view, patient = await patient_of(services, body.reader, x_card_id)
+    view, patient = await patient_of(services, body.reader, x_card_id, client=client)
     key = scoped_key(client.name, idempotency_key)
 
     def do() -> Job:
@@ -297,7 +297,7 @@ async def lab_reports(
     # cannot be printed here is no use to it.
     services = services_of(request)
     services.limiter.take(client.name)  # a read of the patient's data, like a card read
-    view, patient = await patient_of(services, reader, x_card_id)
+    view, patient = await patient_of(services, reader, x_card_id, client=client)
     reports = await audited(
         request, client, "print.lab_reports", lambda: his.lab_reports(patient), card=view.masked_card_number,
         target=None, detail=lambda found: {"reports": len(found)},

@@ -117,7 +117,7 @@ async def book(
 ) -> RegistrationOut:
     services = services_of(request)
     services.limiter.take(client.name)
-    view, patient = await patient_of(services, body.reader, x_card_id)
+    view, patient = await patient_of(services, body.reader, x_card_id, client=client)
     registration = await audited(
         request, client, "registration.book",
         lambda: his.book(patient, body.slot_id, idempotency_key=scoped_key(client.name, idempotency_key)),
@@ -140,7 +140,7 @@ async def list_bookings(
 ) -> RegistrationsOut:  # fmt: skip
     services = services_of(request)
     services.limiter.take(client.name)  # a read of the patient's data, like a card read
-    view, patient = await patient_of(services, reader, x_card_id)
+    view, patient = await patient_of(services, reader, x_card_id, client=client)
     registrations = await audited(
         request, client, "registration.list", lambda: his.registrations(patient),
         card=view.masked_card_number, target=None, detail=lambda found: {"registrations": len(found)},
@@ -167,7 +167,7 @@ async def cancel_booking(
 ) -> RegistrationOut:
     services = services_of(request)
     services.limiter.take(client.name)
-    view, patient = await patient_of(services, reader, x_card_id)
+    view, patient = await patient_of(services, reader, x_card_id, client=client)
     registration = await audited(
         request, client, "registration.cancel",
         lambda: his.cancel_registration(patient, registration_id,
