@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from cardservice.api._deps import (
     ApiClient,
@@ -96,6 +96,7 @@ def _with_short_forms(paths: list[str]) -> list[str]:
     return [*paths, *(p.removeprefix("DDF1/") for p in paths if p.startswith("DDF1/DF0"))]
 
 
+_ABBREVIATION = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"  # a data item's abbreviation (XM, CSRQ, LXRXM1, ...)
 # The files a request may name, for the document (the routes check them: the same 422 either way).
 _READABLE = _with_short_forms([f.path for f in CARD_FILES])
 _UPDATABLE = _with_short_forms([p for p in models_by_file() if card_file(p).update_key is not None])
@@ -387,7 +388,8 @@ async def get_items(
     client: His,
     reader: ReaderId,
     item: Annotated[
-        list[str] | None, Query(description="abbreviations to return (default all)", max_length=128)
+        list[Annotated[str, Field(pattern=_ABBREVIATION)]] | None,
+        Query(description="abbreviations to return (default all)", max_length=128),
     ] = None,
     function: Annotated[
         str | None,
