@@ -122,7 +122,9 @@ def test_insertion_reads_the_identity_once(rig: Rig) -> None:
 def test_reader_roles_from_the_binding(rig: Rig) -> None:
     rig.events.wait("card.inserted")
     roles = {info.name: info.role for info in rig.manager.readers()}
-    assert roles == {CARD_READER: "card", SAM_READER: "sam"}
+    assert roles.pop(CARD_READER) == "card"
+    assert roles.pop(SAM_READER) == "sam"
+    assert set(roles.values()) <= {"unassigned"}  # pcscd's other readers (the serial one) are not bound
     (sam,) = rig.manager.sams()
     assert sam.present
     assert sam.kind == "psam"
