@@ -10,6 +10,10 @@ package metadata (``pyproject.toml``)::
     card-sim = "drivers.feeders:card_sim_feeder"
     [project.entry-points."cardservice.printers"]          # kind -> (options) -> ReceiptPrinter
     network = "drivers.printers:escpos_printer"
+    [project.entry-points."cardservice.dispensers"]        # kind -> (device, **options) -> CardDispenser
+    k720 = "drivers.dispenser:k720_dispenser"
+    [project.entry-points."cardservice.idcard_readers"]    # kind -> (**options) -> IdCardReader
+    serial = "drivers.idcard:SerialIdCardReader"
     [project.entry-points."cardservice.demo"]              # "default" -> (home, announce) -> Demo
     default = "simulators.demo:Demo"
 
@@ -29,7 +33,9 @@ from cardservice.errors import CardserviceError
 __all__ = [
     "CARD_SOURCES",
     "DEMO",
+    "DISPENSERS",
     "FEEDERS",
+    "IDCARD_READERS",
     "PRINTERS",
     "READER_BACKENDS",
     "PluginError",
@@ -41,6 +47,8 @@ READER_BACKENDS = "cardservice.reader_backends"
 CARD_SOURCES = "cardservice.card_sources"
 FEEDERS = "cardservice.feeders"
 PRINTERS = "cardservice.printers"
+DISPENSERS = "cardservice.dispensers"
+IDCARD_READERS = "cardservice.idcard_readers"
 DEMO = "cardservice.demo"
 
 _WHAT = {
@@ -48,6 +56,8 @@ _WHAT = {
     CARD_SOURCES: "card source",
     FEEDERS: "card feeder",
     PRINTERS: "printer driver",
+    DISPENSERS: "card dispenser driver",
+    IDCARD_READERS: "ID-card reader driver",
     DEMO: "demo",
 }
 

@@ -170,14 +170,21 @@ def _remove_stale(path: Path) -> None:
 
 
 class ControlServer:
-    """Serves :func:`handle_request` on a Unix socket, one thread per client connection."""
+    """Serves :func:`handle_request` on a Unix socket, one thread per client connection. *handler*
+    replaces it for a device that adds commands of its own (the card dispenser's simulator)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], slots: Mapping[str, VpcdBridge], *, strict: bool = False
+        self,
+        path: str | os.PathLike[str],
+        slots: Mapping[str, Any],
+        *,
+        strict: bool = False,
+        handler: Callable[[Mapping[str, Any], object], dict[str, Any]] | None = None,
     ) -> None:
         self.path = Path(path)
         self.slots = dict(slots)
         self._strict = strict
+        self._handle = handler or handle_request
         self._sock: socket.socket | None = None
         self._inode: tuple[int, int] | None = None
         self._thread: threading.Thread | None = None
@@ -254,7 +261,7 @@ class ControlServer:
                 except ValueError as exc:
                     reply: dict[str, Any] = {"ok": False, "error": f"malformed JSON: {exc}"}
                 else:
-                    reply = handle_request(self.slots, request)
+                    reply = self._handle(self.slots, request)
                     log.info("control: %s -> %s", _summary(request), "ok" if reply["ok"] else reply["error"])
                 if not self._reply(writer, reply):
                     return

@@ -46,6 +46,7 @@ _TAGS = [
     {"name": "registration", "description": "挂号: departments, doctors, slots, bookings (HIS)"},
     {"name": "payments", "description": "缴费: bills, prepaid account, payments, refunds, 对账"},
     {"name": "printing", "description": "打印: registration slips, receipts, lab reports; the print queue"},
+    {"name": "idcard", "description": "身份证: the person on the ID card lying on an ID-card reader"},
     {"name": "kiosk", "description": "the kiosk page (/kiosk/): its launch and its settings"},
 ]
 

@@ -1,7 +1,7 @@
 """What routes need, as ``Annotated`` dependencies: the :class:`Services` bundle, API-key authentication
 with scopes (:data:`Kiosk`, :data:`His`, :data:`Admin`), the hospital services that answer 503 when this
-daemon has none configured (:data:`HisService`, :data:`PaymentsService`, :data:`PrintService`), the
-card now in a reader and its patient, and the audit record of an access.
+daemon has none configured (:data:`HisService`, :data:`PaymentsService`, :data:`PrintService`,
+:data:`IdCardService`), the card now in a reader and its patient, and the audit record of an access.
 
 Routes live in :mod:`cardservice.api.routes`, one module per area.
 """
@@ -24,6 +24,7 @@ from cardservice.api._metrics import Metrics
 from cardservice.api._security import RateLimiter, TicketBook, scope_allows
 from cardservice.errors import CardserviceError, ServiceError
 from cardservice.his import HisConnector, Patient
+from cardservice.idcard import IdCardMonitor
 from cardservice.payments import PaymentPolicy, Payments
 from cardservice.printing import PrintQueue
 from cardservice.readers import CardView, ReaderManager
@@ -37,6 +38,7 @@ __all__ = [
     "CardIdHeader",
     "His",
     "HisService",
+    "IdCardService",
     "IdempotencyKey",
     "Kiosk",
     "PaymentsService",
@@ -91,6 +93,7 @@ class Services:
     payments: Payments | None = None  # /v1/payments (None: those routes answer 503)
     payment_policy: PaymentPolicy = field(default_factory=PaymentPolicy)  # which client may use which method
     print_queue: PrintQueue | None = None  # /v1/print (None: no printer configured, 503)
+    idcard: IdCardMonitor | None = None  # /v1/idcard (None: no ID-card reader configured, 503)
     hospital_name: str = "示范医院"  # printed at the head of every ticket
     # Answers from memory when it can, without blocking: (known, client). Unset: always authenticate.
     authenticate_cached: Callable[[str], tuple[bool, ApiClient | None]] | None = None
@@ -218,10 +221,18 @@ def _print_queue(request: Request) -> PrintQueue:
     return queue
 
 
+def _idcard(request: Request) -> IdCardMonitor:
+    monitor = services_of(request).idcard
+    if monitor is None:
+        raise ServiceError("idcard_unavailable", "no ID-card reader is configured for this daemon")
+    return monitor
+
+
 # Declared after the client in a route's signature, so a request without a key gets 401, not 503.
 HisService = Annotated[HisConnector, Depends(_his)]
 PaymentsService = Annotated[Payments, Depends(_payments)]
 PrintService = Annotated[PrintQueue, Depends(_print_queue)]
+IdCardService = Annotated[IdCardMonitor, Depends(_idcard)]
 
 
 # -- request parameters -----------------------------------------------------------------------------------

@@ -25,6 +25,17 @@ from starlette.routing import Match, Mount
 
 from cardservice.errors import CardserviceError, CodedError, ServiceError, lookup
 from cardservice.his import NotFound as HisNotFound
+from cardservice.idcard import (
+    IdCardError,
+    IdCardNoCard,
+    IdCardProtocolError,
+    IdCardReaderOffline,
+    IdCardReadFailed,
+    IdCardSamUnavailable,
+    IdCardTimeout,
+    IdCardUnknownReader,
+    IdCardUnsupported,
+)
 from cardservice.payments import OrderNotFound
 from cardservice.printing import InvalidJob, JobNotFound, NotPrintable, QueueUnavailable
 from cardservice.readers import classify
@@ -109,6 +120,15 @@ ERRORS: dict[str, tuple[int, str]] = {
     "job_not_cancellable": (409, "该打印任务已在打印或已结束，无法取消"),
     "job_not_finished": (409, "该打印任务尚未结束，无需补打"),
     "card_mismatch": (403, "只能由持卡人本人补打"),
+    # the resident ID-card reader (身份证阅读器)
+    "idcard_unavailable": (503, "未配置身份证阅读器"),
+    "idcard_no_card": (409, "请将身份证放在阅读器上"),
+    "idcard_read_failed": (409, "读取身份证失败，请拿开后重新放置"),
+    "idcard_unsupported": (422, "暂不支持此类证件"),
+    "idcard_sam_unavailable": (503, "身份证阅读器安全模块不可用，请联系工作人员"),
+    "idcard_protocol": (502, "身份证阅读器返回的数据有误"),
+    "idcard_timeout": (504, "身份证阅读器响应超时"),
+    "idcard_reader_offline": (503, "身份证阅读器未连接，请联系工作人员"),
     "internal_error": (500, "服务内部错误"),
 }
 
@@ -123,6 +143,16 @@ API_CODES: dict[type[BaseException], str] = {
     InvalidJob: "not_printable",
     NotPrintable: "not_printable",
     IllegalTransition: "internal_error",
+    # The ID-card reader's errors keep their own codes; listed so the table says where they come from.
+    IdCardNoCard: "idcard_no_card",
+    IdCardReadFailed: "idcard_read_failed",
+    IdCardUnsupported: "idcard_unsupported",
+    IdCardSamUnavailable: "idcard_sam_unavailable",
+    IdCardProtocolError: "idcard_protocol",
+    IdCardTimeout: "idcard_timeout",
+    IdCardReaderOffline: "idcard_reader_offline",
+    IdCardUnknownReader: "reader_not_found",
+    IdCardError: "internal_error",  # the monitor's word for a driver that failed unexpectedly
 }
 
 

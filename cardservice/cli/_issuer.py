@@ -4,6 +4,7 @@
 
     card-issuer check FILE                                   every bad row, no card touched
     card-issuer batch FILE -r READER --keys STORE [--sam-reader SAM] [--feeder card-sim[:PORT|PATH]]
+                          [--dispenser KIND:DEVICE[,OPTION=VALUE...]]
                           [--report-dir DIR] [--hold] [--strict] [--wait S] [--issuer-name N --issuer-code C]
     card-issuer list [--status S] [--batch B] [--card NUMBER] [--json]
     card-issuer show CARD_NUMBER                             the person's cards and every transition
@@ -23,8 +24,12 @@ PSAM in ``--sam-reader`` when given, as a terminal would. The blank cards' trans
 is touched); ``blacklist remove`` takes entries added by hand, the registry's follow the card's status.
 
 A batch first settles what a killed run of this station left behind (the registry is the journal),
-then issues a card to every valid person who has none; the same file again issues nothing new. Exit
-status: 0 all done, 1 something failed or was spoiled, 2 a bad command line or no usable input.
+then issues a card to every valid person who has none; the same file again issues nothing new. With
+``--dispenser`` the cards come from a card dispenser (发卡机) whose read position is READER: a finished card
+is presented at its mouth, a spoiled one captured into its reject bin; a jam, an empty stack or a
+dispenser that does not answer stops the batch (exit 3) — clear it and run the same command again. Exit
+status: 0 all done, 1 something failed or was spoiled, 2 a bad command line or no usable input, 3 the
+dispenser stopped the batch.
 Personal data is masked in every line printed and logged; the registry keeps the full numbers.
 """
 
@@ -147,9 +152,41 @@ def _terminal(args: argparse.Namespace, stack: ExitStack) -> Iterator[tuple[KeyS
     yield store, sam
 
 
+def _dispenser_source(args: argparse.Namespace, reader: str) -> CardSource:
+    """``--dispenser KIND:DEVICE[,OPTION=VALUE...]``: the dispenser's driver, its read position's reader."""
+    from cardservice import plugins
+    from cardservice.issuance import DispenserCardSource
+
+    kind, _, rest = args.dispenser.partition(":")
+    device, *fields = rest.split(",")
+    if kind not in plugins.available(plugins.DISPENSERS):
+        there = ", ".join(plugins.available(plugins.DISPENSERS)) or "none installed"
+        raise UsageError(f"--dispenser: no dispenser driver {kind!r} (there are: {there})")
+    options = dict(field.partition("=")[::2] for field in fields)
+    try:
+        dispenser = plugins.load(plugins.DISPENSERS, kind)(device, **options)
+    except ValueError as exc:
+        raise UsageError(f"--dispenser: {exc}") from None
+    pcsc = plugins.load(plugins.CARD_SOURCES, "pcsc")
+    wait = args.wait if args.wait is not None else 30.0
+    source = DispenserCardSource(
+        dispenser, lambda out: pcsc(reader, eject_via=out, wait=wait, announce=_say), announce=_say
+    )
+    try:
+        source.prepare()
+    except BaseException:
+        source.close()
+        raise
+    return source
+
+
 def _source(args: argparse.Namespace, reader: str) -> CardSource:
     from cardservice import plugins
 
+    if getattr(args, "dispenser", None) is not None:
+        if args.feeder is not None:
+            raise UsageError("give --feeder or --dispenser, not both")
+        return _dispenser_source(args, reader)
     eject_via = None
     if args.feeder is not None:
         kind, _, spec = args.feeder.partition(":")
@@ -222,7 +259,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace, ctx: DataContext) -> int:
+    from cardservice.issuance import DispenserError
+
+    done: list[IssuedCard] = []
+    try:
+        return _run_batch(args, ctx, done)
+    except DispenserError as exc:
+        made = sum(card.outcome != "skipped" for card in done)
+        _say(f"{PROGRAM} batch: stopped: {exc} [{exc.code}] after {made} card(s) in this run; clear the "
+             "dispenser (refill it, remove a jammed card) and run the same command again")  # fmt: skip
+        return 3
+
+
+def _run_batch(args: argparse.Namespace, ctx: DataContext, done: list[IssuedCard]) -> int:
     from cardservice.issuance import BatchReport, ContentCipher, Registry, batch_id, resume, run_batch
+    from cardservice.issuance import release as release_card
 
     people, errors = _load(args.file, args.encoding)
     for error in errors:
@@ -242,6 +293,7 @@ def _cmd_batch(args: argparse.Namespace, ctx: DataContext) -> int:
         progress.note(line)
 
     def on_card(card: IssuedCard) -> None:
+        done.append(card)
         progress.card(card)
         if card.outcome != "skipped":
             ctx.audit.record(
@@ -262,7 +314,7 @@ def _cmd_batch(args: argparse.Namespace, ctx: DataContext) -> int:
             for line in lines:
                 note(line)
             if eject:
-                source.eject(card)
+                note(f"the interrupted card: {release_card(source, card, registry)}")
         with audited(ctx, "issuer.batch", target=batch) as detail:
             result = run_batch(
                 people, registry=registry, source=source, keystore=store, sam=sam, transport=transport,
@@ -442,6 +494,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--hold", action="store_true", help="issued, awaiting handover (not yet active)")
     batch.add_argument("--strict", action="store_true", help="issue nothing if any row is bad")
+    batch.add_argument(
+        "--dispenser", metavar="KIND:DEVICE[,OPT=V]",
+        help="cards from a card dispenser whose read position is the reader (k720:/dev/ttyUSB0[,address=N])",
+    )  # fmt: skip
     batch.set_defaults(func=guarded("batch", _cmd_batch, program=PROGRAM))
 
     listing = commands.add_parser("list", help="cards in the registry")

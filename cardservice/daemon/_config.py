@@ -40,11 +40,13 @@ from cardservice.payments import PaymentPolicy
 from cardservice.readers import ReaderEntry
 
 if TYPE_CHECKING:
+    from cardservice.idcard import IdCardReader
     from cardservice.printing import ReceiptPrinter
 
 __all__ = [
     "CONFIG_FILE_NAME",
     "ConfigError",
+    "IdCardReaderBinding",
     "PrinterBinding",
     "RateLimit",
     "Settings",
@@ -218,6 +220,61 @@ class PrinterBinding(BaseModel):
         return self._printer
 
 
+class IdCardReaderBinding(BaseModel):
+    """An ID-card reader (身份证阅读器, GA/T 467), by the name API requests use (the first is the default)::
+
+        [[idcard_readers]]
+        name = "desk"
+        kind = "serial"             # the driver: an entry point of cardservice.idcard_readers
+        device = "/dev/ttyUSB1"
+        baudrate = 115200           # as set on the reader: 9600, 19200, 38400, 57600 or 115200
+        timeout = 3                 # seconds a reply may take, beyond its transfer time
+        fingerprint = false         # read the fingerprint too (30 10), kept opaque like the photo
+
+    The driver checks the keys it takes (keys not listed here go to it as they are) and makes the reader;
+    the port opens at the first poll, so a reader unplugged at start is found when it is plugged in."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    kind: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = "serial"
+    device: str | None = None
+    baudrate: int | None = None
+    timeout: float | None = None
+    fingerprint: bool | None = None
+    _reader: IdCardReader | None = PrivateAttr(default=None)
+
+    @field_validator("kind")
+    @classmethod
+    def _driver_installed(cls, kind: str) -> str:
+        try:
+            plugins.load(plugins.IDCARD_READERS, kind)
+        except plugins.PluginError as exc:
+            raise ValueError(str(exc)) from None
+        return kind
+
+    @model_validator(mode="after")
+    def _is_a_reader(self) -> IdCardReaderBinding:
+        """The driver of ``kind`` checks the options and makes the reader (no I/O yet)."""
+        if self._reader is None:
+            try:
+                self._reader = plugins.load(plugins.IDCARD_READERS, self.kind)(**self.options)
+            except (TypeError, ValueError) as problem:
+                raise ValueError(f"{self.kind} ID-card reader: {problem}") from None
+        return self
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """What the driver's factory gets, as keywords: every key set but the name and the kind."""
+        return self.model_dump(exclude={"name", "kind"}, exclude_none=True)
+
+    @property
+    def reader(self) -> IdCardReader:
+        if self._reader is None:  # pragma: no cover - set by validation
+            raise ConfigError(f"ID-card reader {self.name!r} was not validated")
+        return self._reader
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Values from the TOML file; a missing file is an empty configuration, a broken one an error."""
 
@@ -269,6 +326,9 @@ class Settings(BaseSettings):
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     printers: list[PrinterBinding] = Field(
         default_factory=list, description="receipt printers for the print queue; the first is the default"
+    )
+    idcard_readers: list[IdCardReaderBinding] = Field(
+        default_factory=list, description="ID-card readers (身份证阅读器) for /v1/idcard; the first: default"
     )
     log_file: Path | None = Field(default=None, description="JSON-lines log file (reopened after rotation)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -427,6 +487,20 @@ class Settings(BaseSettings):
         if twice:
             raise ValueError(f"printer names must be unique: {', '.join(twice)}")
         return value
+
+    @field_validator("idcard_readers")
+    @classmethod
+    def _idcard_reader_names_unique(cls, value: list[IdCardReaderBinding]) -> list[IdCardReaderBinding]:
+        names = [reader.name for reader in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"ID-card reader names must be unique: {', '.join(twice)}")
+        return value
+
+    @property
+    def id_card_readers(self) -> dict[str, IdCardReader]:
+        """The configured ID-card readers by name, in order (the first is the default)."""
+        return {binding.name: binding.reader for binding in self.idcard_readers}
 
     @property
     def receipt_printers(self) -> dict[str, ReceiptPrinter]:

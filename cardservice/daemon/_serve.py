@@ -172,6 +172,17 @@ def _print_queue(
     return queue
 
 
+def _idcard_monitor(settings: Settings, on_event: Callable[..., None]) -> Any:
+    """The ID-card readers' monitor (it polls each on a thread of its own once started), or ``None``
+    without readers."""
+    from cardservice.idcard import IdCardMonitor
+
+    readers = settings.id_card_readers  # made by their drivers (cardservice.idcard_readers entry points)
+    if not readers:
+        return None
+    return IdCardMonitor(readers, on_event=on_event)
+
+
 _DEMO_LAUNCH_LIFETIME = 600.0  # the demo's kiosk link: time to open a browser; a real launcher takes 30 s
 
 
@@ -209,6 +220,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         print_queue = _print_queue(settings, database, audit_log.record, hub.publish)
         if print_queue is not None:
             parts.callback(print_queue.stop)  # a ticket being sent is finished first
+        idcards = _idcard_monitor(settings, hub.publish)
         top_ups = tuple(settings.kiosk.top_up_amounts_fen)
         services = Services(
             manager=manager,
@@ -223,6 +235,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             payments=payments,
             payment_policy=settings.payment_policy,
             print_queue=print_queue,
+            idcard=idcards,
             hospital_name=settings.hospital_name,
             kiosk=KioskSettings(**{**settings.kiosk.model_dump(), "top_up_amounts_fen": top_ups}),
         )
@@ -245,6 +258,9 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         demo_token = extras.api_key(keys) if extras is not None else None  # before notes(): it adds to them
         manager.start()
         parts.callback(manager.stop)
+        if idcards is not None:
+            idcards.start()
+            parts.callback(idcards.stop)  # the person read is forgotten with it
         scheme = "https" if tls else "http"
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
         url = f"{scheme}://{host}:{settings.port}"
@@ -253,6 +269,8 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             f"data directory {settings.home}; database {database.url}",
             f"readers via {manager.backend_kinds}",
         ]
+        if idcards is not None:
+            lines.append(f"ID-card readers: {', '.join(idcards.names)}")
         kiosk_key = extras.kiosk_key() if extras is not None else None
         kiosk_client = keys.authenticate(kiosk_key) if kiosk_key else None
         if kiosk_client is not None:

@@ -8,7 +8,9 @@ journaled in the card registry so that a killed run resumes; replacement cards; 
     Registry(database)                           the card registry and life cycle (挂失, 解挂, ...)
 
 Blank cards come from a :class:`CardSource` (a reader swapped by hand, a feeder, a dispenser): the
-sources are drivers (:mod:`drivers.readers`), found through :mod:`cardservice.plugins`.
+sources are drivers (:mod:`drivers.readers`), found through :mod:`cardservice.plugins`. A card dispenser
+(发卡机) is a :class:`CardDispenser` (drivers: :mod:`drivers.dispenser`); :class:`DispenserCardSource`
+makes it and the reader at its read position a card source.
 """
 
 from cardservice.issuance._batch import (
@@ -18,9 +20,17 @@ from cardservice.issuance._batch import (
     IssuedCard,
     batch_id,
     blank_card,
+    discard,
+    release,
     resume,
     run_batch,
     write_card,
+)
+from cardservice.issuance._dispenser import (
+    CardDispenser,
+    DispenserCardSource,
+    DispenserError,
+    DispenserStatus,
 )
 from cardservice.issuance._people import (
     COLUMNS,
@@ -51,12 +61,16 @@ __all__ = [
     "REGISTRY_KEY_NAME",
     "BatchReport",
     "BatchResult",
+    "CardDispenser",
     "CardKey",
     "CardRecord",
     "CardSource",
     "CardStatus",
     "ContentCipher",
     "CsosEncoding",
+    "DispenserCardSource",
+    "DispenserError",
+    "DispenserStatus",
     "FeederEmptyError",
     "IssuedCard",
     "IssuerProfile",
@@ -68,11 +82,13 @@ __all__ = [
     "TransportKeys",
     "batch_id",
     "blank_card",
+    "discard",
     "document_from_card",
     "holder_document",
     "load_people",
     "old_card_reader",
     "personalise",
+    "release",
     "replace_card",
     "resume",
     "run_batch",

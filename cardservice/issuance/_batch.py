@@ -11,7 +11,12 @@ that very chip is in the reader, it is verified against the recorded contents: c
 still blank → spoiled in the registry, the card reused; otherwise (or if the chip is gone) →
 spoiled, and the person gets a fresh card in this run. No card is issued twice: the database
 refuses a second live card per person. Killed after completion but before the eject, the issued
-card is still in the reader: it is not blank, so the next person's turn ejects it.
+card is still in the reader: it is not blank and the registry knows it, so the next person's turn
+ejects it to its holder (:func:`release`).
+
+Where cards go: a finished card is ejected (a dispenser presents it at its mouth); a spoiled card, or
+one that is not blank and nobody's live card, is discarded (:func:`discard`: a dispenser captures it
+into its reject bin; a feeder ejects it).
 
 Spoiled: a chip that anything was written to (or may have been: gone from the reader) goes on the
 blacklist by its issuance serial with the spoiling, as it may work; a chip still blank does not. A
@@ -52,6 +57,7 @@ from cardservice.issuance._personalise import (
 )
 from cardservice.issuance._registry import CardRecord, CardStatus, Registry, RegistryError
 from cardservice.keys import KeyStore, Sam, diversify
+from cardservice.store import LIVE_CARD_STATES
 
 __all__ = [
     "BatchResult",
@@ -60,6 +66,8 @@ __all__ = [
     "IssuedCard",
     "batch_id",
     "blank_card",
+    "discard",
+    "release",
     "resume",
     "run_batch",
     "write_card",
@@ -78,7 +86,9 @@ class Card(Protocol):
 class CardSource(Protocol):
     """Where blank cards come from: a feeder, or an operator swapping cards in a reader. Implemented by
     drivers (:class:`drivers.readers.PcscCardSource`); ``wait_seconds``, where a source has it, is the
-    time spent waiting for cards to come and go (reported apart from card I/O)."""
+    time spent waiting for cards to come and go (reported apart from card I/O). A source with a reject
+    bin (a dispenser: :class:`~cardservice.issuance.DispenserCardSource`) also has ``reject(card)``,
+    where cards nobody may have go (:func:`discard`)."""
 
     def next_card(self) -> Card:
         """The card to personalise now; :class:`FeederEmptyError` when none comes."""
@@ -272,8 +282,28 @@ def _waited(source: CardSource) -> float:
     return float(getattr(source, "wait_seconds", 0.0))
 
 
-def blank_card(source: CardSource, on_note: Callable[[str], None]) -> Card:
-    """The next blank card; cards that are not blank (already issued, foreign, mute) are ejected."""
+def discard(source: CardSource, card: Card) -> None:
+    """Out with a card nobody may have (spoiled; not blank and nobody's): into the reject bin where the
+    source has one (a dispenser captures it), else ejected."""
+    getattr(source, "reject", source.eject)(card)
+
+
+def release(source: CardSource, card: Card, registry: Registry | None) -> str:
+    """Out with a card that is not for the next person: a live card of the registry goes to its holder
+    (ejected: a dispenser presents it), anything else is discarded. Returns what was done."""
+    serial = chip_serial(card.atr)
+    live = [c for c in registry.cards(chip_serial=serial) if c.status in LIVE_CARD_STATES] if registry else []
+    if live:
+        source.eject(card)
+        card_of = live[-1]
+        return f"ejected to its holder: card {card_of.issuance_serial} ({card_of.masked}), {card_of.status}"
+    discard(source, card)
+    return "captured" if hasattr(source, "reject") else "ejected"
+
+
+def blank_card(source: CardSource, on_note: Callable[[str], None], registry: Registry | None = None) -> Card:
+    """The next blank card; cards that are not blank (already issued, foreign, mute) are ejected or,
+    given the *registry*, released (:func:`release`: an issued card to its holder, others discarded)."""
     for _ in range(_MAX_NOT_BLANK_IN_A_ROW):
         card = source.next_card()
         try:
@@ -282,8 +312,12 @@ def blank_card(source: CardSource, on_note: Callable[[str], None]) -> Card:
             problem = "is not blank"
         except (CardError, CodecError) as exc:
             problem = f"does not answer as a blank card ({exc})"
-        on_note(f"the card in the reader (chip {chip_serial(card.atr)}) {problem}; ejected")
-        source.eject(card)
+        if registry is None:
+            source.eject(card)
+            done = "ejected"
+        else:
+            done = release(source, card, registry)
+        on_note(f"the card in the reader (chip {chip_serial(card.atr)}) {problem}; {done}")
     raise CardError(f"{_MAX_NOT_BLANK_IN_A_ROW} cards in a row were not blank: check the cards in the feeder")
 
 
@@ -291,11 +325,13 @@ def _one_person(
     person: Person, *, source: CardSource, on_note: Callable[[str], None], **kwargs: Any
 ) -> IssuedCard:
     started, waited = time.perf_counter(), _waited(source)
-    card = _TimedCard(blank_card(source, on_note))
+    card = _TimedCard(blank_card(source, on_note, kwargs["registry"]))
     # Should this raise (database gone, reader gone, ^C), the card stays in the reader: the
     # registry's journal names it and the next run's resume settles it.
     outcome, serial, detail = _issue_one(person, card, **kwargs)
-    if outcome != "skipped":  # a skipped person leaves the blank card for the next one
+    if outcome == "spoiled":
+        discard(source, card.card)
+    elif outcome != "skipped":  # a skipped person leaves the blank card for the next one
         source.eject(card.card)
     return IssuedCard(
         person.row,

@@ -272,8 +272,9 @@ class Registry:
         status: CardStatus | None = None,
         batch: str | None = None,
         card_number: str | None = None,
+        chip_serial: str | None = None,
     ) -> list[CardRecord]:
-        """Cards in the order they were begun, filtered by status, batch and card number."""
+        """Cards in the order they were begun, filtered by status, batch, card number and chip."""
         with self._db.session(readonly=True) as session:
             query = select(CardRow).order_by(CardRow.id)
             if status is not None:
@@ -282,6 +283,8 @@ class Registry:
                 query = query.where(CardRow.batch == batch)
             if card_number is not None:
                 query = query.where(CardRow.card_number == card_number.upper())
+            if chip_serial is not None:
+                query = query.where(CardRow.chip_serial == chip_serial)
             return [_record(row) for row in session.execute(query).scalars()]
 
     def history(self, card_id: int) -> list[tuple[_dt.datetime, str, str | None, str, str | None]]:

@@ -2,7 +2,7 @@
 
 - :func:`card_sim_feeder` — card-sim's virtual feeder, ejecting through its control socket.
 
-Card dispensers (发卡机) on serial lines join here.
+Card dispensers (发卡机) on serial lines are :mod:`drivers.dispenser`.
 """
 
 from drivers.feeders._card_sim import (

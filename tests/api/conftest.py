@@ -43,15 +43,18 @@ class Client:
 
 
 KIOSK_KEY, HIS_KEY, ADMIN_KEY, OTHER_KIOSK_KEY = "csk_kiosk", "csk_his", "csk_admin", "csk_kiosk2"
+ISSUER_KEY = "csk_issuer"
 KEYS = {
     KIOSK_KEY: Client("kiosk-1", ("kiosk",)),
     HIS_KEY: Client("his-1", ("his",)),
     ADMIN_KEY: Client("admin-1", ("admin",)),
     OTHER_KIOSK_KEY: Client("kiosk-2", ("kiosk",)),
+    ISSUER_KEY: Client("issuer-1", ("issuer",)),
 }
 KIOSK = {"X-API-Key": KIOSK_KEY}
 HIS = {"X-API-Key": HIS_KEY}
 ADMIN = {"X-API-Key": ADMIN_KEY}
+ISSUER = {"X-API-Key": ISSUER_KEY}
 
 
 @dataclass
@@ -112,7 +115,8 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
     """Build (and later stop) a stack; by default a demo card in CARD_READER and a PSAM in SAM_READER.
 
     *cards*: reader name → card (None: an empty reader); *bindings*, *software_sams*: the manager's;
-    *wait*: the reader ids to wait for until ready."""
+    *wait*: the reader ids to wait for until ready; *his*, *payments*, *print_queue*, *idcard* (an
+    IdCardMonitor): the services (None: not configured, 503)."""
     managers: list[ReaderManager] = []
 
     def build(
@@ -128,6 +132,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
         his: Any = None,
         payments: Any = None,
         print_queue: Any = None,
+        idcard: Any = None,
         hospital_name: str = "测试医院",
     ) -> Stack:
         folder = tmp_path / f"stack-{len(managers)}"
@@ -156,6 +161,7 @@ def make_stack(tmp_path: Path) -> Iterator[StackFactory]:
             his=his,
             payments=payments,
             print_queue=print_queue,
+            idcard=idcard,
             hospital_name=hospital_name,
         )
         app = create_app(services, allowed_hosts=allowed_hosts, allowed_origins=(HIS_ORIGIN,))

@@ -38,11 +38,14 @@ from schemathesis.checks import load_all_checks
 from cardservice.api import RateLimiter
 from cardservice.daemon import RateLimit
 from cardservice.his import HisProtocolError, HisTimeout, HisUnavailable, open_embedded_his
+from cardservice.idcard import IdCardMonitor
+from cardservice.idcard.testing import FakeIdCardReader
 from cardservice.payments import CashDesk, Ledger, Payments, PrepaidAccount
 from cardservice.printing import PrintQueue
 from cardservice.store import open_database
 from drivers.printers import escpos_printer
 from simulators.demo import demo_patient
+from simulators.idcard import load_card
 from tests.api.conftest import ADMIN, BASE_URL, CARD_READER, Stack, StackFactory, assert_error
 
 OUTPATIENT = json.loads(
@@ -133,9 +136,16 @@ def hospital(tmp_path: Path) -> Iterator[Hospital]:
         database.close()
 
 
+def idcard_monitor() -> IdCardMonitor:
+    """An ID-card reader with the simulator's synthetic resident card on it, read."""
+    monitor = IdCardMonitor({"desk": FakeIdCardReader(load_card("resident").person)})
+    monitor.poll_once("desk")
+    return monitor
+
+
 def hospital_stack(make_stack: StackFactory, hospital: Hospital, limiter: RateLimiter) -> Stack:
     return make_stack(his=hospital.his, payments=hospital.payments, print_queue=hospital.print_queue,
-                      limiter=limiter)  # fmt: skip
+                      limiter=limiter, idcard=idcard_monitor())  # fmt: skip
 
 
 # -- every status an operation answers is documented --------------------------------------------------------
@@ -216,6 +226,7 @@ PROBES: dict[str, Probe] = {
     "POST /v1/print/jobs/{job_ref}/cancel": Probe("/v1/print/jobs/J-0/cancel"),
     "POST /v1/print/jobs/{job_ref}/reprint": Probe("/v1/print/jobs/J-0/reprint", json={}, idempotent=True),
     "GET /v1/print/lab-reports": Probe("/v1/print/lab-reports"),
+    "GET /v1/idcard": Probe("/v1/idcard", {"full": True}),
     "POST /v1/kiosk/launch-tokens": Probe("/v1/kiosk/launch-tokens", json={"lifetime": 30}),
     "GET /v1/kiosk/session": Probe("/v1/kiosk/session"),
 }
@@ -255,6 +266,7 @@ def _refusing_limiter(stack: Stack, hospital: Hospital) -> None:
 
 def _unconfigured(stack: Stack, hospital: Hospital) -> None:
     stack.services.his = stack.services.payments = stack.services.print_queue = None
+    stack.services.idcard = None
 
 
 def _no_card(stack: Stack, hospital: Hospital) -> None:

@@ -210,3 +210,41 @@ def test_the_readme_example_configuration_is_valid(tmp_path: Path) -> None:
     assert [printer.name for printer in settings.printers] == ["front", "counter"]
     assert settings.offered_payment_methods == ["prepaid", "gateway"]
     assert len(settings.readers) == 3
+
+
+def test_idcard_readers_are_made_by_their_driver(tmp_path: Path) -> None:
+    settings = load_settings(
+        home=write(
+            tmp_path,
+            '[[idcard_readers]]\nname = "desk"\ndevice = "/dev/ttyUSB1"\n\n'
+            '[[idcard_readers]]\nname = "window"\nkind = "serial"\ndevice = "/dev/ttyS0"\nbaudrate = 9600\n'
+            "timeout = 5\nfingerprint = true\n",
+        )
+    )
+    readers = settings.id_card_readers
+    assert list(readers) == ["desk", "window"]  # the first is the default
+    window = readers["window"]
+    assert (window.baudrate, window.timeout, window.fingerprint) == (9600, 5.0, True)  # type: ignore[attr-defined]
+    assert readers["desk"].baudrate == 115200  # type: ignore[attr-defined]
+
+
+def test_bad_idcard_readers_are_named_together(tmp_path: Path) -> None:
+    text = (
+        '[[idcard_readers]]\nname = "desk"\nbaudrate = 1200\nparity = "E"\n\n'
+        '[[idcard_readers]]\nname = "desk"\nkind = "vendor-x"\ndevice = "COM1"\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(home=write(tmp_path, text))
+    found = problems(error)
+    assert len(found) == 2, found
+    assert found[0].startswith("idcard_readers.0: Value error, serial ID-card reader: unknown key 'parity'")
+    assert "device:" in found[0]
+    assert "baudrate:" in found[0]
+    assert found[1].startswith("idcard_readers.1.kind: Value error, no ID-card reader driver 'vendor-x'")
+
+
+def test_idcard_reader_names_are_unique(tmp_path: Path) -> None:
+    entry = '[[idcard_readers]]\nname = "desk"\ndevice = "/dev/ttyUSB1"\n'
+    with pytest.raises(ConfigError) as error:
+        load_settings(home=write(tmp_path, entry + "\n" + entry))
+    assert problems(error) == ["idcard_readers: Value error, ID-card reader names must be unique: desk"]

@@ -20,7 +20,7 @@ def test_readers_lists_atr_and_empty_slot(bridge: VpcdBridge, capsys: pytest.Cap
 
 
 def test_apdu_sends_through_the_stack(bridge: VpcdBridge, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["apdu", "-r", "00 00", "00 A4 00 00 02 3F 00", "00 84 00 00 08", "00FE0000"]) == 0
+    assert main(["apdu", "-r", "vpcd 00 00", "00 A4 00 00 02 3F 00", "00 84 00 00 08", "00FE0000"]) == 0
     out = capsys.readouterr().out
     assert f"reader: {CARD_READER}" in out
     assert "< 9000" in out

@@ -138,7 +138,7 @@ def test_read_json_with_the_psam(slots: Slots, capsys: pytest.CaptureFixture[str
 
 def test_read_json_as_a_real_process(slots: Slots) -> None:
     result = subprocess.run(
-        [str(CARDSERVICE), "read", "-r", "00 00", "--sam-reader", "00 01", "--json"],
+        [str(CARDSERVICE), "read", "-r", "vpcd 00 00", "--sam-reader", "vpcd 00 01", "--json"],
         capture_output=True, text=True, timeout=30, env=tool_env(), check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

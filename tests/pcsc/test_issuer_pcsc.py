@@ -223,7 +223,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def daemon(station: Station, client_name: str) -> Iterator[httpx.Client]:
     (station.home / "cardservice.toml").write_text(
-        f'[[readers]]\ncard = "00 00"\nkeystore = "{station.keys}"\n', encoding="utf-8"
+        f'[[readers]]\ncard = "vpcd 00 00"\nkeystore = "{station.keys}"\n', encoding="utf-8"
     )
     created = station.run("cardservice", "token", "create", client_name, "--scope", "kiosk")
     assert created.returncode == 0, created.stderr

@@ -7,6 +7,7 @@ through it with the PSAM in the vpcd reader; the daemon's reader manager reads t
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from simulators.health import DEMO_SAM_PIN, create_health_card, create_sam
 from simulators.vpcd import VpcdBridge
 from tests.healthcard.shared import DEMO
 from tests.pcsc.conftest import EVENT_TIMEOUT, SAM_PORT, SAM_READER, attach, detach, tool_env
+from tests.pcsc.test_daemon_pcsc import start_daemon
 from tests.pcsc.test_reader_manager_pcsc import Events
 
 pytestmark = pytest.mark.pcsc
@@ -124,3 +126,20 @@ def test_the_reader_manager_reads_the_identity_at_insertion(card: VpcdBridge, sa
         assert events.wait("card.inserted", after=mark)["state"] == "ready"
     finally:
         manager.stop()
+
+
+def test_the_daemon_serves_the_identity_of_a_card_in_the_serial_reader(images: Path, tmp_path: Path) -> None:
+    """``serve --demo`` with its card reader bound to the serial reader (the demo's PSAM stays in vpcd)."""
+    bridge = attach(images / "card.json", SERIAL_PORT, SERIAL_READER)
+    try:
+        readers = json.dumps([{"card": SERIAL_READER, "sam": SAM_READER}])
+        with (
+            start_daemon(tmp_path / "home", {"CARDSERVICE_READERS": readers}) as daemon,
+            daemon.client() as client,
+        ):
+            identity = client.get("/v1/readers/default/card/identity")
+            assert identity.status_code == 200, identity.text
+            assert identity.json()["name"] == DEMO["DDF1/EF06"]["name"]
+            assert identity.json()["reader"] == "cardservice-twin-00-00"
+    finally:
+        detach(bridge, SERIAL_READER)

@@ -3,7 +3,17 @@ mounts, in the order of the OpenAPI document."""
 
 from fastapi import APIRouter
 
-from cardservice.api.routes import card, events, kiosk, payments, printing, readers, registration, system
+from cardservice.api.routes import (
+    card,
+    events,
+    idcard,
+    kiosk,
+    payments,
+    printing,
+    readers,
+    registration,
+    system,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -15,5 +25,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     registration.router,
     payments.router,
     printing.router,
+    idcard.router,
     kiosk.router,
 )
