@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cardservice.access import ApiKeys, Scope
-from cardservice.daemon import PrinterBinding, Settings
+from cardservice.daemon import IdCardReaderBinding, PrinterBinding, Settings
 from cardservice.errors import CardError, ServiceUnavailableError
 from cardservice.his import CHINA_TZ, Patient, seed
 from cardservice.payments import Payments
@@ -129,6 +129,7 @@ class Demo:
         self._kiosk_key: str | None = None
         self._keys_file = home / DEMO_KEYS_FILE
         self._printer_pid: int | None = None
+        self._idcard: dict[str, str] = {}  # the demo ID-card reader's control socket and 李明's ID card
         sim = home / "sim"
         sim.mkdir(parents=True, exist_ok=True)
         self._card_image, self._sam_image = sim / "card.json", sim / "sam.json"
@@ -146,6 +147,8 @@ class Demo:
             update["readers"] = [binding]
         if not settings.printers:
             update["printers"] = [self._start_printer()]
+        if not settings.idcard_readers:
+            update["idcard_readers"] = [self._start_idcard_reader()]
         if not settings.trusted_signers:  # the demo PSAM signs the demo's encounter records
             update["trusted_signers"] = [demo_sam_fingerprint()]
         if settings.payment_gateway_url is None:
@@ -183,6 +186,7 @@ class Demo:
         facts: dict[str, object] = {"url": self._url, **tokens}
         if self._printer_pid is not None:
             facts["printer_pid"] = self._printer_pid
+        facts |= self._idcard
         _write_private(self._keys_file, json.dumps(facts, indent=2) + "\n")
         self._kiosk_key = tokens["kiosk"]
         self._notes += [
@@ -256,6 +260,40 @@ class Demo:
                 break
             time.sleep(0.1)
         return f"http://127.0.0.1:{port}"
+
+    def _start_idcard_reader(self) -> IdCardReaderBinding:
+        """An ID-card reader on a pty (``python -m simulators.idcard``), empty at start; the demo patient's
+        resident ID card (synthetic, the demo card's holder) is placed and taken off through its control
+        socket, for the kiosk's way in without a health card."""
+        holder = json.loads(DEMO_HOLDER_PATH.read_text(encoding="utf-8"))["DDF1/EF06"]
+        card = self._home / "sim" / "idcard-demo.json"
+        card.write_text(json.dumps({
+            "format": "cardservice.idcard-sim/1",
+            "_comment": "SYNTHETIC: the demo card's holder (published test data), as a resident ID card.",
+            "card_type": "resident", "name": holder["name"], "sex": str(holder["sex"]),
+            "ethnicity": holder["ethnicity"], "birth_date": holder["birth_date"],
+            "address": "北京市朝阳区示范路1号", "id_number": holder["id_number"],
+            "authority": "北京市公安局示范分局",
+            "valid_from": "2020-01-01", "valid_to": "2040-01-01", "fingerprint": 0,
+        }, ensure_ascii=False), encoding="utf-8")  # fmt: skip
+        link, control = self._home / "idcard-tty", self._home / "idcard.ctl"
+        child = self._spawn(
+            [sys.executable, "-m", "simulators.idcard", "--link", str(link), "--control", str(control)],
+            output=True,
+        )
+        assert child.stdout is not None
+        for _ in range(3):  # pty, link, control: ready once it has said where its control socket is
+            line = child.stdout.readline().decode(errors="replace")
+            if not line or line.startswith("control "):
+                break
+        if not control.exists():
+            raise CardError("the demo ID-card reader did not start")
+        self._idcard = {"idcard_control": str(control), "idcard_card": str(card)}
+        self._notes.append(
+            f"demo ID-card reader: python -m simulators.idcard ctl --control {control} place {card} "
+            "(李明's ID card) / remove"
+        )
+        return IdCardReaderBinding(name="demo", kind="serial", device=str(link))
 
     def _start_printer(self) -> PrinterBinding:
         """A child, not a thread, so a tester can take its paper away (``kill -USR1 PID``) and the daemon

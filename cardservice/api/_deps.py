@@ -23,8 +23,9 @@ from cardservice.api._kiosk import SESSION_COOKIE, KioskSession, KioskSessions, 
 from cardservice.api._metrics import Metrics
 from cardservice.api._security import RateLimiter, TicketBook, scope_allows
 from cardservice.errors import CardserviceError, ServiceError
+from cardservice.healthcard import Cardholder, CardValidity, Identity, IssuerData
 from cardservice.his import HisConnector, Patient
-from cardservice.idcard import IdCardMonitor
+from cardservice.idcard import IdCardMonitor, IdCardType
 from cardservice.payments import PaymentPolicy, Payments
 from cardservice.printing import PrintQueue
 from cardservice.readers import CardView, ReaderManager
@@ -270,9 +271,19 @@ IdempotencyKey = Annotated[
 # -- the card and its patient -----------------------------------------------------------------------------
 
 
+IDCARD_PATIENT = "idcard"  # reader=idcard[:NAME]: the patient is the person on that ID-card reader's card
+
+
 def reader_of(client: ApiClient, reader: str) -> str:
-    """The reader *client* means by *reader*: a kiosk session's own (``default``: its first) and no other."""
-    return client.reader(reader) if isinstance(client, KioskSession) else reader
+    """The reader *client* means by *reader*: a kiosk session's own (``default``: its first) and no other.
+    An ID-card reader (``idcard[:NAME]``) is the kiosk's too: its own readers are all the daemon has."""
+    if isinstance(client, KioskSession) and not _is_idcard(reader):
+        return client.reader(reader)
+    return reader
+
+
+def _is_idcard(reader: str) -> bool:
+    return reader == IDCARD_PATIENT or reader.startswith(IDCARD_PATIENT + ":")
 
 
 async def card_view(
@@ -294,7 +305,10 @@ async def patient_of(
     services: Services, reader: str, card_id: str | None, *, client: ApiClient
 ) -> tuple[CardView, Patient]:
     """The patient of the card in *reader* (its identity, read at insertion): the hospital services
-    never take a typed ID number."""
+    never take a typed ID number. With ``reader=idcard[:NAME]`` the patient is the person on the ID card
+    lying on that ID-card reader (a patient without a health card): *card_id* names its placing."""
+    if _is_idcard(reader):
+        return _idcard_patient(services, reader, card_id)
     view = await card_view(services, reader, card_id, client=client)
     number = view.identity.issuer.card_number if view.identity.issuer else None
     name = view.identity.cardholder.name if view.identity.cardholder else None
@@ -302,6 +316,30 @@ async def patient_of(
         return view, Patient(number or "", (name or "").strip())
     except ValueError:
         raise ServiceError("invalid_card_data", "the card carries no usable card number and name") from None
+
+
+def _idcard_patient(services: Services, reader: str, card_id: str | None) -> tuple[CardView, Patient]:
+    monitor = services.idcard
+    if monitor is None:
+        raise ServiceError("idcard_unavailable", "no ID-card reader is configured for this daemon")
+    try:
+        name, placed_id, person = monitor.placed(reader.partition(":")[2] or None)
+    except CardserviceError as exc:
+        raise api_error(exc) from None
+    if card_id is not None and card_id != placed_id:
+        raise ServiceError("card_changed", "another ID card lies on the reader now", reader=name)
+    resident = person.card_type in (IdCardType.RESIDENT, IdCardType.HMT_RESIDENCE_PERMIT)
+    identity = Identity(
+        issuer=IssuerData(card_number=person.id_number),
+        cardholder=Cardholder(
+            name=person.name, sex=int(person.sex_code) if person.sex_code.isdigit() else None,
+            birth_date=person.birth_date, id_number=person.id_number if resident else None,
+        ),
+        validity=CardValidity(),
+    )  # fmt: skip
+    masked = person.masked_number
+    view = CardView(f"{IDCARD_PATIENT}:{name}", placed_id, b"", IDCARD_PATIENT, identity, masked)
+    return view, Patient(person.id_number, person.name.strip())
 
 
 # -- blocking services and the audit ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ database, access control, readers, HIS, payments, print queue and the API, and r
 from cardservice.daemon._config import (
     CONFIG_FILE_NAME,
     ConfigError,
+    IdCardReaderBinding,
     PrinterBinding,
     RateLimit,
     Settings,
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "Demo",
     "DemoFactory",
+    "IdCardReaderBinding",
     "PrinterBinding",
     "RateLimit",
     "Settings",

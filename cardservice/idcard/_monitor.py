@@ -13,6 +13,7 @@ Events (no personal data but the masked number)::
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class _Slot:
         self.name = name
         self.reader = reader
         self.person: IdCardPerson | None = None
+        self.placed_id: str | None = None  # new at every placing: a request naming another is refused
         self.error: IdCardError | None = None
 
 
@@ -99,6 +101,16 @@ class IdCardMonitor:
             raise type(error)(error.message, message_zh=error.message_zh, details={**error.details})
         raise IdCardNoCard(f"no ID card on reader {slot.name!r}", details={"reader": slot.name})
 
+    def placed(self, reader: str | None = None) -> tuple[str, str, IdCardPerson]:
+        """As :meth:`person`, with the id of this placing of the card (``card_id`` of the event)."""
+        slot = self._slot(reader)
+        with self._lock:
+            person, placed_id = slot.person, slot.placed_id
+        if person is None or placed_id is None:
+            self.person(reader)  # raises what the reader's state says
+            raise IdCardNoCard(f"no ID card on reader {slot.name!r}", details={"reader": slot.name})
+        return slot.name, placed_id, person
+
     def status(self) -> list[IdCardReaderStatus]:
         with self._lock:
             return [self._status(slot) for slot in self._slots.values()]
@@ -138,14 +150,15 @@ class IdCardMonitor:
 
     def _placed(self, slot: _Slot, person: IdCardPerson) -> None:
         with self._lock:
-            slot.person = person
+            slot.person, slot.placed_id = person, "i_" + secrets.token_hex(8)
+            placed_id = slot.placed_id
         log.info("ID card placed on %s: %s %s", slot.name, person.card_type.value, person.masked_number)
         self._emit({"type": "idcard.placed", "reader": slot.name, "card_type": person.card_type.value,
-                    "card": person.masked_number})  # fmt: skip
+                    "card": person.masked_number, "card_id": placed_id})  # fmt: skip
 
     def _removed(self, slot: _Slot) -> None:
         with self._lock:
-            had, slot.person = slot.person is not None, None
+            had, slot.person, slot.placed_id = slot.person is not None, None, None
         if had:
             log.info("ID card removed from %s", slot.name)
             self._emit({"type": "idcard.removed", "reader": slot.name})

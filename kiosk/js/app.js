@@ -19,7 +19,7 @@ export const idle = signal(null); // null, or {remaining: seconds} while the war
 export const printerProblem = signal(null); // message_zh while the printer reports a problem
 export const paused = signal(null); // why this kiosk cannot serve now (no SAM, no reader, no pcscd)
 
-let visit = null; // {cardId, name, committed: [lines], moneyPending: 0}
+let visit = null; // {cardId, name, reader?, idcard?, committed: [lines], moneyPending: 0}
 let reader = "default";
 let lastTouch = Date.now();
 let idleTimer = null;
@@ -52,7 +52,7 @@ export function currentVisit() {
 }
 
 export function readerId() {
-  return reader;
+  return visit?.reader || reader; // a visit by ID card names its reader: "idcard"
 }
 
 // -- start and events ----------------------------------------------------------------------------------
@@ -124,10 +124,44 @@ export async function resync() {
   if (card && visit && visit.cardId === card.card_id) return; // the same card: carry on
   if (card) {
     cardInserted({ card_id: card.card_id, state: "ready" });
+    return;
+  }
+  const idcard = await lyingIdCard();
+  if (idcard && visit?.idcard && visit.cardId === idcard.card_id) return;
+  if (idcard) {
+    idcardPlaced(idcard);
   } else if (visit) {
     cardRemoved();
   } else if (!["attract", "removed"].includes(screen.value.name)) {
     go("attract");
+  }
+}
+
+/** The ID card lying on this kiosk's ID-card reader now, if it has one. */
+async function lyingIdCard() {
+  try {
+    return await get("/v1/idcard", { visit: false });
+  } catch {
+    return null; // none lies there, or this kiosk has no ID-card reader
+  }
+}
+
+/** A patient without a health card puts the ID card down: a visit by ID card (reader "idcard"). */
+async function idcardPlaced(event) {
+  if (paused.value || (visit && !visit.idcard)) return; // a health card is in: it leads
+  endVisit();
+  go("reading");
+  busy.value += 1;
+  try {
+    const person = await get("/v1/idcard", { timeout: 10000 });
+    visit = { cardId: person.card_id, name: person.name || "", reader: "idcard", idcard: true, committed: [], moneyPending: 0 };
+    go("menu", { patient: visit.name, idcard: true });
+  } catch (error) {
+    if (error.code === "aborted") return;
+    if (error.code === "idcard_no_card") go("attract");
+    else go("card_problem", { code: error.code, messageZh: error.messageZh }, "card_error");
+  } finally {
+    busy.value = Math.max(0, busy.value - 1);
   }
 }
 
@@ -137,7 +171,13 @@ export function onEvent(event) {
       cardInserted(event);
       break;
     case "card.removed":
-      cardRemoved();
+      if (!visit?.idcard) cardRemoved();
+      break;
+    case "idcard.placed":
+      idcardPlaced(event);
+      break;
+    case "idcard.removed":
+      if (visit?.idcard) cardRemoved();
       break;
     case "card.error":
       if (paused.value) break; // the machine is at fault (no PSAM, no reader), not the card: stay paused
@@ -211,7 +251,7 @@ function cardRemoved() {
   endVisit();
   if (ending.moneyPending > 0) {
     // The money request is still out: its answer says whether anything was charged.
-    go("removed", { lines: ending.committed, pending: true }, "working");
+    go("removed", { lines: ending.committed, pending: true, idcard: ending.idcard }, "working");
     ending.onSettled = () => showRemoved(ending);
     return;
   }
@@ -220,7 +260,7 @@ function cardRemoved() {
 
 function showRemoved(ending) {
   const done = ending.committed.length > 0;
-  go("removed", { lines: ending.committed, pending: false }, done ? "removed_after_commit" : "removed_nothing_done");
+  go("removed", { lines: ending.committed, pending: false, idcard: ending.idcard }, done ? "removed_after_commit" : "removed_nothing_done");
   endTimer = setTimeout(() => {
     endTimer = null;
     if (screen.value.name === "removed") go("attract");
@@ -247,7 +287,7 @@ export function finish() {
   }
   const lines = visit.committed;
   visit.finished = true;
-  go("take_card", { lines }, "take_card");
+  go("take_card", { lines, idcard: visit.idcard }, "take_card");
 }
 
 // -- idle timeout -----------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import { post } from "./api.js";
 
 const TYPES = [
   "card.inserted", "card.removed", "card.error", "reader.added", "reader.removed", "sam.inserted",
-  "sam.removed", "service.down", "service.up", "printer.problem", "printer.ready", "closed", "overflow",
+  "sam.removed", "service.down", "service.up", "printer.problem", "printer.ready", "idcard.placed",
+  "idcard.removed", "idcard.error", "closed", "overflow",
 ];
 
 export function connectEvents({ onEvent, onReconnect, onLost }) {

@@ -72,6 +72,7 @@ function Attract() {
     </div>
     <p class="lead">${tap ? "卡片平放在下方感应区，听到提示音后再拿开" : "芯片朝上、朝前，插入下方插卡口，办理完成前请勿拔卡"}</p>
     <p class="services">可办理：挂号 · 缴费 · 充值 · 余额查询 · 我的挂号 · 报告打印</p>
+    <p class="lead">没有居民健康卡？请将身份证放在身份证阅读区</p>
   </section>`;
 }
 
@@ -108,7 +109,7 @@ function Unlaunched() {
 
 // -- menu --------------------------------------------------------------------------------------------
 
-function Menu({ patient }) {
+function Menu({ patient, idcard }) {
   const printer = app.printerProblem.value;
   const tiles = [
     ["挂号", "预约今天和近期的号源", tasks.registration, false],
@@ -121,6 +122,7 @@ function Menu({ patient }) {
   return html`<section>
     <${Title}>${patient ? `${maskName(patient)}，您好` : "您好"}<//>
     <p class="lead">请选择要办理的业务</p>
+    ${idcard ? html`<p class="notice" role="status">您正在使用身份证办理。需要居民健康卡，请到${app.config.value?.help_desk || "人工窗口"}申领</p>` : null}
     ${printer ? html`<p class="notice" role="status">⚠ ${printer}，凭条将稍后打印</p>` : null}
     <div class="tiles">
       ${tiles.map(([title, detail, action, disabled]) => html`<button class="tile" onClick=${action} disabled=${disabled}>
@@ -281,20 +283,21 @@ function Reports({ reports }) {
 
 // -- the visit's end ----------------------------------------------------------------------------------------
 
-function Removed({ lines, pending }) {
+function Removed({ lines, pending, idcard }) {
+  const title = idcard ? "已取走身份证" : "已退卡";
   if (pending) {
-    return html`<section><${Title}>已退卡<//><div class="spinner" aria-hidden="true"></div>
+    return html`<section><${Title}>${title}<//><div class="spinner" aria-hidden="true"></div>
       <p class="lead" role="status">正在确认本次支付结果，请稍候…</p></section>`;
   }
-  return html`<section><${Title}>已退卡<//>
+  return html`<section><${Title}>${title}<//>
     ${lines.length === 0
       ? html`<p class="lead" role="status">本次未办理、未扣费</p>`
       : html`<ul class="result" aria-label="本次已办理">${lines.map((line) => html`<li>✔ ${line}</li>`)}</ul>`}
     <p>感谢使用，祝您早日康复。</p></section>`;
 }
 
-function TakeCard({ lines }) {
-  return html`<section><${Title}>请取走您的卡片<//>
+function TakeCard({ lines, idcard }) {
+  return html`<section><${Title}>${idcard ? "请取走您的身份证" : "请取走您的卡片"}<//>
     ${lines.length ? html`<ul class="result" aria-label="本次已办理">${lines.map((line) => html`<li>✔ ${line}</li>`)}</ul>` : html`<p class="lead">本次未办理、未扣费</p>`}
     <div class="card-animation out" aria-hidden="true"><div class="slot"></div><div class="card"><div class="chip"></div></div></div></section>`;
 }

@@ -12,8 +12,9 @@ const PAPER_WAIT_S = 12; // how long the result screen waits to say whether the 
 const q = (path, params) => `${path}?${new URLSearchParams({ reader: readerId(), ...params })}`;
 
 export function menu() {
-  if (!currentVisit()) return go("attract");
-  go("menu", { patient: currentVisit().name });
+  const visit = currentVisit();
+  if (!visit) return go("attract");
+  go("menu", { patient: visit.name, idcard: visit.idcard });
 }
 
 export function registration() {
@@ -250,8 +251,9 @@ async function cancelUnpaid(owner, registration, keys) {
   }
 }
 
-/** Print *job*, wait a little for its outcome, and show the result screen. */
-async function printAndFinish(owner, job, key, result) {
+/** Print *job*, wait a little for its outcome, and show the result screen. *printOnly*: the print is the
+ *  task itself (a lab report, a 补打), so it is what the visit did once it is printed or held. */
+async function printAndFinish(owner, job, key, result, printOnly = false) {
   let printed = "printing";
   let printError = null;
   try {
@@ -264,8 +266,9 @@ async function printAndFinish(owner, job, key, result) {
     printed = "failed";
     printError = error.messageZh;
   }
-  if (owner.ended) return null;
   const held = printed === "held" || printed === "queued" || printed === "printing";
+  if (printOnly && (held || printed === "printed")) owner.committed.push(result.lines[0]);
+  if (owner.ended) return null;
   const prompt = held ? "paper_out" : "done";
   go("done", { ...result, printed, printError, held }, prompt);
   return null;
@@ -274,14 +277,14 @@ async function printAndFinish(owner, job, key, result) {
 export function printReport(report) {
   const job = { kind: "lab_report", report_id: report.id };
   const result = { lines: [`检验报告：${report.title}`], reference: null };
-  return once("正在打印", "printing", (owner) => printAndFinish(owner, job, idempotencyKey("lab"), result));
+  return once("正在打印", "printing", (owner) => printAndFinish(owner, job, idempotencyKey("lab"), result, true));
 }
 
 export function reprintSlip(registration) {
   const job = { kind: "registration_slip", registration_id: registration.id };
   const which = `${registration.department_name} 第${registration.queue_number}号`;
   const result = { lines: [`补打挂号凭条：${which}`], reference: null };
-  return once("正在打印", "printing", (owner) => printAndFinish(owner, job, idempotencyKey("slip"), result));
+  return once("正在打印", "printing", (owner) => printAndFinish(owner, job, idempotencyKey("slip"), result, true));
 }
 
 export function askCancel(registration) {

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         control = ControlSocket(args.control or f"{args.link}.ctl", reader).start()
-    except OSError as exc:
+    except (OSError, ControlError) as exc:
         pty.stop()
         print(f"cannot listen for control: {exc}", file=sys.stderr)
         return 1

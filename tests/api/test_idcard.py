@@ -14,8 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cardservice.api import RateLimiter
+from cardservice.his import Patient, open_embedded_his
 from cardservice.idcard import IdCardMonitor, IdCardReaderOffline, IdCardSamUnavailable, decode_text
 from cardservice.idcard.testing import FakeIdCardReader
+from cardservice.store import open_database
 from drivers.idcard import SerialIdCardReader
 from simulators.idcard import PtyReader, VirtualIdCardReader, load_card
 from tests.api.conftest import ADMIN, BASE_URL, HIS, ISSUER, KIOSK, Stack, StackFactory, assert_error
@@ -238,3 +240,39 @@ def test_the_whole_flow_never_logs_a_full_number(
     assert "SW3" in logged  # the driver's debug lines are there, and the errors
     assert number not in logged
     assert number not in repr(events) + repr(stack.audit_calls)
+
+
+def test_the_person_on_the_id_card_is_the_patient_of_reader_idcard(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """A patient without a health card: bills and bookings by the ID card lying on the reader, the
+    placing named by X-Card-Id as a health card's card_id is."""
+    database = open_database(f"sqlite:///{tmp_path / 'his.db'}")
+    desk = FakeIdCardReader()
+    monitor = IdCardMonitor({"desk": desk})
+    stack = make_stack(
+        his=open_embedded_his(database, patient=Patient(RESIDENT_NUMBER, "测试人")), idcard=monitor
+    )
+    try:
+        with TestClient(stack.app, base_url=BASE_URL) as client:
+            bills = "/v1/payments/bills"
+            assert_error(client.get(bills, params={"reader": "idcard"}, headers=KIOSK), 409, "idcard_no_card")
+            desk.place(RESIDENT)
+            monitor.poll_once("desk")
+            card_id = client.get(URL, headers=KIOSK).json()["card_id"]
+            mine = {**KIOSK, "X-Card-Id": card_id}
+            answer = client.get(bills, params={"reader": "idcard"}, headers=mine)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["card"] == "1101************98"
+            assert answer.json()["bills"]
+            bookings = client.get("/v1/registration/bookings", params={"reader": "idcard:desk"}, headers=mine)
+            assert bookings.status_code == 200, bookings.text
+            desk.remove()
+            monitor.poll_once("desk")
+            desk.place(RESIDENT)  # the same card again is another placing: the old card_id is refused
+            monitor.poll_once("desk")
+            assert_error(client.get(bills, params={"reader": "idcard"}, headers=mine), 409, "card_changed")
+            assert stack.audit_calls
+            assert all(RESIDENT_NUMBER not in str(call) for call in stack.audit_calls)  # masked only
+    finally:
+        database.close()

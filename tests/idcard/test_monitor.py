@@ -105,8 +105,10 @@ def test_the_person_is_held_while_the_card_lies_there() -> None:
     monitor.poll_once("desk")
     assert monitor.person() == ("desk", RESIDENT)
     assert monitor.person("desk") == monitor.person("default")
+    _, placed_id, _ = monitor.placed()
+    assert placed_id.startswith("i_")
     assert events == [{"type": "idcard.placed", "reader": "desk", "card_type": "resident",
-                       "card": "1101************98"}]  # fmt: skip
+                       "card": "1101************98", "card_id": placed_id}]  # fmt: skip
     monitor.poll_once("desk")
     assert monitor.person()[1] == RESIDENT  # still there: nothing new
     assert len(events) == 1
@@ -114,7 +116,12 @@ def test_the_person_is_held_while_the_card_lies_there() -> None:
     monitor.poll_once("desk")
     assert events.types() == ["idcard.placed", "idcard.removed"]
     with pytest.raises(IdCardNoCard):
-        monitor.person()
+        monitor.placed()
+    reader.place(RESIDENT)
+    monitor.poll_once("desk")
+    assert monitor.placed()[1] != placed_id  # a new placing, a new id
+    reader.remove()
+    monitor.poll_once("desk")
     assert [status.state for status in monitor.status()] == ["empty"]
 
 

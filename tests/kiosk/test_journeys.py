@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
+from simulators.control import send_control
 from simulators.health import DEMO_HOLDER_PATH
-from tests.kiosk.conftest import CONTEXT, Kiosk, open_kiosk, printer_signal
+from tests.kiosk.conftest import CONTEXT, Kiosk, demo_facts, open_kiosk, printer_signal
 from tests.pcsc.test_daemon_pcsc import Daemon, ctl
 
 pytestmark = pytest.mark.pcsc
@@ -342,3 +343,40 @@ def test_idle_timeout_warns_then_clears_the_patient(browser: Browser, kiosk_daem
         kiosk.check("timed-out")
     finally:
         context.close()
+
+
+def test_without_a_health_card_the_id_card_is_the_way_in(kiosk: Kiosk) -> None:
+    """A patient who has no health card puts the ID card on the ID-card reader: the kiosk serves them by it
+    (bills, lab reports), says where to get a health card, and forgets them when the ID card is taken."""
+    facts = demo_facts(kiosk.daemon)
+    printed = len(tickets(kiosk.daemon))
+    ctl("remove")
+    kiosk.wait_for("attract")
+    assert "没有居民健康卡？请将身份证放在身份证阅读区" in kiosk.text
+    assert send_control(facts["idcard_control"], {"cmd": "place", "card": facts["idcard_card"]})["ok"]
+    try:
+        kiosk.wait_for("menu")
+        assert kiosk.page.get_by_role("heading", name=f"{FULL_NAME[0]}*，您好").is_visible()
+        assert "您正在使用身份证办理" in kiosk.text
+        no_personal_data(kiosk)
+        kiosk.check("menu-id-card")
+        kiosk.tap("缴费")
+        kiosk.wait_for("bills")
+        kiosk.tap("首页")
+        kiosk.wait_for("menu")
+        kiosk.tap("报告打印")
+        kiosk.wait_for("reports")
+        kiosk.page.get_by_role("button", name=re.compile("^打印 ")).first.tap()
+        kiosk.wait_for("done")
+        wait_for_ticket(kiosk.daemon, printed)
+        assert send_control(facts["idcard_control"], {"cmd": "remove"})["ok"]
+        kiosk.wait_for("removed")
+        assert "已取走身份证" in kiosk.text
+        assert "检验报告" in kiosk.text  # what was done, without who
+        no_personal_data(kiosk)
+        kiosk.check("id-card-removed-after-commit")
+    finally:
+        send_control(facts["idcard_control"], {"cmd": "remove"})
+        ctl("insert")
+    kiosk.wait_for("menu")
+    assert "您正在使用身份证办理" not in kiosk.text  # the health card leads again

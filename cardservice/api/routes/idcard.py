@@ -46,10 +46,11 @@ def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode("ascii")
 
 
-def _out(reader: str, person: IdCardPerson, *, full: bool) -> IdCardOut:
+def _out(reader: str, card_id: str, person: IdCardPerson, *, full: bool) -> IdCardOut:
     shown = person.masked()
     fields: dict[str, object] = {
         "reader": reader,
+        "card_id": card_id,
         "masked": not full,
         "card_type": person.card_type.value,
         "card_type_label": _LABELS[person.card_type],
@@ -111,12 +112,12 @@ async def read_idcard(
         raise ServiceError("forbidden", "the full ID-card record needs the 'issuer' scope", needed="issuer")
     services_of(request).limiter.take(client.name)
     try:
-        name, person = idcard.person(reader)
+        name, card_id, person = idcard.placed(reader)
     except IdCardError as exc:
         await _audit(request, client, api_error(exc).code, reader, full=full)
         raise
     await _audit(request, client, "ok", name, full=full, person=person)
-    return _out(name, person, full=full)
+    return _out(name, card_id, person, full=full)
 
 
 async def _audit(

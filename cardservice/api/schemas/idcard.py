@@ -16,6 +16,11 @@ class IdCardOut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reader: str = Field(description="the ID-card reader's configured name", examples=["desk"])
+    card_id: str = Field(
+        description="this placing of the card: send it as X-Card-Id with reader=idcard[:NAME] to act for its "
+        "holder (a patient without a health card); another card on the reader is refused",
+        examples=["i_3f9a1c2b7d4e5f60"],
+    )
     masked: bool = Field(
         description="true unless full=true with the issuer scope: numbers masked (first 4 and last 2 "
         "characters), the address cut to its first 6 characters, the birth year only, no photo"
