@@ -119,7 +119,11 @@ def test_the_demo_prints_a_kiosk_key_beside_the_his_key_and_writes_both(demo: De
         next(re.findall(r"kill -USR1 (\d+)", line) for line in lines if "kill -USR1" in line)[0]
     )
     written = json.loads(keys_file.read_text(encoding="utf-8"))
-    assert written == {"url": demo.url, **printed, "printer_pid": printer_pid}
+    idcard = next(line for line in lines if line.startswith("demo ID-card reader:")).split()
+    control, card = idcard[idcard.index("--control") + 1], idcard[idcard.index("place") + 1]
+    assert written == {"url": demo.url, **printed, "printer_pid": printer_pid,
+                       "idcard_control": control, "idcard_card": card}  # fmt: skip
+    assert Path(card).is_file()
     assert any(str(keys_file) in line for line in lines)
     # the printer's real folder, under this CARDSERVICE_HOME
     assert any(line.startswith(f"demo printer: tickets in {demo.home / 'printer-out'} ") for line in lines)
