@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -93,6 +94,23 @@ def _wrong_keys(found: ValidationError) -> set[str]:
     return {str(error["loc"][0]) for error in found.errors() if error["loc"]}
 
 
+_KIND = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # a driver's name, as its entry point is named
+
+
+def _installed(group: str) -> AfterValidator:
+    """The check of a device entry's ``kind``: a driver of that name is installed in *group* (the error
+    lists the ones there are)."""
+
+    def check(kind: str) -> str:
+        try:
+            plugins.load(group, kind)
+        except plugins.PluginError as exc:
+            raise ValueError(str(exc)) from None
+        return kind
+
+    return AfterValidator(check)
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -153,7 +171,7 @@ class PrinterBinding(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    kind: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    kind: Annotated[str, Field(pattern=_KIND), _installed(plugins.PRINTERS)]
     paper: Literal[58, 80] | None = None
     timeout: float | None = None
     status: bool | None = None
@@ -172,15 +190,6 @@ class PrinterBinding(BaseModel):
     out_ep: int | None = None
     path: str | None = None
     _printer: ReceiptPrinter | None = PrivateAttr(default=None)
-
-    @field_validator("kind")
-    @classmethod
-    def _driver_installed(cls, kind: str) -> str:
-        try:
-            plugins.load(plugins.PRINTERS, kind)
-        except plugins.PluginError as exc:
-            raise ValueError(str(exc)) from None
-        return kind
 
     @model_validator(mode="wrap")
     @classmethod
@@ -237,21 +246,12 @@ class IdCardReaderBinding(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    kind: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = "serial"
+    kind: Annotated[str, Field(pattern=_KIND), _installed(plugins.IDCARD_READERS)] = "serial"
     device: str | None = None
     baudrate: int | None = None
     timeout: float | None = None
     fingerprint: bool | None = None
     _reader: IdCardReader | None = PrivateAttr(default=None)
-
-    @field_validator("kind")
-    @classmethod
-    def _driver_installed(cls, kind: str) -> str:
-        try:
-            plugins.load(plugins.IDCARD_READERS, kind)
-        except plugins.PluginError as exc:
-            raise ValueError(str(exc)) from None
-        return kind
 
     @model_validator(mode="after")
     def _is_a_reader(self) -> IdCardReaderBinding:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
@@ -88,7 +89,7 @@ class Reply:
 F = TypeVar("F", Command, Reply)
 
 
-class FrameParser(Generic[F]):
+class FrameParser(ABC, Generic[F]):
     """Bytes in, frames out. Bytes before a preamble are skipped (counted in :attr:`skipped`); a frame
     whose Len is out of bounds or whose CHK is wrong raises :class:`IdCardProtocolError` once
     (``details["problem"]``: ``length`` or ``checksum``), and the parser resynchronises on the next
@@ -106,8 +107,9 @@ class FrameParser(Generic[F]):
         self._buffer = bytearray()
         self.skipped = 0  # bytes thrown away looking for a preamble
 
+    @abstractmethod
     def _make(self, payload: bytes) -> F:
-        raise NotImplementedError  # pragma: no cover - both subclasses define it
+        """The frame of *payload* (the bytes between Len and CHK)."""
 
     @property
     def pending(self) -> int:
