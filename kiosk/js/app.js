@@ -18,6 +18,7 @@ export const slow = signal(false); // a wait passed 10 s: say so
 export const idle = signal(null); // null, or {remaining: seconds} while the warning shows
 export const printerProblem = signal(null); // message_zh while the printer reports a problem
 export const paused = signal(null); // why this kiosk cannot serve now (no SAM, no reader, no pcscd)
+export const offered = signal(null); // GET /v1/payments/methods: how many steps a payment takes
 
 let visit = null; // {cardId, name, reader?, idcard?, committed: [lines], moneyPending: 0}
 let reader = "default";
@@ -68,6 +69,11 @@ export async function start() {
     throw error;
   }
   reader = config.value.readers[0] || "default";
+  try {
+    offered.value = await get("/v1/payments/methods", { visit: false });
+  } catch {
+    offered.value = null; // asked again when the patient pays
+  }
   idleTimer = setInterval(checkIdle, 1000);
   setInterval(keepSession, 10 * 60 * 1000); // the session lasts while it is used
   await resync();

@@ -135,14 +135,14 @@ function Menu({ patient, idcard }) {
 // -- registration ------------------------------------------------------------------------------------
 
 function Departments({ departments }) {
-  return html`<section><${Steps} step=${1} of=${5} /><${Title}>请选择科室<//>
+  return html`<section><${Steps} step=${1} of=${tasks.stepsOf("registration")} /><${Title}>请选择科室<//>
     <${Paged} items=${departments} size=${5}>${(shown) => html`<div class="options">
       ${shown.map((d) => html`<${Option} onClick=${() => tasks.chooseDepartment(d)} title=${d.name} detail=${d.location} />`)}</div>`}<//>
     <${Nav} back=${tasks.menu} /></section>`;
 }
 
 function Doctors({ department, doctors }) {
-  return html`<section><${Steps} step=${2} of=${5} /><${Title}>请选择医生<//><p class="lead">${department.name}</p>
+  return html`<section><${Steps} step=${2} of=${tasks.stepsOf("registration")} /><${Title}>请选择医生<//><p class="lead">${department.name}</p>
     <${Paged} items=${[null, ...doctors]} size=${5}>${(shown) => html`<div class="options">
       ${shown.map((d) =>
         d === null
@@ -154,7 +154,7 @@ function Doctors({ department, doctors }) {
 
 function Slots({ department, doctor, slots }) {
   const open = slots.filter((slot) => slot.remaining > 0);
-  return html`<section><${Steps} step=${3} of=${5} /><${Title}>请选择就诊时间<//>
+  return html`<section><${Steps} step=${3} of=${tasks.stepsOf("registration")} /><${Title}>请选择就诊时间<//>
     <p class="lead">${department.name} · ${doctor ? doctor.name : "普通门诊"}</p>
     ${open.length === 0 ? html`<p class="empty">近期没有可预约的号源，请选择其他医生或到人工窗口咨询。</p>` : null}
     <${Paged} items=${open} size=${5}>${(shown) => html`<div class="options">${shown.map((slot) => html`<${Option}
@@ -220,7 +220,7 @@ function ErrorScreen({ code, messageZh, done, notDone, unknown, retry, reference
 // -- the other tasks ---------------------------------------------------------------------------------------
 
 function Bills({ bills }) {
-  return html`<section><${Steps} step=${1} of=${3} /><${Title}>请选择要缴费的项目<//>
+  return html`<section><${Steps} step=${1} of=${tasks.stepsOf("bill")} /><${Title}>请选择要缴费的项目<//>
     ${bills.length === 0 ? html`<p class="empty">您没有待缴费用。</p>` : null}
     <${Paged} items=${bills} size=${4}>${(shown) => html`<div class="options">${shown.map((bill) => html`<button class="option bill" onClick=${() => tasks.chooseBill(bill)}>
       <span class="option-title">${bill.title}${bill.department ? ` · ${bill.department}` : ""}　${yuan(bill.total_fen)}</span>
@@ -230,7 +230,7 @@ function Bills({ bills }) {
 }
 
 function TopUp({ amounts }) {
-  return html`<section><${Steps} step=${1} of=${3} /><${Title}>请选择充值金额<//>
+  return html`<section><${Steps} step=${1} of=${tasks.stepsOf("top_up")} /><${Title}>请选择充值金额<//>
     <div class="tiles amounts">${amounts.map((amount) => html`<button class="tile" onClick=${() => tasks.chooseTopUp(amount)}>
       <span class="tile-title">${yuan(amount)}</span></button>`)}</div>
     <${Nav} back=${tasks.menu} /></section>`;

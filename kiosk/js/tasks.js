@@ -2,12 +2,21 @@
 // Screens call these; the state machine they run on (go, load, failed, the visit) is app.js.
 
 import { ApiError, get, idempotencyKey, post } from "./api.js";
-import { config, currentVisit, failed, go, load, readerId, waiting } from "./app.js";
+import { config, currentVisit, failed, go, load, offered, readerId, waiting } from "./app.js";
 import { methodLabel, yuan } from "./format.js";
 
 const PAPER_WAIT_S = 12; // how long the result screen waits to say whether the slip printed
 
 // -- the menu's tasks --------------------------------------------------------------------------------
+
+const BASE_STEPS = { registration: 4, bill: 2, top_up: 2 }; // without the choice of a payment method
+
+/** How many steps a task has: one more where the patient must choose among payment methods. The total
+ *  is known from the first step, so the counter never changes under the patient's eyes. */
+export function stepsOf(kind) {
+  const methods = offered.value && (kind === "top_up" ? offered.value.top_up : offered.value.methods);
+  return BASE_STEPS[kind] + (methods && methods.length === 1 ? 0 : 1);
+}
 
 const q = (path, params) => `${path}?${new URLSearchParams({ reader: readerId(), ...params })}`;
 
@@ -49,7 +58,7 @@ export function chooseSlot(department, doctor, slot) {
     ],
     slot,
     department,
-    steps: 5,
+    steps: stepsOf("registration"),
   };
   chooseMethod(task, 4);
 }
@@ -60,7 +69,7 @@ export function bills() {
 
 export function chooseBill(bill) {
   chooseMethod(
-    { kind: "bill", title: "缴费", amount: bill.total_fen, lines: [["项目", bill.title], ["科室", bill.department || "—"], ["金额", yuan(bill.total_fen)]], bill, steps: 3 },
+    { kind: "bill", title: "缴费", amount: bill.total_fen, lines: [["项目", bill.title], ["科室", bill.department || "—"], ["金额", yuan(bill.total_fen)]], bill, steps: stepsOf("bill") },
     2,
   );
 }
@@ -70,7 +79,7 @@ export function topUp() {
 }
 
 export function chooseTopUp(amount) {
-  chooseMethod({ kind: "top_up", title: "充值", amount, lines: [["充值金额", yuan(amount)]], steps: 3 }, 2);
+  chooseMethod({ kind: "top_up", title: "充值", amount, lines: [["充值金额", yuan(amount)]], steps: stepsOf("top_up") }, 2);
 }
 
 function chooseMethod(task, step) {
@@ -79,7 +88,7 @@ function chooseMethod(task, step) {
     if (methods.length === 0) {
       failed(new ApiError(503, "payment_unavailable", "本机暂不支持此项支付"), { notDone: ["本次未办理、未扣费"] });
     } else if (methods.length === 1) {
-      confirm({ ...task, steps: task.steps - 1 }, methods[0], step);
+      confirm({ ...task, steps: step }, methods[0], step); // no choice to make: confirming is the last step
     } else {
       go("methods", { task, methods, step }, "pay_method");
     }
