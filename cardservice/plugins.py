@@ -36,6 +36,7 @@ __all__ = [
     "DISPENSERS",
     "FEEDERS",
     "IDCARD_READERS",
+    "PINPADS",
     "PRINTERS",
     "READER_BACKENDS",
     "PluginError",
@@ -49,6 +50,7 @@ FEEDERS = "cardservice.feeders"
 PRINTERS = "cardservice.printers"
 DISPENSERS = "cardservice.dispensers"
 IDCARD_READERS = "cardservice.idcard_readers"
+PINPADS = "cardservice.pinpads"
 DEMO = "cardservice.demo"
 
 _WHAT = {
@@ -58,6 +60,7 @@ _WHAT = {
     PRINTERS: "printer driver",
     DISPENSERS: "card dispenser driver",
     IDCARD_READERS: "ID-card reader driver",
+    PINPADS: "PIN pad driver",
     DEMO: "demo",
 }
 

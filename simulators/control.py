@@ -9,6 +9,7 @@ One request per line, one reply per line; the connection stays open for more::
     {"cmd": "latency", "ms": 200}
     {"cmd": "mute"} or {"cmd": "mute", "timeout": SECONDS} / {"cmd": "unmute"} / {"cmd": "insert"}
     {"cmd": "eject"}                                    → feeder: next card; otherwise as "remove"
+    {"cmd": "pboc", "fault": "aac-at-second"}           → the bank application's fault ("none" clears it)
     anything wrong                                      → {"ok": false, "error": "..."}
 
 ``slot`` defaults to ``"card"``. The socket is mode 0600 in a directory of mode 0700: only the user who
@@ -31,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.feeders import ControlError, default_control_path, send_control
-from simulators.cardos import ImageError, load_card
+from simulators.cardos import CardOS, ImageError, load_card
+from simulators.pboc import FAULTS, set_fault
 from simulators.vpcd import VpcdBridge
 
 __all__ = ["ControlError", "ControlServer", "default_control_path", "handle_request", "send_control"]
@@ -89,6 +91,16 @@ def _eject(bridge: VpcdBridge, request: Mapping[str, Any]) -> None:
         feeder.eject(bridge)
 
 
+def _pboc(bridge: VpcdBridge, request: Mapping[str, Any]) -> None:
+    name = request.get("fault")
+    if not isinstance(name, str) or name not in FAULTS:
+        raise ValueError(f'pboc needs "fault": one of {", ".join(FAULTS)}')
+    card = bridge.card
+    if not isinstance(card, CardOS):
+        raise ValueError("no card-sim card in this slot")
+    set_fault(card, name)
+
+
 #: cmd → what it does to the slot's bridge (``status`` is answered by :func:`handle_request` itself).
 COMMANDS: dict[str, Handler] = {
     "status": lambda bridge, request: None,
@@ -100,6 +112,7 @@ COMMANDS: dict[str, Handler] = {
     "latency": _latency,
     "mute": _mute,
     "unmute": lambda bridge, request: bridge.unmute(),
+    "pboc": _pboc,
 }
 
 

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cardservice.access import ApiKeys, Scope
-from cardservice.daemon import IdCardReaderBinding, PrinterBinding, Settings
+from cardservice.daemon import BankcardConfig, IdCardReaderBinding, PinPadBinding, PrinterBinding, Settings
 from cardservice.errors import CardError, ServiceUnavailableError
 from cardservice.his import CHINA_TZ, Patient, seed
 from cardservice.payments import Payments
@@ -45,6 +45,7 @@ from cardservice.store import Database
 from drivers.readers import list_readers
 from simulators.cardos import create_image, load_card
 from simulators.health import DEMO_HOLDER_PATH, DEMO_SAM_PIN, demo_sam_fingerprint
+from simulators.pboc import DEMO_PIN, demo_bank_key
 
 __all__ = [
     "DEMO_BINDING",
@@ -73,6 +74,8 @@ DEMO_KEY_NAME, DEMO_KIOSK_KEY_NAME = "demo", "demo-kiosk"
 _IN_PROCESS = "in-process"
 _DAEMON_ACTOR = "cardservice"
 _ACQUIRER_TOKEN_ENV = "CARDSERVICE_DEMO_ACQUIRER_TOKEN"  # noqa: S105 - the name of the variable holding it
+_QR_SECRET_ENV = "CARDSERVICE_DEMO_QR_SECRET"  # noqa: S105 - a variable's name
+_TAK_ENV = "CARDSERVICE_DEMO_BANKCARD_TAK"  # DEMO ONLY: the demo bank's published terminal MAC key
 
 
 def demo_patient() -> Patient:
@@ -152,8 +155,20 @@ class Demo:
         if not settings.trusted_signers:  # the demo PSAM signs the demo's encounter records
             update["trusted_signers"] = [demo_sam_fingerprint()]
         if settings.payment_gateway_url is None:
-            update["payment_gateway_url"] = self._start_acquirer()
+            url, iso_port = self._start_acquirer(settings)
+            update["payment_gateway_url"] = url
             update["payment_gateway_token_env"] = _ACQUIRER_TOKEN_ENV
+            if settings.bankcard is None:  # the demo card's bank application pays at the demo bank
+                os.environ.setdefault(_TAK_ENV, demo_bank_key("TAK").hex().upper())
+                update["bankcard"] = BankcardConfig(
+                    acquirer=f"127.0.0.1:{iso_port}", terminal_id="00000001", merchant_id="898110000000001",
+                    mac_key_env=_TAK_ENV,
+                )  # fmt: skip
+                if not settings.pinpads:
+                    update["pinpads"] = [self._start_pinpad()]
+            if settings.payment_qrcode_url is None:
+                update["payment_qrcode_url"] = url
+                update["payment_qrcode_secret_env"] = _QR_SECRET_ENV
         self._embedded_his = settings.his_url is None
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
         host = f"[{host}]" if ":" in host and not host.startswith("[") else host  # an IPv6 address
@@ -244,22 +259,63 @@ class Demo:
         log.warning("pcscd not reachable; demo cards in-process")
         return DEMO_BINDING.model_copy(update={"kind": _IN_PROCESS})
 
-    def _start_acquirer(self) -> str:
+    def _start_acquirer(self, settings: Settings) -> tuple[str, int]:
         """The demo's bank (its own SQLite in HOME, so what it approved survives the daemon being killed),
         which knows this daemon by a token made for the run: in the daemon's environment and the child's,
-        never on a command line."""
-        port = _free_port()
+        never on a command line. It serves the card gateway over HTTP, the bank-card link over ISO 8583 and
+        the QR-code gateway, which notifies this daemon (signed with a secret made for the run)."""
+        port, iso_port = _free_port(), _free_port()
         os.environ[_ACQUIRER_TOKEN_ENV] = secrets.token_urlsafe(32)
+        os.environ.setdefault(_QR_SECRET_ENV, secrets.token_urlsafe(32))
+        notify = f"{self._url_of(settings)}/v1/payments/qrcode/notify"
         self._spawn(
             [sys.executable, "-m", "simulators.acquirer", "--port", str(port),
-             "--database", f"sqlite:///{self._home / 'acquirer.db'}", "--token-env", _ACQUIRER_TOKEN_ENV]
+             "--database", f"sqlite:///{self._home / 'acquirer.db'}", "--token-env", _ACQUIRER_TOKEN_ENV,
+             "--iso-port", str(iso_port), "--qr-secret-env", _QR_SECRET_ENV, "--qr-notify-url", notify]
         )  # fmt: skip
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        for probe in (port, iso_port):
+            while time.monotonic() < deadline:
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", probe), timeout=0.2),
+                ):
+                    break
+                time.sleep(0.1)
+        self._notes.append(
+            f"demo bank: QR codes are paid with curl -X POST http://127.0.0.1:{port}/control/qr/scan "
+            "(as the payer's phone); the bank card's PIN is typed by the demo PIN pad"
+        )
+        return f"http://127.0.0.1:{port}", iso_port
+
+    @staticmethod
+    def _url_of(settings: Settings) -> str:
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return f"{'https' if settings.tls_certificate is not None else 'http'}://{host}:{settings.port}"
+
+    def _start_pinpad(self) -> PinPadBinding:
+        """An encrypting PIN pad on a pty (``python -m simulators.pinpad``) with the demo bank's PIN key. It
+        types the demo PIN by itself at every entry, so a demo sale needs no hands; ``ctl auto none`` then
+        ``ctl type DIGITS`` / ``enter`` for a tester's own PIN."""
+        link, control = self._home / "pinpad-tty", self._home / "pinpad.ctl"
+        child = self._spawn(
+            [sys.executable, "-m", "simulators.pinpad", "--link", str(link), "--control", str(control),
+             "--auto-pin", DEMO_PIN],
+            output=True,
+        )  # fmt: skip
+        assert child.stdout is not None
+        for _ in range(3):  # pty, link, control
+            line = child.stdout.readline().decode(errors="replace")
+            if not line or line.startswith("control "):
                 break
-            time.sleep(0.1)
-        return f"http://127.0.0.1:{port}"
+        if not control.exists():
+            raise CardError("the demo PIN pad did not start")
+        self._notes.append(
+            f"demo PIN pad (types the demo PIN {DEMO_PIN} by itself): python -m simulators.pinpad ctl "
+            f"--control {control} auto none | type 123456 | enter | cancel"
+        )
+        return PinPadBinding(name="demo", kind="serial", device=str(link))
 
     def _start_idcard_reader(self) -> IdCardReaderBinding:
         """An ID-card reader on a pty (``python -m simulators.idcard``), empty at start; the demo patient's

@@ -9,8 +9,10 @@ database, access control, readers, HIS, payments, print queue and the API, and r
 
 from cardservice.daemon._config import (
     CONFIG_FILE_NAME,
+    BankcardConfig,
     ConfigError,
     IdCardReaderBinding,
+    PinPadBinding,
     PrinterBinding,
     RateLimit,
     Settings,
@@ -23,10 +25,12 @@ from cardservice.daemon._serve import serve
 
 __all__ = [
     "CONFIG_FILE_NAME",
+    "BankcardConfig",
     "ConfigError",
     "Demo",
     "DemoFactory",
     "IdCardReaderBinding",
+    "PinPadBinding",
     "PrinterBinding",
     "RateLimit",
     "Settings",

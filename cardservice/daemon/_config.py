@@ -16,38 +16,45 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
-    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from cardservice import plugins
+from cardservice.daemon._sections import (
+    BankcardConfig,
+    IdCardReaderBinding,
+    PinPadBinding,
+    PrinterBinding,
+    with_problems,
+    wrong_keys,
+)
 from cardservice.errors import CardserviceError
 from cardservice.payments import PaymentPolicy
 from cardservice.readers import ReaderEntry
 
 if TYPE_CHECKING:
     from cardservice.idcard import IdCardReader
+    from cardservice.pinpad import PinPad
     from cardservice.printing import ReceiptPrinter
 
 __all__ = [
     "CONFIG_FILE_NAME",
+    "BankcardConfig",
     "ConfigError",
     "IdCardReaderBinding",
+    "PinPadBinding",
     "PrinterBinding",
     "RateLimit",
     "Settings",
@@ -57,7 +64,7 @@ __all__ = [
 
 CONFIG_FILE_NAME = "cardservice.toml"
 _Scope = Literal["kiosk", "his", "admin"]
-_Method = Literal["prepaid", "cash", "gateway"]
+_Method = Literal["prepaid", "cash", "gateway", "bankcard", "qrcode"]
 DEFAULT_PORT = 8765
 _GATEWAY = frozenset({"payment_methods", "payment_gateway_url"})
 _GATEWAY_TOKEN = frozenset({"payment_gateway_url", "payment_gateway_token_env"})
@@ -66,49 +73,6 @@ _TLS = frozenset({"tls_certificate", "tls_private_key"})
 
 class ConfigError(CardserviceError):
     """The configuration is unusable; the message lists every problem, one per line."""
-
-
-def _with_problems(
-    title: str, found: ValidationError | None, problems: Iterable[str], data: Any
-) -> ValidationError:
-    """The problems of *found* (if any) and *problems* (of the whole model: ``Value error, ...``) as one
-    error, so the configuration error lists them all. Each keeps its type and message as they were (a
-    custom error without context is never formatted again)."""
-    details = [
-        InitErrorDetails(
-            type=PydanticCustomError(error["type"], error["msg"]), loc=error["loc"], input=error["input"]
-        )
-        for error in (found.errors() if found is not None else [])
-    ]
-    details += [
-        InitErrorDetails(
-            type=PydanticCustomError("value_error", f"Value error, {problem}"), loc=(), input=data
-        )
-        for problem in problems
-    ]
-    return ValidationError.from_exception_data(title, details)
-
-
-def _wrong_keys(found: ValidationError) -> set[str]:
-    """The top-level keys a validation error names (a problem of the whole model names none)."""
-    return {str(error["loc"][0]) for error in found.errors() if error["loc"]}
-
-
-_KIND = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # a driver's name, as its entry point is named
-
-
-def _installed(group: str) -> AfterValidator:
-    """The check of a device entry's ``kind``: a driver of that name is installed in *group* (the error
-    lists the ones there are)."""
-
-    def check(kind: str) -> str:
-        try:
-            plugins.load(group, kind)
-        except plugins.PluginError as exc:
-            raise ValueError(str(exc)) from None
-        return kind
-
-    return AfterValidator(check)
 
 
 def _is_loopback(host: str) -> bool:
@@ -149,130 +113,6 @@ class KioskConfig(_Strict):
     top_up_amounts_fen: list[Annotated[int, Field(gt=0, le=10**8)]] = Field(
         default_factory=lambda: [5_000, 10_000, 20_000, 50_000], min_length=1, max_length=8
     )
-
-
-class PrinterBinding(BaseModel):
-    """A receipt printer, by the name print jobs use (the first one listed is the default)::
-
-        [[printers]]
-        name = "front"
-        kind = "network"            # network (raw TCP) | serial | usb | file | dummy, or another driver's
-        host = "10.1.2.30"          # port = 9100 by default
-        paper = 80                  # 58 or 80 (mm)
-
-    ``kind`` names the printer driver (an entry point of ``cardservice.printers``, see
-    :mod:`cardservice.plugins`); the driver checks the other keys (its defaults apply) and makes the
-    :class:`~cardservice.printing.ReceiptPrinter`. The ESC/POS driver's keys: network ``host``, ``port``;
-    serial ``device``, ``baudrate``, ``bytesize``, ``parity``, ``stopbits``, ``xonxoff``, ``rtscts``; usb
-    ``vendor_id``, ``product_id`` (TOML takes ``0x0416``), ``in_ep``, ``out_ep``; file ``path`` (e.g.
-    ``/dev/usb/lp0``). Any kind: ``paper``, ``timeout`` (seconds, default 5), ``status = false`` for a
-    link that cannot answer status queries. Keys not listed here go to the driver as they are."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    kind: Annotated[str, Field(pattern=_KIND), _installed(plugins.PRINTERS)]
-    paper: Literal[58, 80] | None = None
-    timeout: float | None = None
-    status: bool | None = None
-    host: str | None = None
-    port: int | None = None
-    device: str | None = None
-    baudrate: int | None = None
-    bytesize: int | None = None
-    parity: str | None = None
-    stopbits: int | None = None
-    xonxoff: bool | None = None
-    rtscts: bool | None = None
-    vendor_id: int | None = None
-    product_id: int | None = None
-    in_ep: int | None = None
-    out_ep: int | None = None
-    path: str | None = None
-    _printer: ReceiptPrinter | None = PrivateAttr(default=None)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _is_a_printer(cls, data: Any, handler: ModelWrapValidatorHandler[PrinterBinding]) -> PrinterBinding:
-        """The entry's own keys, then the driver of its ``kind``, whose factory checks the options and
-        makes the printer (``ValueError``: one readable line of problems). The driver checks the other keys
-        even when some are wrong here, so an entry's problems come out together; a key refused here is
-        not passed on (it would be reported twice)."""
-        try:
-            binding = handler(data)
-        except ValidationError as found:
-            wrong = _wrong_keys(found)
-            kind = data.get("kind") if isinstance(data, Mapping) else None
-            if "kind" in wrong or not isinstance(kind, str):
-                raise
-            options = {key: value for key, value in data.items()
-                       if key != "name" and key not in wrong and value is not None}  # fmt: skip
-            try:
-                plugins.load(plugins.PRINTERS, kind)(options)
-            except ValueError as problem:
-                raise _with_problems(cls.__name__, found, [str(problem)], data) from None
-            raise
-        if binding._printer is None:
-            binding._printer = plugins.load(plugins.PRINTERS, binding.kind)(binding.options)
-        return binding
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """What the driver's factory gets: every key set but the name."""
-        return self.model_dump(exclude={"name"}, exclude_none=True)
-
-    @property
-    def printer(self) -> ReceiptPrinter:
-        """The printer, as its driver made it from the options."""
-        if self._printer is None:  # pragma: no cover - set by validation
-            raise ConfigError(f"printer {self.name!r} was not validated")
-        return self._printer
-
-
-class IdCardReaderBinding(BaseModel):
-    """An ID-card reader (身份证阅读器, GA/T 467), by the name API requests use (the first is the default)::
-
-        [[idcard_readers]]
-        name = "desk"
-        kind = "serial"             # the driver: an entry point of cardservice.idcard_readers
-        device = "/dev/ttyUSB1"
-        baudrate = 115200           # as set on the reader: 9600, 19200, 38400, 57600 or 115200
-        timeout = 3                 # seconds a reply may take, beyond its transfer time
-        fingerprint = false         # read the fingerprint too (30 10), kept opaque like the photo
-
-    The driver checks the keys it takes (keys not listed here go to it as they are) and makes the reader;
-    the port opens at the first poll, so a reader unplugged at start is found when it is plugged in."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    kind: Annotated[str, Field(pattern=_KIND), _installed(plugins.IDCARD_READERS)] = "serial"
-    device: str | None = None
-    baudrate: int | None = None
-    timeout: float | None = None
-    fingerprint: bool | None = None
-    _reader: IdCardReader | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _is_a_reader(self) -> IdCardReaderBinding:
-        """The driver of ``kind`` checks the options and makes the reader (no I/O yet)."""
-        if self._reader is None:
-            try:
-                self._reader = plugins.load(plugins.IDCARD_READERS, self.kind)(**self.options)
-            except (TypeError, ValueError) as problem:
-                raise ValueError(f"{self.kind} ID-card reader: {problem}") from None
-        return self
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """What the driver's factory gets, as keywords: every key set but the name and the kind."""
-        return self.model_dump(exclude={"name", "kind"}, exclude_none=True)
-
-    @property
-    def reader(self) -> IdCardReader:
-        if self._reader is None:  # pragma: no cover - set by validation
-            raise ConfigError(f"ID-card reader {self.name!r} was not validated")
-        return self._reader
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -371,11 +211,33 @@ class Settings(BaseSettings):
         default=15.0,
         description="seconds a charge at the gateway may take before it is in doubt (asked again later)",
     )
-    payment_methods: list[Literal["prepaid", "cash", "gateway"]] | None = Field(
+    payment_methods: list[_Method] | None = Field(
         default=None,
         min_length=1,
-        description="the payment methods offered, in this order (default: prepaid, cash, and gateway when "
-        "payment_gateway_url is set)",
+        description="the payment methods offered, in this order (default: prepaid, cash, then gateway, "
+        "bankcard and qrcode when payment_gateway_url, [bankcard] and payment_qrcode_url are set)",
+    )
+    pinpads: list[PinPadBinding] = Field(
+        default_factory=list,
+        description="encrypting PIN pads (密码键盘); bank-card payments use [bankcard]'s",
+    )
+    bankcard: BankcardConfig | None = Field(
+        default=None,
+        description="the bank-card terminal: the chip's bank application through an ISO 8583 acquirer",
+    )
+    payment_qrcode_url: str | None = Field(
+        default=None, pattern=r"^https?://", description="the QR-code payment gateway (扫码支付)"
+    )
+    payment_qrcode_secret_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the secret the QR gateway signs its notifications with",
+    )
+    payment_qrcode_notify_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="where the QR gateway sends its notifications (this daemon's /v1/payments/qrcode/notify "
+        "as the gateway reaches it; unset: the method learns results by polling only)",
     )
     payment_methods_by_scope: dict[_Scope, list[_Method]] = Field(
         default_factory=dict,
@@ -402,9 +264,19 @@ class Settings(BaseSettings):
         """The payment methods this daemon offers (``payment_methods``, else its default)."""
         if self.payment_methods is not None:
             return list(dict.fromkeys(self.payment_methods))
-        return ["prepaid", "cash"] + (["gateway"] if self.payment_gateway_url else [])
+        return (
+            ["prepaid", "cash"]
+            + (["gateway"] if self.payment_gateway_url else [])
+            + (["bankcard"] if self.bankcard is not None else [])
+            + (["qrcode"] if self.payment_qrcode_url else [])
+        )
 
-    @field_validator("his_url", "payment_gateway_url")
+    @property
+    def pin_pads(self) -> dict[str, PinPad]:
+        """The configured PIN pads by name, in order (the first is the default)."""
+        return {binding.name: binding.pad for binding in self.pinpads}
+
+    @field_validator("his_url", "payment_gateway_url", "payment_qrcode_url")
     @classmethod
     def _https_beyond_this_machine(cls, value: str | None) -> str | None:
         """Patients' data and money cross the network only over TLS: plain http only to this machine."""
@@ -425,6 +297,20 @@ class Settings(BaseSettings):
         keys it read."""
         if self.payment_methods and "gateway" in self.payment_methods and not self.payment_gateway_url:
             yield _GATEWAY, "payment_methods lists gateway: payment_gateway_url is needed"
+        offered = self.offered_payment_methods
+        if "bankcard" in offered and self.bankcard is None:
+            yield (
+                frozenset({"payment_methods", "bankcard"}),
+                "payment_methods lists bankcard: [bankcard] is needed",
+            )
+        pad = self.bankcard.pinpad if self.bankcard is not None else None
+        if pad is not None and pad not in {binding.name for binding in self.pinpads}:
+            yield frozenset({"bankcard", "pinpads"}), f"[bankcard] pinpad {pad!r}: no such [[pinpads]] entry"
+        if "qrcode" in offered and not (self.payment_qrcode_url and self.payment_qrcode_secret_env):
+            yield (
+                frozenset({"payment_methods", "payment_qrcode_url", "payment_qrcode_secret_env"}),
+                "qrcode needs payment_qrcode_url and payment_qrcode_secret_env",
+            )
         if self.payment_gateway_url and not self.payment_gateway_token_env:
             host = (urlsplit(self.payment_gateway_url).hostname or "").lower()
             if host != "localhost" and not _is_loopback(host):
@@ -454,7 +340,7 @@ class Settings(BaseSettings):
         try:
             settings = handler(data)
         except ValidationError as found:
-            wrong = _wrong_keys(found)
+            wrong = wrong_keys(found)
             if not wrong or not isinstance(data, Mapping):
                 raise
             try:
@@ -464,10 +350,10 @@ class Settings(BaseSettings):
             more = [problem for keys, problem in rest._across_keys() if not keys & wrong]
             if not more:
                 raise
-            raise _with_problems(cls.__name__, found, more, data) from None
+            raise with_problems(cls.__name__, found, more, data) from None
         problems = [problem for _, problem in settings._across_keys()]
         if problems:
-            raise _with_problems(cls.__name__, None, problems, data)
+            raise with_problems(cls.__name__, None, problems, data)
         return settings
 
     @property

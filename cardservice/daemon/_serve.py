@@ -27,6 +27,7 @@ from cardservice.access import ApiKeys, AuditLog, Blacklist
 from cardservice.daemon._config import Settings
 from cardservice.daemon._demo import Demo
 from cardservice.daemon._logging import configure_logging
+from cardservice.daemon._terminals import bankcard_method, qrcode_secret
 from cardservice.errors import CardError
 from cardservice.readers import ReaderBackend, ReaderBinding, ReaderManager, ReservedReader, load_profiles
 from cardservice.store import Database, open_database
@@ -120,7 +121,9 @@ def _his(settings: Settings, database: Database) -> Any:
     return open_embedded_his(database)
 
 
-def _payments(settings: Settings, database: Database, his: Any, audit: Callable[..., Any]) -> Any:
+def _payments(
+    settings: Settings, database: Database, his: Any, audit: Callable[..., Any], readers: Any
+) -> Any:
     """The payments service over the configured methods (prepaid account and cash desk in the ledger;
     the card gateway at ``payment_gateway_url``). Unfinished payments older than
     ``payment_recovery_min_age`` are resolved here, before the API answers (by asking their payment
@@ -140,6 +143,10 @@ def _payments(settings: Settings, database: Database, his: Any, audit: Callable[
         gateway_url=settings.payment_gateway_url,
         gateway_token=token,
         gateway_timeout=settings.payment_gateway_timeout,
+        qrcode_url=settings.payment_qrcode_url,
+        qrcode_secret=qrcode_secret(settings),
+        qrcode_notify_url=settings.payment_qrcode_notify_url,
+        bankcard=bankcard_method(settings, database, readers),
     )
     payments = Payments(database, his, methods, ledger=ledger, audit=audit)
     min_age = settings.payment_recovery_min_age
@@ -213,7 +220,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         hub = EventHub()
         manager = _reader_manager(settings, database, audit_log, extras, hub.publish)
         his = _his(settings, database)
-        payments = _payments(settings, database, his, audit_log.record)
+        payments = _payments(settings, database, his, audit_log.record, manager)
         parts.callback(payments.stop_recovery)
         if extras is not None:
             extras.seed(database, payments)

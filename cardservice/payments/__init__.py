@@ -44,6 +44,9 @@ moving where its kind's lifecycle does not go is a bug: :class:`cardservice.stor
 
 from __future__ import annotations
 
+from cardservice.payments._bankcard import BankcardMethod
+from cardservice.payments._bankcard_book import BankcardBook, BankcardRecord, BankcardStateError
+from cardservice.payments._bankcard_link import IsoAcquirer
 from cardservice.payments._book import AuditSink
 from cardservice.payments._errors import (
     AmountMismatch,
@@ -58,6 +61,7 @@ from cardservice.payments._errors import (
     ReferenceClosed,
 )
 from cardservice.payments._gateway import GatewayMethod
+from cardservice.payments._interactive import ChargeContext, Progress, charge_context, current_charge_context
 from cardservice.payments._ledger import (
     CASH,
     CASH_CLEARING,
@@ -91,6 +95,12 @@ from cardservice.payments._orders import (
     RecoveryReport,
 )
 from cardservice.payments._policy import KIOSK_NEVER, PaymentPolicy
+from cardservice.payments._qrcode import (
+    SIGNATURE_HEADER,
+    NotificationOutcome,
+    QrCodeMethod,
+    sign_notification,
+)
 from cardservice.payments._reconcile import MethodTotals, Mismatch, ReconciliationReport, reconcile
 from cardservice.payments._service import Payments
 from cardservice.payments._steps import CRASH_POINTS
@@ -107,14 +117,21 @@ __all__ = [
     "LIFECYCLES",
     "METHOD_NAMES",
     "PREPAID_CLEARING",
+    "SIGNATURE_HEADER",
     "AmountMismatch",
     "AuditSink",
+    "BankcardBook",
+    "BankcardMethod",
+    "BankcardRecord",
+    "BankcardStateError",
     "BillInPayment",
     "CashDesk",
+    "ChargeContext",
     "Entry",
     "GatewayMethod",
     "IdempotencyConflict",
     "InsufficientFunds",
+    "IsoAcquirer",
     "Ledger",
     "LedgerError",
     "MethodRecord",
@@ -122,6 +139,7 @@ __all__ = [
     "MethodStatus",
     "MethodTotals",
     "Mismatch",
+    "NotificationOutcome",
     "Order",
     "OrderKind",
     "OrderNotFound",
@@ -134,13 +152,18 @@ __all__ = [
     "Payments",
     "Posting",
     "PrepaidAccount",
+    "Progress",
+    "QrCodeMethod",
     "ReconciliationReport",
     "RecoveryReport",
     "ReferenceClosed",
     "TrialBalance",
+    "charge_context",
     "credit",
+    "current_charge_context",
     "debit",
     "payment_methods",
     "prepaid_account",
     "reconcile",
+    "sign_notification",
 ]

@@ -45,12 +45,14 @@ from cardservice.payments._errors import InsufficientFunds, LedgerError, Referen
 from cardservice.store import Database, LedgerAccountRow, LedgerEntryRow, LedgerTransactionRow
 
 __all__ = [
+    "BANKCARD_CLEARING",
     "CASH",
     "CASH_CLEARING",
     "CLOSED",
     "GATEWAY_CLEARING",
     "HIS_REVENUE",
     "PREPAID_CLEARING",
+    "QRCODE_CLEARING",
     "AccountSpec",
     "Entry",
     "Ledger",
@@ -66,6 +68,8 @@ Side = Literal["D", "C"]
 
 HIS_REVENUE = "his_revenue"
 GATEWAY_CLEARING = "gateway_clearing"
+BANKCARD_CLEARING = "bankcard_clearing"  # the chip's bank application, through the ISO 8583 acquirer
+QRCODE_CLEARING = "qrcode_clearing"  # 扫码支付: the payer's phone, through the QR gateway
 PREPAID_CLEARING = "prepaid_clearing"
 CASH_CLEARING = "cash_clearing"
 CASH = "cash"
@@ -84,6 +88,8 @@ class AccountSpec:
 _FIXED = {
     HIS_REVENUE: AccountSpec("revenue", "C", None),
     GATEWAY_CLEARING: AccountSpec("asset", "D", None),
+    BANKCARD_CLEARING: AccountSpec("asset", "D", None),
+    QRCODE_CLEARING: AccountSpec("asset", "D", None),
     PREPAID_CLEARING: AccountSpec("asset", "D", None),
     CASH_CLEARING: AccountSpec("asset", "D", None),
     CASH: AccountSpec("asset", "D", None),

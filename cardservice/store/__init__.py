@@ -24,10 +24,12 @@ from cardservice.store._idempotency import (
     scoped_key,
 )
 from cardservice.store._models import (
+    BANKCARD_STATES,
     LIVE_CARD_STATES,
     ApiClientRow,
     AuditHeadRow,
     AuditRow,
+    BankcardTransactionRow,
     Base,
     BlacklistRow,
     CardEventRow,
@@ -53,11 +55,13 @@ from cardservice.store._states import IllegalTransition, Lifecycle
 
 __all__ = [
     "API_KEY_PATTERN",
+    "BANKCARD_STATES",
     "KEY_PATTERN",
     "LIVE_CARD_STATES",
     "ApiClientRow",
     "AuditHeadRow",
     "AuditRow",
+    "BankcardTransactionRow",
     "Base",
     "BlacklistRow",
     "CardEventRow",

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -519,4 +520,56 @@ class PrintJobRow(Base):
             name="ck_print_jobs_status",
         ),
         Index("ix_print_jobs_queue", "station", "printer", "status", "id"),
+    )
+
+
+# The bank-card (PBOC debit) terminal's transactions (cardservice.payments.BankcardMethod, migration 0009).
+
+#: Every state of a bank-card transaction (the CHECK constraint of bankcard_transactions).
+BANKCARD_STATES = (
+    "started", "sent", "approved", "completed", "declined", "not_sent", "reversal_pending", "reversed",
+    "refunded",
+)  # fmt: skip
+
+
+class BankcardTransactionRow(Base):
+    """One ISO 8583 transaction of this terminal, recorded before it is sent (the reversal queue's source).
+    ``reference``: the order's (a sale) or the refund order's (a refund). (terminal_id, batch, stan) is
+    unique: the acquirer knows a transaction by it. Card data only masked, or sealed."""
+
+    __tablename__ = "bankcard_transactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(48), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # sale / refund
+    order_reference: Mapped[str] = mapped_column(String(40))
+    terminal_id: Mapped[str] = mapped_column(String(8))
+    merchant_id: Mapped[str] = mapped_column(String(15))
+    batch: Mapped[int] = mapped_column(Integer)
+    stan: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    masked_pan: Mapped[str | None] = mapped_column(String(19), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    response_code: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    auth_code: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    rrn: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    original_rrn: Mapped[str | None] = mapped_column(String(12), nullable=True)  # a refund's sale
+    reversal_reason: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    # The card data a reversal or refund must repeat (PAN, PSN, expiry), sealed (AES-256-GCM, the terminal's
+    # journal key); cleared once no message will need it.
+    card_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("terminal_id", "batch", "stan", name="uq_bankcard_transactions_stan"),
+        CheckConstraint("amount_fen > 0", name="ck_bankcard_transactions_amount"),
+        CheckConstraint(
+            "state IN ('started', 'sent', 'approved', 'completed', 'declined', 'not_sent', "
+            "'reversal_pending', 'reversed', 'refunded')",
+            name="ck_bankcard_transactions_state",
+        ),
+        Index("ix_bankcard_transactions_state", "state"),
     )

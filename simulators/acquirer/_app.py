@@ -22,6 +22,8 @@ reference is never in the day's transaction list.
 Terminals authenticate as at a real acquirer: built with a *token*, every ``/v1`` request must carry
 ``Authorization: Bearer <token>`` (401 otherwise, and nothing is done). ``/health`` and ``/control``
 (the tester's fault switch) stay open.
+
+QR-code payments (扫码支付: ``/v1/qr/...``, ``/control/qr/...``) are :mod:`simulators.acquirer._qr`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.middleware.base import RequestResponseEndpoint
 
+from simulators.acquirer._qr import QrSettings, qr_router
 from simulators.acquirer._store import AcquirerStore
 
 __all__ = ["Faults", "create_app"]
@@ -73,11 +76,20 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def create_app(store: AcquirerStore, faults: Faults | None = None, *, token: str | None = None) -> FastAPI:
+def create_app(
+    store: AcquirerStore,
+    faults: Faults | None = None,
+    *,
+    token: str | None = None,
+    qr: QrSettings | None = None,
+) -> FastAPI:
+    """*qr*: the QR-code payments' notification settings (default: none sent)."""
     faults = faults or Faults()
+    qr = qr or QrSettings()
     app = FastAPI(title="simulated acquirer", docs_url=None, redoc_url=None)
     app.state.faults = faults
     app.state.store = store
+    app.state.qr = qr
 
     if token is not None:
         expected = f"Bearer {token}".encode()
@@ -159,4 +171,5 @@ def create_app(store: AcquirerStore, faults: Faults | None = None, *, token: str
             setattr(faults, name, value)
         return dataclasses.asdict(faults)
 
+    app.include_router(qr_router(store, qr, delay=lambda: faults.delay if faults.mode == "timeout" else 0.0))
     return app

@@ -18,8 +18,11 @@ The whole tree comes from the dictionary (``cardservice.healthcard.CARD_FILES``)
 * Keys: ``diversify(master, [card_factor(ATR)] (+ [city_factor(YYCSDM)]))`` per the key's ``levels``;
   the ATR is the one :func:`simulators.cardos.build_atr` makes from the serial. 15 tries each
   (shared/spec/README.md). So the card authenticates against any SAM holding the same master keys.
-* Optional PBOC shell: empty DFs ``1PAY.SYS.DDF01`` (FID AF01) and ``2PAY.SYS.DDF01`` (FID AF02) under
-  the MF, so SELECT by name behaves like on a dual-application card (their FIDs are project choices).
+* The bank application (PBOC 3.0 debit, :mod:`simulators.pboc`): the PSE ``1PAY.SYS.DDF01`` (FID AF01), the
+  PPSE ``2PAY.SYS.DDF01`` (AF02, empty) and the debit ADF under the MF, personalised for ``bank`` (a
+  :class:`~cardservice.pboc._profile.BankAccount`; default the DEMO account, keys diversified from the DEMO
+  bank keys). ``bank=False`` leaves the two DDFs empty, as on a health-only card (their FIDs are project
+  choices). The bank application's commands are in the profile's INS table (:data:`PBOC_INSTRUCTIONS`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from cardservice.healthcard import (
     load_holder,
 )
 from cardservice.keys import BlockCipher, KeyStore, diversify
+from cardservice.pboc._profile import DEMO_ACCOUNT, BankAccount
 from simulators.cardos import (
     NEVER,
     AccessRule,
@@ -63,13 +67,13 @@ from simulators.cardos import (
 )
 from simulators.health._demo import DEMO_HOLDER_PATH
 from simulators.health._keys import MasterKey, demo_sm2_private_key, master_keys, open_keystore
+from simulators.pboc import PBOC_INSTRUCTIONS, payment_dfs, payment_shell
 
 __all__ = ["HEALTH_PROFILE", "create_health_card", "health_profile"]
 
 HEALTH_PROFILE = "health"
 
 _MF_NAME = b"jmjkkyyhj".ljust(16, b"\x00")
-_PBOC_SHELL = ((0xAF01, b"1PAY.SYS.DDF01"), (0xAF02, b"2PAY.SYS.DDF01"))
 _USAGES = {
     KeyRole.READ: KeyUsage.EXTERNAL_AUTH,
     KeyRole.UPDATE: KeyUsage.EXTERNAL_AUTH,
@@ -94,10 +98,12 @@ def create_health_card(
     serial: bytes | None = None,
     overwrite: bool = False,
     protocols: str = "T=1",
+    bank: BankAccount | bool = True,
 ) -> None:
     """Write a personalised health card image. ``holder``: a holder JSON path or mapping (default:
     the demo holder); ``keystore``: the issuer master keys (default: the DEMO set); ``serial``: 8
-    bytes (default random). Raises :class:`HolderError` for a bad holder, ``FileExistsError``."""
+    bytes (default random); ``bank``: the bank application's account (True: the DEMO account, False: no
+    bank application). Raises :class:`HolderError` for a bad holder, ``FileExistsError``."""
     create_image(
         path,
         HEALTH_PROFILE,
@@ -106,6 +112,7 @@ def create_health_card(
         protocols=protocols,
         holder=holder,
         keystore=keystore,
+        bank=bank,
     )
 
 
@@ -117,8 +124,10 @@ def health_profile(
     keys: str | os.PathLike[str] | None = None,
     passphrase: str | None = None,
     keystore: KeyStore | None = None,
+    bank: BankAccount | bool = True,
 ) -> CardImage:
-    """Profile factory (``create_image(path, "health", holder=PATH, keys=PATH, passphrase=STR)``)."""
+    """Profile factory (``create_image(path, "health", holder=PATH, keys=PATH, passphrase=STR)``); ``bank``
+    as for :func:`create_health_card`."""
     keystore = open_keystore(keys, passphrase, keystore)
     data = load_holder(DEMO_HOLDER_PATH if holder is None else holder)
     masters = master_keys(keystore)
@@ -128,15 +137,30 @@ def health_profile(
     if city is None:
         raise HolderError("holder DDF1/EF05: city_code (YYCSDM) is required: level-2 keys derive from it")
     factors = (card_factor(atr), city_factor(city))
-    mf = _mf(file_contents(data, sm2), masters, factors)
+    payment = _payment(bank)
+    mf = _mf(file_contents(data, sm2), masters, factors, payment)
     return CardImage.build(mf, serial=serial, profile=HEALTH_PROFILE, options=options)
 
 
 # -- tree ---------------------------------------------------------------------------------------
 
 
+def _payment(bank: BankAccount | bool) -> tuple[DfSpec, ...]:
+    """The bank application's DFs (PSE, PPSE, ADF), or the two empty DDFs of a health-only card."""
+    if bank is False:
+        return payment_shell()
+    if bank is True:
+        return payment_dfs(DEMO_ACCOUNT)
+    if not isinstance(bank, BankAccount):
+        raise ValueError("bank: a BankAccount, True (the DEMO account) or False (no bank application)")
+    return payment_dfs(bank)
+
+
 def _mf(
-    contents: Mapping[str, FileContent], masters: Mapping[str, MasterKey], factors: tuple[bytes, bytes]
+    contents: Mapping[str, FileContent],
+    masters: Mapping[str, MasterKey],
+    factors: tuple[bytes, bytes],
+    payment: tuple[DfSpec, ...],
 ) -> DfSpec:
     children: dict[str, list[DfSpec | EfSpec]] = {}
     dfs = [f for f in CARD_FILES if f.is_df]
@@ -148,7 +172,7 @@ def _mf(
         subs: list[DfSpec | EfSpec] = [build(d) for d in dfs if d.parent == file.path and file.path != "MF"]
         if file.kind is FileKind.MF:
             subs = [build(d) for d in dfs if d.kind is FileKind.DDF]
-            subs += [DfSpec(fid, name=name, create=NEVER, write_key=NEVER) for fid, name in _PBOC_SHELL]
+            subs += payment
         return DfSpec(
             fid=file.fid,
             name=_MF_NAME if file.kind is FileKind.MF else (file.df_name or b""),
@@ -208,4 +232,4 @@ def _ef(file: CardFile, content: FileContent) -> EfSpec:
     )
 
 
-register_profile(HEALTH_PROFILE, health_profile)
+register_profile(HEALTH_PROFILE, health_profile, instructions=PBOC_INSTRUCTIONS)

@@ -25,7 +25,7 @@ TABLES = {
     "his_departments", "his_doctors", "his_slots", "his_registrations", "his_bills", "his_bill_items",
     "his_lab_reports", "his_lab_items", "his_idempotency",
     "ledger_accounts", "ledger_transactions", "ledger_entries", "payments_orders", "payments_events",
-    "print_jobs",
+    "print_jobs", "bankcard_transactions",
 }  # fmt: skip
 
 

@@ -75,7 +75,10 @@ async def _event_client(
 
 
 def _visible(services: Services, client: ApiClient, event: dict[str, Any]) -> bool:
-    """A kiosk session sees the card events of its own readers only (reader and service events all)."""
+    """A kiosk session sees the card events of its own readers only (reader and service events all); a
+    payment's progress goes to the client that made the payment, and no other."""
+    if str(event.get("type", "")).startswith("payment."):
+        return event.get("client") == client.name
     if not isinstance(client, KioskSession) or not str(event.get("type", "")).startswith("card."):
         return True
     mine = set()

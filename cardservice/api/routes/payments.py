@@ -13,8 +13,8 @@ start), ``declined`` / ``failed`` (no money taken).
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
-from typing import Annotated, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -31,6 +31,7 @@ from cardservice.api._deps import (
     Kiosk,
     PaymentsService,
     ReaderQuery,
+    Services,
     audit_access,
     audited,
     call_service,
@@ -51,7 +52,7 @@ from cardservice.api.schemas.payments import (
 )
 from cardservice.errors import ServiceError
 from cardservice.his import Patient
-from cardservice.payments import Order, Payments
+from cardservice.payments import ChargeContext, Order, Payments, charge_context
 from cardservice.readers import CardView
 
 __all__ = ["router"]
@@ -96,6 +97,26 @@ async def _reading(
     services = services_of(request)
     services.limiter.take(client.name)
     return await patient_of(services, reader, x_card_id, client=client)
+
+
+def _charging(
+    services: Services, client: ApiClient, view: CardView, operation: Callable[[], Order]
+) -> Callable[[], Order]:
+    """*operation* with the :class:`ChargeContext` an interactive method (bankcard, qrcode) needs: the reader
+    the card is in, and its progress as ``payment.progress`` events to this client only."""
+    reader = None if view.reader_id.startswith("idcard") else view.reader_id
+
+    def progress(stage: str, detail: Mapping[str, Any]) -> None:
+        event = {"type": "payment.progress", "reader": view.reader_id, "client": client.name, "stage": stage}
+        services.hub.publish({**event, **detail})
+
+    context = ChargeContext(reader=reader, progress=progress)
+
+    def run() -> Order:
+        with charge_context(context):  # set on the worker thread the operation runs on
+            return operation()
+
+    return run
 
 
 async def _order(
@@ -171,8 +192,8 @@ async def pay_bill(
     view, patient = await patient_of(services, body.reader, x_card_id, client=client)
     return await _order(
         request, client, "payment.pay_bill",
-        lambda: payments.pay_bill(client.name, idempotency_key, patient, body.bill_id, body.amount_fen,
-                                  body.method),
+        _charging(services, client, view, lambda: payments.pay_bill(
+            client.name, idempotency_key, patient, body.bill_id, body.amount_fen, body.method)),
         card=view.masked_card_number, target=body.bill_id,
     )  # fmt: skip
 
@@ -192,7 +213,8 @@ async def top_up(
     view, patient = await patient_of(services, body.reader, x_card_id, client=client)
     return await _order(
         request, client, "payment.top_up",
-        lambda: payments.top_up(client.name, idempotency_key, patient, body.amount_fen, body.method),
+        _charging(services, client, view, lambda: payments.top_up(
+            client.name, idempotency_key, patient, body.amount_fen, body.method)),
         card=view.masked_card_number, target="prepaid",
     )  # fmt: skip
 
