@@ -233,6 +233,10 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="environment variable holding the secret the QR gateway signs its notifications with",
     )
+    payment_qrcode_lifetime: Annotated[float, Field(ge=5, le=900)] = Field(
+        default=120.0,
+        description="seconds a payment code may be paid before it is closed (the kiosk counts down)",
+    )
     payment_qrcode_notify_url: str | None = Field(
         default=None,
         pattern=r"^https?://",

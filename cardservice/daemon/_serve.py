@@ -146,6 +146,7 @@ def _payments(
         qrcode_url=settings.payment_qrcode_url,
         qrcode_secret=qrcode_secret(settings),
         qrcode_notify_url=settings.payment_qrcode_notify_url,
+        qrcode_lifetime=settings.payment_qrcode_lifetime,
         bankcard=bankcard_method(settings, database, readers),
     )
     payments = Payments(database, his, methods, ledger=ledger, audit=audit)

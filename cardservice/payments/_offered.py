@@ -27,6 +27,7 @@ def payment_methods(
     qrcode_secret: str | None = None,
     qrcode_token: str | None = None,
     qrcode_notify_url: str | None = None,
+    qrcode_lifetime: float = 120.0,
     bankcard: PaymentMethod | None = None,
 ) -> list[PaymentMethod]:
     """The methods *names* lists, in that order; the ledger methods post to *ledger*. ``gateway`` needs
@@ -49,7 +50,11 @@ def payment_methods(
             if qrcode_url is None or qrcode_secret is None:
                 raise ValueError("the qrcode payment method needs payment_qrcode_url and its secret")
             qrcode = QrCodeMethod(
-                qrcode_url, secret=qrcode_secret, token=qrcode_token, notify_url=qrcode_notify_url
+                qrcode_url,
+                secret=qrcode_secret,
+                token=qrcode_token,
+                notify_url=qrcode_notify_url,
+                code_lifetime=qrcode_lifetime,
             )
             methods.append(qrcode)
         elif name == "bankcard":

@@ -314,7 +314,11 @@ class QrCodeMethod:
 
     def query(self, reference: str) -> MethodResult:
         """Close-or-report: a paid code or a refund answers as it is; an open or unknown reference is
-        closed at the gateway first (NOT_FOUND: nothing will ever be charged under it)."""
+        closed at the gateway first (NOT_FOUND: nothing will ever be charged under it). A code this process
+        is still showing is left alone: recovery must not close it under the payer's phone."""
+        with self._lock:
+            if reference in self._waiting:
+                return MethodResult(MethodStatus.IN_DOUBT, message="the payment code is still on screen")
         body = self._ask("POST", f"/v1/qr/transactions/{reference}/close")
         if isinstance(body, MethodResult):  # no answer, unreachable, refused: nothing is known of it
             return _unknown(body.message or f"QR gateway: {body.status.value} to a close")
