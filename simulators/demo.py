@@ -133,6 +133,7 @@ class Demo:
         self._keys_file = home / DEMO_KEYS_FILE
         self._printer_pid: int | None = None
         self._idcard: dict[str, str] = {}  # the demo ID-card reader's control socket and 李明's ID card
+        self._bank: dict[str, str] = {}  # the demo bank's URL (its controls) and the PIN pad's control socket
         sim = home / "sim"
         sim.mkdir(parents=True, exist_ok=True)
         self._card_image, self._sam_image = sim / "card.json", sim / "sam.json"
@@ -201,7 +202,7 @@ class Demo:
         facts: dict[str, object] = {"url": self._url, **tokens}
         if self._printer_pid is not None:
             facts["printer_pid"] = self._printer_pid
-        facts |= self._idcard
+        facts |= self._idcard | self._bank
         _write_private(self._keys_file, json.dumps(facts, indent=2) + "\n")
         self._kiosk_key = tokens["kiosk"]
         self._notes += [
@@ -286,6 +287,7 @@ class Demo:
             f"demo bank: QR codes are paid with curl -X POST http://127.0.0.1:{port}/control/qr/scan "
             "(as the payer's phone); the bank card's PIN is typed by the demo PIN pad"
         )
+        self._bank["acquirer"] = f"http://127.0.0.1:{port}"
         return f"http://127.0.0.1:{port}", iso_port
 
     @staticmethod
@@ -315,6 +317,7 @@ class Demo:
             f"demo PIN pad (types the demo PIN {DEMO_PIN} by itself): python -m simulators.pinpad ctl "
             f"--control {control} auto none | type 123456 | enter | cancel"
         )
+        self._bank["pinpad_control"] = str(control)
         return PinPadBinding(name="demo", kind="serial", device=str(link))
 
     def _start_idcard_reader(self) -> IdCardReaderBinding:
