@@ -222,7 +222,8 @@ class BankcardMethod:
             )
             return self._reverse(reference, outcome.reason)
         if outcome.result is SaleResult.DECLINED_BY_ISSUER:
-            return MethodResult(MethodStatus.DECLINED, message=outcome.reason)
+            online = attempt.online
+            return MethodResult(MethodStatus.DECLINED, message=online.message if online else outcome.reason)
         # Cancelled, declined by the card before going online, or the acquirer unreachable: nothing went out.
         self._book.move(reference, ("started", "not_sent"), "not_sent", message=outcome.reason)
         if outcome.result is SaleResult.NOT_SENT:

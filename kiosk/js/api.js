@@ -35,16 +35,25 @@ export function idempotencyKey(what) {
 /**
  * One request. `visit`: part of the patient's visit (aborted with it); `timeout` in ms (a request that
  * takes longer fails with kiosk_timeout, never hangs the screen); `cardId`: the card the patient inserted
- * (the daemon refuses if another card is in now); `key`: Idempotency-Key.
+ * (the daemon refuses if another card is in now); `key`: Idempotency-Key; `timing`: an object whose
+ * `until(epochMs)` this sets, to move the timeout while the request runs (a payment the patient makes at
+ * the kiosk lasts as long as its PIN entry or its QR code: the daemon says how long as it goes).
  */
-export async function request(method, path, { body, visit = true, timeout = 20000, cardId, key } = {}) {
+export async function request(method, path, { body, visit = true, timeout = 20000, cardId, key, timing } = {}) {
   const controller = new AbortController();
   if (visit) visitRequests.add(controller);
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const expire = () => {
     timedOut = true;
     controller.abort();
-  }, timeout);
+  };
+  let timer = setTimeout(expire, timeout);
+  if (timing) {
+    timing.until = (at) => {
+      clearTimeout(timer);
+      timer = setTimeout(expire, Math.max(0, at - Date.now()));
+    };
+  }
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (cardId) headers["X-Card-Id"] = cardId;
@@ -83,6 +92,7 @@ export async function request(method, path, { body, visit = true, timeout = 2000
     return payload;
   } finally {
     clearTimeout(timer);
+    if (timing) timing.until = () => {};
     visitRequests.delete(controller);
   }
 }

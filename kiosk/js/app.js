@@ -28,7 +28,13 @@ let countdownTimer = null;
 let slowTimer = null;
 let endTimer = null;
 
-const NO_TIMEOUT = new Set(["starting", "attract", "reading", "paused", "removed", "card_problem", "working", "unlaunched"]);
+const NO_TIMEOUT = new Set([
+  "starting", "attract", "reading", "paused", "removed", "card_problem", "working", "unlaunched",
+  "pay_pin", "pay_processing", "pay_qr", "pay_cancelling", // a payment is under way: never ask, never end
+]);
+// While these show, the kiosk waits for the patient (the PIN pad, the phone), not for the system.
+const PATIENT_TURN = new Set(["pay_pin", "pay_qr"]);
+let paymentListener = null; // paying.js, while a payment made at the kiosk is in flight
 
 // -- screens ------------------------------------------------------------------------------------------
 
@@ -215,6 +221,9 @@ export function onEvent(event) {
     case "printer.ready":
       printerProblem.value = null;
       break;
+    case "payment.progress":
+      if (paymentListener) paymentListener(event);
+      break;
     default:
   }
 }
@@ -276,7 +285,10 @@ function showRemoved(ending) {
 /** Drop everything about the patient: requests in flight (but a money request), state, the screen's data. */
 export function endVisit() {
   abortVisit();
-  if (visit) visit.ended = true;
+  if (visit) {
+    visit.ended = true;
+    if (visit.onEnded) visit.onEnded(); // a payment in progress at the kiosk (paying.js)
+  }
   visit = null;
   busy.value = 0;
   slow.value = false;
@@ -329,15 +341,30 @@ export function keepGoing() {
 
 // -- waiting for the system -------------------------------------------------------------------------
 
-/** Run *task* while the patient waits: no idle timeout, and after 10 s the screen says it is slow. */
-export async function waiting(task) {
-  busy.value += 1;
+/** `payment.progress` events go to *listener* (null: nobody listens). */
+export function onPayment(listener) {
+  paymentListener = listener;
+}
+
+function startSlowTimer() {
   slow.value = false;
   if (slowTimer !== null) clearTimeout(slowTimer);
   slowTimer = setTimeout(() => {
+    if (PATIENT_TURN.has(screen.value.name)) return; // the patient is at the PIN pad or the phone
     slow.value = true;
     say("slow");
   }, 10000);
+}
+
+/** A long task moved on (a payment's next stage): its 10 s before "slow" start again. */
+export function stillWaiting() {
+  if (busy.value > 0) startSlowTimer();
+}
+
+/** Run *task* while the patient waits: no idle timeout, and after 10 s the screen says it is slow. */
+export async function waiting(task) {
+  busy.value += 1;
+  startSlowTimer();
   try {
     return await task();
   } finally {

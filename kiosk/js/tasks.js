@@ -4,6 +4,7 @@
 import { ApiError, get, idempotencyKey, post } from "./api.js";
 import { config, currentVisit, failed, go, load, offered, readerId, waiting } from "./app.js";
 import { methodLabel, yuan } from "./format.js";
+import { INTERACTIVE, follow, refusal } from "./paying.js";
 
 const PAPER_WAIT_S = 12; // how long the result screen waits to say whether the slip printed
 
@@ -122,13 +123,17 @@ export function reports() {
 
 // -- commits -----------------------------------------------------------------------------------------
 
-/** Pay (the confirmation's key): the order, whatever happens to the card meanwhile. */
+/** Pay (the confirmation's key): the order, whatever happens to the card meanwhile. A payment the patient
+ *  makes at the kiosk (bank card and PIN pad, QR code) shows its stages as the daemon reports them. */
 async function pay(owner, body, key, path = "/v1/payments") {
   owner.moneyPending += 1;
+  const live = INTERACTIVE.has(body.method) ? follow(owner, body.method, key, body.amount_fen) : null;
   try {
-    return await post(path, { reader: readerId(), ...body }, { cardId: owner.cardId, key, visit: false, timeout: 60000 });
+    const options = { cardId: owner.cardId, key, visit: false, timeout: live ? live.timeout : 60000, timing: live?.timing };
+    return await post(path, { reader: readerId(), ...body }, options);
   } finally {
     owner.moneyPending -= 1;
+    if (live) live.stop();
   }
 }
 
@@ -136,15 +141,18 @@ function paid(order) {
   return order.status === "settled" || order.status === "charged";
 }
 
-/** What the patient is told about an order that did not simply succeed. */
-function paymentTrouble(owner, order, done) {
+/** What the patient is told about an order that did not simply succeed (*again*: pay once more). */
+function paymentTrouble(owner, order, done, again) {
   const reference = order.reference;
   if (order.status === "declined" || order.status === "failed") {
-    return failed(new ApiError(402, order.error_code || "payment_declined", order.message || "支付未成功"), {
+    // The daemon's message is for staff (English); the patient hears what it means for them.
+    const said = refusal(order);
+    return failed(new ApiError(402, said.code, said.words), {
       done,
       notDone: ["没有扣费"],
       reference,
-      prompt: "payment_declined",
+      prompt: said.prompt,
+      retry: said.again ? again : null,
     });
   }
   if (order.status === "unsettled" || order.status === "returned") {
@@ -192,7 +200,7 @@ export function commit(params) {
   return once("正在办理", "working", (owner) => runCommit(owner, params));
 }
 
-async function runCommit(owner, { task, method, keys }) {
+async function runCommit(owner, { task, method, keys, step }) {
   let billId = task.bill?.id;
   const done = [];
   let registration = null;
@@ -218,7 +226,10 @@ async function runCommit(owner, { task, method, keys }) {
   }
   if (!paid(order)) {
     if (registration && (order.status === "declined" || order.status === "failed")) await cancelUnpaid(owner, registration, keys);
-    return owner.ended ? null : paymentTrouble(owner, order, registrationDone(owner, registration));
+    // Once more, with new keys: not while a booking is left unpaid (paying again would book it twice).
+    const booked = owner.committed.some((line) => line.startsWith("已预约挂号"));
+    const again = booked ? null : () => confirm(task, method, step);
+    return owner.ended ? null : paymentTrouble(owner, order, registrationDone(owner, registration), again);
   }
   const outcome = {
     registration: `挂号成功：${registration?.department_name} 第${registration?.queue_number}号`,

@@ -92,7 +92,9 @@ class Daemon:
             assert wait_for_removal(reader, EVENT_TIMEOUT + 5), f"{reader} still holds the daemon's card"
 
 
-def _pay(daemon: Daemon, key: str, amount: int, stop: threading.Event) -> dict[str, object]:
+def _pay(
+    daemon: Daemon, key: str, amount: int, stop: threading.Event, *, method: str = "gateway"
+) -> dict[str, object]:
     """One top-up, retried with its key until the daemon answers with a final order."""
     while not stop.is_set():
         with daemon.lock:
@@ -101,7 +103,7 @@ def _pay(daemon: Daemon, key: str, amount: int, stop: threading.Event) -> dict[s
             headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
             base = f"http://127.0.0.1:{daemon.port}"
             with httpx.Client(base_url=base, timeout=20, headers=headers) as client:
-                answer = client.post("/v1/payments/top-ups", json={"amount_fen": amount, "method": "gateway"})
+                answer = client.post("/v1/payments/top-ups", json={"amount_fen": amount, "method": method})
                 if answer.status_code == 200:
                     order: dict[str, object] = answer.json()
                     if order["final"]:
