@@ -275,7 +275,6 @@ class BankcardConfig(BaseModel):
     connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3.0
     read_timeout: Annotated[float, Field(gt=0, le=120)] = 30.0
     pin_timeout: Annotated[int, Field(ge=5, le=120)] = 30
-    batch: Annotated[int, Field(ge=1, le=999999)] = 1
 
     @property
     def address(self) -> tuple[str, int]:

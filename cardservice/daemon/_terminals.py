@@ -69,7 +69,6 @@ def bankcard_method(settings: Settings, database: Database, readers: Any) -> Any
         database,
         terminal_id=config.terminal_id,
         merchant_id=config.merchant_id,
-        batch=config.batch,
         journal_key=_journal_key(settings.home),
     )
     host, port = config.address

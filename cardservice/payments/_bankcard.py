@@ -31,10 +31,11 @@ from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from typing import Any, Protocol
 
+from cardservice.acquiring import SettlementTotals
 from cardservice.apdu import CommandApdu, run_flow, transceive
 from cardservice.his import Patient
-from cardservice.payments._bankcard_book import BankcardBook, BankcardRecord, CardData
-from cardservice.payments._bankcard_link import AcquirerPort, OnlineSale
+from cardservice.payments._bankcard_book import BankcardBook, BankcardRecord, CardData, batch_of
+from cardservice.payments._bankcard_link import AcquirerPort, OnlineSale, Settlement
 from cardservice.payments._interactive import ChargeContext, current_charge_context
 from cardservice.payments._ledger import BANKCARD_CLEARING
 from cardservice.payments._methods import MethodRecord, MethodResult, MethodStatus
@@ -343,6 +344,22 @@ class BankcardMethod:
         if result.status is MethodStatus.DECLINED:
             return MethodResult(MethodStatus.DECLINED, message=result.message)
         return result
+
+    def settlement(self, day: _dt.date) -> Settlement:
+        """Settle the day's batch with the acquirer (0500): the journal's completed sales and refunds against
+        the host's books. The payments reconciliation (对账) reports a batch that does not balance."""
+        batch = batch_of(day)
+        rows = self._book.batch(batch)
+        sales = [row for row in rows if row.kind == "sale" and row.state == "completed"]
+        refunds = [row for row in rows if row.kind == "refund" and row.state == "refunded"]
+        totals = SettlementTotals(
+            len(sales),
+            sum(row.amount_fen for row in sales),
+            len(refunds),
+            sum(row.amount_fen for row in refunds),
+        )
+        book = self._book
+        return self._acquirer.settle(book.terminal_id, book.merchant_id, batch, book.next_stan(), totals)
 
     def records(self, day: _dt.date) -> list[MethodRecord]:
         return [

@@ -29,7 +29,7 @@ from cardservice.errors import CardserviceError
 from cardservice.store import BankcardTransactionRow as Row
 from cardservice.store import Database
 
-__all__ = ["BankcardBook", "BankcardRecord", "BankcardStateError", "CardData"]
+__all__ = ["BankcardBook", "BankcardRecord", "BankcardStateError", "CardData", "batch_of"]
 
 _MAX_STAN = 999_999
 
@@ -88,6 +88,17 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+_BEIJING = _dt.timezone(_dt.timedelta(hours=8))
+
+
+def batch_of(moment: _dt.datetime | _dt.date) -> int:
+    """The batch (ISO 8583 60.2) of a moment: its business day in Beijing as YYMMDD. One batch per day, so a
+    day's settlement is its batch's, and no batch number is kept anywhere (our choice; CUP leaves numbering
+    to the terminal)."""
+    day = moment.astimezone(_BEIJING).date() if isinstance(moment, _dt.datetime) else moment
+    return int(day.strftime("%y%m%d"))
+
+
 class BankcardBook:
     """The journal of terminal *terminal_id* (ISO 8583 field 41) at merchant *merchant_id* (field 42)."""
 
@@ -97,7 +108,6 @@ class BankcardBook:
         *,
         terminal_id: str,
         merchant_id: str,
-        batch: int = 1,
         journal_key: bytes,
         clock: Callable[[], _dt.datetime] = _now,
     ) -> None:
@@ -108,7 +118,6 @@ class BankcardBook:
         self._db = database
         self.terminal_id = terminal_id
         self.merchant_id = merchant_id
-        self.batch = batch
         if len(journal_key) != 32:
             raise ValueError("journal_key: 32 bytes (AES-256)")
         self._aead = AESGCM(journal_key)
@@ -158,6 +167,7 @@ class BankcardBook:
         for _ in range(5):
             try:
                 with self._db.session() as session:
+                    now = self._clock()
                     last = session.scalar(
                         select(Row.stan)
                         .where(Row.terminal_id == self.terminal_id)
@@ -165,10 +175,9 @@ class BankcardBook:
                         .limit(1)
                     )
                     stan = (last or 0) % _MAX_STAN + 1
-                    now = self._clock()
                     row = Row(
                         reference=reference, kind=kind, order_reference=order_reference,
-                        terminal_id=self.terminal_id, merchant_id=self.merchant_id, batch=self.batch,
+                        terminal_id=self.terminal_id, merchant_id=self.merchant_id, batch=batch_of(now),
                         stan=stan, amount_fen=amount_fen, masked_pan=masked_pan, state="started",
                         original_rrn=original_rrn, attempts=0, created_at=now, updated_at=now,
                     )  # fmt: skip
@@ -236,6 +245,22 @@ class BankcardBook:
                 )
             )
             return int(total or 0)
+
+    def next_stan(self) -> int:
+        """A STAN for a message that is not journalled (a settlement): the one after the last used."""
+        with self._db.session(readonly=True) as session:
+            last = session.scalar(
+                select(Row.stan).where(Row.terminal_id == self.terminal_id).order_by(Row.id.desc()).limit(1)
+            )
+        return (last or 0) % _MAX_STAN + 1
+
+    def batch(self, batch: int) -> list[BankcardRecord]:
+        """Every transaction of batch *batch*, oldest first."""
+        with self._db.session(readonly=True) as session:
+            rows = session.scalars(
+                select(Row).where(Row.terminal_id == self.terminal_id, Row.batch == batch).order_by(Row.id)
+            )
+            return [_record(row) for row in rows]
 
     def day(self, day: _dt.date) -> list[BankcardRecord]:
         start = _dt.datetime.combine(day, _dt.time(), tzinfo=_dt.UTC)

@@ -27,13 +27,15 @@ from cardservice.acquiring import (
     ReversalRequest,
     SaleRequest,
     SaleResponse,
+    SettlementRequest,
+    SettlementTotals,
     build_icc_data,
     track2_text,
 )
 from cardservice.payments._bankcard_book import BankcardBook, BankcardRecord
 from cardservice.pboc import SALE_ICC_TAGS, OnlineAnswer, OnlineRequest, OnlineResult, TerminalConfig
 
-__all__ = ["AcquirerPort", "IsoAcquirer", "LinkAnswer", "OnlineSale"]
+__all__ = ["AcquirerPort", "IsoAcquirer", "LinkAnswer", "OnlineSale", "Settlement"]
 
 _log = logging.getLogger("cardservice.payments")
 
@@ -101,8 +103,27 @@ class LinkAnswer:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class Settlement:
+    """A batch's settlement (0500/0510): the terminal's totals, the host's, and whether they agree.
+    ``reachable`` False: the host did not answer (nothing is known)."""
+
+    batch: int
+    ours: SettlementTotals
+    theirs: SettlementTotals | None
+    balanced: bool
+    reachable: bool = True
+    message: str = ""
+
+
 class AcquirerPort(Protocol):
     def sale(self, sale: OnlineSale) -> LinkAnswer: ...
+
+    def settle(
+        self, terminal_id: str, merchant_id: str, batch: int, stan: int, totals: SettlementTotals
+    ) -> Settlement:
+        """Settle batch *batch* with the terminal's *totals*."""
+        ...
 
     def reverse(self, record: object) -> bool:
         """Send the reversal of the sale *record*; ``True`` once the acquirer acknowledged it (0410)."""
@@ -182,6 +203,18 @@ class IsoAcquirer:
             scripts_before=answer.scripts_before,
             scripts_after=answer.scripts_after,
         )
+
+    def settle(
+        self, terminal_id: str, merchant_id: str, batch: int, stan: int, totals: SettlementTotals
+    ) -> Settlement:
+        request = SettlementRequest(
+            stan=stan, terminal_id=terminal_id, merchant_id=merchant_id, batch=batch, totals=totals
+        )
+        try:
+            answer = self._link.transact(request, mac_key=self._mac_key)
+        except (AcquirerUnavailable, AcquirerTimeout, Iso8583Error) as exc:
+            return Settlement(batch, totals, None, False, reachable=False, message=str(exc))
+        return Settlement(batch, totals, answer.totals, bool(answer.balanced), message=answer.response_code)
 
     def reverse(self, record: object) -> bool:
         sale: BankcardRecord = record  # type: ignore[assignment]

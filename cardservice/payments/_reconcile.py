@@ -8,7 +8,9 @@ side: its approved charges and refunds. Both are keyed by (reference, kind): a c
 by a refund of the same reference. A record on one side only, with another amount, approved on one
 side and declined on the other, or listed more than once by the method is a mismatch; and the net
 totals (charges minus refunds) of the two sides must agree, else a ``totals_differ`` line says by how
-much — whatever the lines above it explain.
+much — whatever the lines above it explain. A method that settles batches with its host (the bank card:
+ISO 8583 0500, one batch per day) is settled too: a batch the host does not balance, or a host that does not
+answer, is a ``settlement_differs`` line.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ AMOUNT_DIFFERS = "amount_differs"
 STATUS_DIFFERS = "status_differs"
 DUPLICATE_AT_METHOD = "duplicate_at_method"
 TOTALS_DIFFER = "totals_differ"
+SETTLEMENT_DIFFERS = "settlement_differs"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,6 +226,18 @@ def reconcile(ledger: Ledger, methods: Iterable[PaymentMethod], day: _dt.date) -
                     f"net of charges and refunds differs by {net_method - net_ledger} fen",
                 )
             )
+        settle = getattr(method, "settlement", None)
+        if callable(settle):  # a method that settles batches with its host (the bank card's 0500)
+            batch = settle(day)
+            if not batch.balanced:
+                ours_net = batch.ours.debit_amount_fen - batch.ours.credit_amount_fen
+                host = batch.theirs
+                host_net = None if host is None else host.debit_amount_fen - host.credit_amount_fen
+                state = "not balanced" if batch.reachable else "the host did not answer"
+                why = f"batch {batch.batch:06d}: {state}"
+                mismatches.append(
+                    Mismatch(method.name, "-", "settlement", SETTLEMENT_DIFFERS, ours_net, host_net, why)
+                )
         totals.append(
             MethodTotals(method.name, len(ours), net_ledger, len(approved_records), net_method, matched)
         )

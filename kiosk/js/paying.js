@@ -42,6 +42,9 @@ export function follow(owner, method, key, amount) {
   return {
     timing: payment.timing,
     timeout: START_MS,
+    get cancelled() {
+      return payment.cancelling; // the patient gave up here: a refused order is their cancellation
+    },
     stop() {
       if (current === payment) {
         current = null;
@@ -127,16 +130,19 @@ const ISSUER = {
   A0: { words: "银行卡校验失败，请到人工窗口办理" },
 };
 
+const CANCELLED = { words: "您已取消支付", prompt: "pay_cancelled", code: "payment_cancelled", again: true };
 const OTHER = [
-  [/^PIN entry cancelled/, { words: "您已取消支付", prompt: "pay_cancelled", code: "payment_cancelled", again: true }],
+  [/^PIN entry cancelled/, CANCELLED],
   [/^PIN entry timeout/, { words: "输入密码超时", prompt: "pin_timeout", code: "pin_timeout", again: true }],
-  [/^cancelled$/, { words: "您已取消支付", prompt: "pay_cancelled", code: "payment_cancelled", again: true }],
+  [/^cancelled$/, CANCELLED],
   [/^code expired$/, { words: "二维码已过期", prompt: "qr_expired", code: "code_expired", again: true }],
 ];
 
 /** What a declined or failed order tells the patient: `words` (message_zh), the voice `prompt`, the staff
- *  `code`, and whether trying `again` makes sense. */
-export function refusal(order) {
+ *  `code`, and whether trying `again` makes sense. *cancelled*: the patient pressed 取消 (whatever closed
+ *  the code at last: the cancel, or its expiry where the daemon cannot be asked to cancel). */
+export function refusal(order, cancelled = false) {
+  if (cancelled) return CANCELLED;
   const message = order.message || "";
   const issuer = /\(([0-9A-Z]{2}): /.exec(message);
   if (issuer) {

@@ -1,11 +1,13 @@
 // The screens: one task per screen, Chinese, large, every action a button named by its words. They show
 // `screen` (app.js) and call its actions; nothing here talks to the daemon.
 
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 import * as app from "./app.js";
 import * as tasks from "./tasks.js";
+import * as paying from "./paying.js";
 import { dateTime, day, maskName, methodHint, methodLabel, time, yuan } from "./format.js";
+import { QrCode } from "./qr.js";
 import { louder, replay, volumeStep } from "./voice.js";
 
 const Title = ({ children }) => html`<h1 id="screen-title" tabindex="-1">${children}</h1>`;
@@ -191,6 +193,78 @@ function Working({ title }) {
     <p class="lead" role="status" aria-live="polite">${app.slow.value ? "正在连接医院系统，请耐心等待…" : "请不要拔卡"}</p></section>`;
 }
 
+// -- paying at the kiosk: the bank card's PIN on the pad, the QR code on the phone ------------------------
+// No 返回/首页/退出 while the money moves: the bank card is cancelled on the pad, the QR code by 取消.
+
+/** Whole seconds left until *deadline* (ms since the epoch), counted against the clock, not in ticks. */
+function useSecondsLeft(deadline) {
+  const left = () => (deadline ? Math.max(0, Math.ceil((deadline - Date.now()) / 1000)) : 0);
+  const [seconds, setSeconds] = useState(left);
+  useEffect(() => {
+    const timer = setInterval(() => setSeconds(left()), 500);
+    return () => clearInterval(timer);
+  }, [deadline]);
+  return seconds;
+}
+
+const minutes = (seconds) => `${Math.floor(seconds / 60)}分${String(seconds % 60).padStart(2, "0")}秒`;
+
+// The encrypting PIN pad as drawn: its digits, and the three keys the patient needs, by colour and word.
+const PAD = [["1"], ["2"], ["3"], ["取消", "pad-cancel"], ["4"], ["5"], ["6"], ["更正", "pad-clear"],
+  ["7"], ["8"], ["9"], [""], ["*"], ["0"], ["#"], ["确认", "pad-enter"]];
+
+function PinPadPicture() {
+  return html`<div class="pinpad" role="img" aria-label="密码键盘：输入密码后按绿色的确认键，按错了按黄色的更正键，不付了按红色的取消键">
+    ${PAD.map(([key, kind]) => html`<span class=${`pad-key ${kind || ""}`}>${key}</span>`)}
+  </div>`;
+}
+
+function PinDots() {
+  const typed = paying.pinDigits.value;
+  const places = Math.max(6, typed);
+  return html`<div class="pin-entry" role="status" aria-live="polite">
+    <span class="pin-dots" aria-hidden="true">${Array.from({ length: places }, (_, i) =>
+      html`<span class=${i < typed ? "dot typed" : "dot"}>${i < typed ? "●" : "○"}</span>`)}</span>
+    <span class="pin-count">${typed ? `已输入 ${typed} 位` : "尚未输入"}</span>
+  </div>`;
+}
+
+function PayPin({ amount }) {
+  return html`<section class="paying"><${Title}>请在密码键盘上输入密码<//>
+    <p class="total">支付金额 <strong>${yuan(amount)}</strong></p>
+    <${PinDots} />
+    <${PinPadPicture} />
+    <p class="lead">输入完成后按绿色「确认」键。不想付了，请按密码键盘上红色的「取消」键。</p>
+    <p class="notice">密码只在密码键盘上输入，屏幕不会显示。请用手遮挡，并请勿拔卡。</p></section>`;
+}
+
+function PayProcessing({ amount }) {
+  return html`<section class="paying"><${Title}>正在处理，请勿拔卡<//>
+    <p class="total">支付金额 <strong>${yuan(amount)}</strong></p>
+    <div class="spinner" aria-hidden="true"></div>
+    <p class="lead" role="status" aria-live="polite">${app.slow.value ? "银行响应较慢，请耐心等待…" : "正在与银行确认，请稍候"}</p></section>`;
+}
+
+function PayQr({ code, expiresAt, amount }) {
+  const seconds = useSecondsLeft(expiresAt);
+  return html`<section class="paying qr-pay"><${Title}>请使用手机扫码支付<//>
+    <p class="total">支付金额 <strong>${yuan(amount)}</strong></p>
+    ${seconds > 0
+      ? html`<div class="qr-box"><${QrCode} text=${code} size=${640} label=${`付款二维码，金额${yuan(amount)}`} /></div>
+          <p class="countdown" role="timer" aria-label=${`二维码剩余有效时间${minutes(seconds)}`}>剩余时间 <strong>${minutes(seconds)}</strong></p>`
+      : html`<p class="notice" role="status">二维码已过期，正在确认支付结果，请稍候…</p>`}
+    <p class="lead">打开手机上的支付软件，扫描上方二维码付款</p>
+    <button class="cancel-button" onClick=${paying.cancelCode}>取消</button></section>`;
+}
+
+function PayCancelling({ expiresAt }) {
+  const seconds = useSecondsLeft(expiresAt);
+  return html`<section class="paying"><${Title}>正在取消支付，请稍候<//>
+    <div class="spinner" aria-hidden="true"></div>
+    <p class="lead" role="status" aria-live="polite">二维码已从屏幕上撤下，请不要再扫码付款</p>
+    ${seconds > 0 ? html`<p>最多还需要 ${minutes(seconds)}</p>` : null}</section>`;
+}
+
 function Done({ lines, printed, printError, held, reference, reprint }) {
   let print = null;
   if (printed === "printed") print = "凭条已打印，请取走凭条";
@@ -332,6 +406,10 @@ const SCREENS = {
   methods: Methods,
   confirm: Confirm,
   working: Working,
+  pay_pin: PayPin,
+  pay_processing: PayProcessing,
+  pay_qr: PayQr,
+  pay_cancelling: PayCancelling,
   done: Done,
   error: ErrorScreen,
   bills: Bills,

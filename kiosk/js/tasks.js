@@ -130,7 +130,8 @@ async function pay(owner, body, key, path = "/v1/payments") {
   const live = INTERACTIVE.has(body.method) ? follow(owner, body.method, key, body.amount_fen) : null;
   try {
     const options = { cardId: owner.cardId, key, visit: false, timeout: live ? live.timeout : 60000, timing: live?.timing };
-    return await post(path, { reader: readerId(), ...body }, options);
+    const order = await post(path, { reader: readerId(), ...body }, options);
+    return live && live.cancelled ? { ...order, cancelledHere: true } : order;
   } finally {
     owner.moneyPending -= 1;
     if (live) live.stop();
@@ -146,7 +147,7 @@ function paymentTrouble(owner, order, done, again) {
   const reference = order.reference;
   if (order.status === "declined" || order.status === "failed") {
     // The daemon's message is for staff (English); the patient hears what it means for them.
-    const said = refusal(order);
+    const said = refusal(order, Boolean(order.cancelledHere));
     return failed(new ApiError(402, said.code, said.words), {
       done,
       notDone: ["没有扣费"],

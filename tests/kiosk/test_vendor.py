@@ -26,6 +26,7 @@ IMPORT_MAP = {
     "htm": "htm.mjs",
     "@preact/signals-core": "signals-core.mjs",
     "@preact/signals": "signals.mjs",
+    "uqr": "uqr.mjs",
 }
 
 # What a module imports: `import x from"y"`, `export {x} from "y"`, `import"y"`, `import("y")`.
