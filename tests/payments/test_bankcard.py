@@ -1,5 +1,5 @@
-"""BankcardMethod with real parts but pcscd: the virtual card in process (card-sim's CardOS), the ISO 8583 bank
-on a loopback socket, the journal in SQLite, an in-memory PIN pad. The journal's every state is driven,
+"""BankcardMethod with real parts but pcscd: the virtual card in process (card-sim's CardOS), the ISO 8583
+bank on a loopback socket, the journal in SQLite, an in-memory PIN pad. The journal's every state is driven,
 including those a killed daemon leaves (rows written by hand, then a fresh method asked); the bank judges.
 
 Through pcscd and the real serial PIN pad: tests/pcsc/test_bankcard_pcsc.py and test_bankcard_kill_pcsc.py.
