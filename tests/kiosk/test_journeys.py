@@ -42,6 +42,15 @@ def wait_for_ticket(daemon: Daemon, before: int, timeout: float = 15) -> str:
     return found[-1].read_text(encoding="utf-8")
 
 
+def top_up_to_confirm(kiosk: Kiosk, amount: str) -> None:
+    """The amount, then the card gateway (银行卡) among the demo's top-up methods (the demo bank also offers
+    the chip's bank application and QR codes: tests/kiosk/test_payments_bankcard_qr.py)."""
+    kiosk.tap(amount)
+    kiosk.wait_for("methods")
+    kiosk.tap("银行卡")
+    kiosk.wait_for("confirm")
+
+
 def no_personal_data(kiosk: Kiosk) -> None:
     html = kiosk.page.content()
     assert FULL_NAME not in html
@@ -183,8 +192,7 @@ def test_top_up_then_the_balance_shows_it(kiosk: Kiosk) -> None:
     kiosk.tap("充值")
     kiosk.wait_for("topup")
     kiosk.check("top-up-amount")
-    kiosk.tap("¥50.00")
-    kiosk.wait_for("confirm")  # the kiosk's only top-up method (the bank card gateway): no choice to make
+    top_up_to_confirm(kiosk, "¥50.00")
     assert "银行卡" in kiosk.text
     kiosk.check("top-up-confirm")
     kiosk.tap("确认支付")
@@ -269,8 +277,7 @@ def test_card_pulled_before_commit_nothing_done_nothing_charged(kiosk: Kiosk) ->
 def test_card_pulled_after_commit_shows_the_outcome_without_personal_data(kiosk: Kiosk) -> None:
     kiosk.tap("充值")
     kiosk.wait_for("topup")
-    kiosk.tap("¥50.00")
-    kiosk.wait_for("confirm")
+    top_up_to_confirm(kiosk, "¥50.00")
     kiosk.tap("确认支付")
     kiosk.wait_for("done")
     ctl("remove")
@@ -288,8 +295,7 @@ def test_a_double_tap_on_confirm_makes_one_order(kiosk: Kiosk) -> None:
     before = len(orders(kiosk))
     kiosk.tap("充值")
     kiosk.wait_for("topup")
-    kiosk.tap("¥100.00")
-    kiosk.wait_for("confirm")
+    top_up_to_confirm(kiosk, "¥100.00")
     box = kiosk.page.get_by_role("button", name=re.compile("^确认支付")).bounding_box()
     assert box is not None
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -307,8 +313,7 @@ def test_paper_out_the_job_is_held_and_the_patient_told(kiosk: Kiosk) -> None:
         kiosk.check("menu-printer-problem")
         kiosk.tap("充值")
         kiosk.wait_for("topup")
-        kiosk.tap("¥50.00")
-        kiosk.wait_for("confirm")
+        top_up_to_confirm(kiosk, "¥50.00")
         kiosk.tap("确认支付")
         kiosk.wait_for("done", timeout=30000)
         assert "办理成功，凭条稍后打印" in kiosk.text
