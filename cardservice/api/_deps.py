@@ -106,6 +106,8 @@ class Services:
     stream_recheck_failures: int = 4  # failed re-checks in a row (the database down) that close a stream
     kiosk_sessions: KioskSessions = field(default_factory=KioskSessions)  # the kiosk page's credential
     kiosk: KioskSettings = field(default_factory=KioskSettings)
+    # Interactive charges in flight, by (client, reader): what POST /v1/payments/cancel sets.
+    charges: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def key_revoked(self, client: ApiClient) -> None:
         """*client*'s key was revoked in this process (wire it to ``ApiKeys.on_revoke``): its event tickets

@@ -112,6 +112,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "idempotency_conflict": (409, "该请求号已用于另一笔不同的请求"),
     "insufficient_funds": (409, "就诊卡账户余额不足"),
     "order_not_found": (404, "未找到该订单"),
+    "no_payment_in_progress": (404, "当前没有正在进行的支付"),
     "ledger_error": (500, "账务处理出错"),
     "print_unavailable": (503, "打印服务暂时不可用"),
     "print_job_not_found": (404, "未找到该打印任务"),

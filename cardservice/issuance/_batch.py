@@ -18,6 +18,10 @@ Where cards go: a finished card is ejected (a dispenser presents it at its mouth
 one that is not blank and nobody's live card, is discarded (:func:`discard`: a dispenser captures it
 into its reject bin; a feeder ejects it).
 
+The bank application (:mod:`._bank`) goes on every card unless ``bank=False``: the registry assigns the
+card its bank account and PSN before the first write, the application is written after the health one and
+read back with it; a resumed card with an account is settled only if its bank application is complete too.
+
 Spoiled: a chip that anything was written to (or may have been: gone from the reader) goes on the
 blacklist by its issuance serial with the spoiling, as it may work; a chip still blank does not. A
 written and verified chip the registry refuses to record (a replacement whose old card was
@@ -41,12 +45,14 @@ from cardservice.healthcard import (
     CARD_FILES,
     HEALTH_KEYS,
     HealthCardSession,
+    Holder,
     card_factor,
     city_factor,
     file_contents,
     load_holder,
     seal_document,
 )
+from cardservice.issuance._bank import BankIssuer, check_bank, personalise_bank
 from cardservice.issuance._people import IssuerProfile, Person, holder_document
 from cardservice.issuance._personalise import (
     CardKey,
@@ -57,6 +63,7 @@ from cardservice.issuance._personalise import (
 )
 from cardservice.issuance._registry import CardRecord, CardStatus, Registry, RegistryError
 from cardservice.keys import KeyStore, Sam, diversify
+from cardservice.pboc._issuing import BankApplication
 from cardservice.store import LIVE_CARD_STATES
 
 __all__ = [
@@ -64,6 +71,7 @@ __all__ = [
     "CardSource",
     "FeederEmptyError",
     "IssuedCard",
+    "bank_issuer_of",
     "batch_id",
     "blank_card",
     "discard",
@@ -208,6 +216,8 @@ def resume(
                     eject = True
                     reason = "interrupted mid-personalisation"
                     wrong = _verify(card, sam, content, keystore.sm2_private_key)
+                    if not wrong and record.pan is not None and record.psn is not None:
+                        wrong = run_flow(check_bank(record.pan, record.psn), partial(transceive, card.transmit))
             except (CardError, CodecError) as exc:
                 eject, wrong = True, [str(exc)]
         where = f"card {record.issuance_serial} ({record.masked})"
@@ -248,11 +258,14 @@ def run_batch(
     batch: str,
     station: str,
     hold: bool = False,
+    bank: BankIssuer | bool = True,
     on_card: Callable[[IssuedCard], None] = lambda card: None,
     on_note: Callable[[str], None] = lambda line: None,
     today: Callable[[], _dt.date] = _dt.date.today,
 ) -> BatchResult:
-    """Issue a card to every person in *people* who has none (see the module docstring)."""
+    """Issue a card to every person in *people* who has none (see the module docstring). *bank*: the bank
+    application's issuer (True: from *keystore*, :meth:`BankIssuer.from_keystore`; False: none)."""
+    bank_issuer = bank_issuer_of(bank, keystore)
     result = BatchResult(batch)
     for person in people:
         if registry.live_card(person.id_number) is not None:
@@ -270,12 +283,21 @@ def run_batch(
                 batch=batch,
                 station=station,
                 hold=hold,
+                bank=bank_issuer,
                 on_note=on_note,
                 today=today(),
             )
         result.cards.append(card)
         on_card(card)
     return result
+
+
+def bank_issuer_of(bank: BankIssuer | bool, keystore: KeyStore) -> BankIssuer | None:
+    """*bank* as given, from the key store (True) or none (False); a store without the bank keys raises
+    ``CryptoError`` before any card is touched."""
+    if bank is True:
+        return BankIssuer.from_keystore(keystore)
+    return bank or None
 
 
 def _waited(source: CardSource) -> float:
@@ -359,6 +381,7 @@ def _issue_one(
     batch: str,
     station: str,
     hold: bool,
+    bank: BankIssuer | None,
     today: _dt.date,
 ) -> tuple[str, str | None, str]:
     """Personalise and verify one blank card for *person*: (outcome, issuance serial, detail)."""
@@ -377,7 +400,7 @@ def _issue_one(
     )
     return write_card(
         card, record, document, registry=registry, keystore=keystore, sam=sam, transport=transport,
-        actor=actor, hold=hold,
+        actor=actor, hold=hold, bank=bank,
     )  # fmt: skip
 
 
@@ -397,16 +420,24 @@ def write_card(
     transport: TransportKeys,
     actor: str,
     hold: bool = False,
+    bank: BankIssuer | None = None,
 ) -> tuple[str, str | None, str]:
-    """Journal *document* for the reserved card *record*, personalise the blank *card* with it, read
-    it all back: (outcome, issuance serial, detail); the registry says active/issued or spoiled (and
-    blacklisted, unless nothing was written to the chip)."""
+    """Journal *document* for the reserved card *record*, personalise the blank *card* with it (and with
+    the bank application of *bank*), read it all back: (outcome, issuance serial, detail); the registry says
+    active/issued or spoiled (and blacklisted, unless nothing was written to the chip)."""
     sealed = seal_document(document, keystore.sm2_private_key)  # the exact bytes, journaled
     content = json.dumps(sealed, ensure_ascii=False, sort_keys=True)
     registry.attach(record.id, chip_serial=chip_serial(card.atr), content=content)
     holder = load_holder(sealed)
     contents = file_contents(holder, keystore.sm2_private_key)
     keys = card_keys(keystore, card.atr, holder.issuer.city_code or "")
+    application: BankApplication | None = None
+    if bank is not None:
+        try:
+            application = _bank_application(registry, record, bank, holder)
+        except (RegistryError, CodecError, ValueError) as exc:
+            registry.spoil(record.id, actor=actor, reason=f"bank application: {exc}"[:200], written=False)
+            return "spoiled", record.issuance_serial, f"bank application: {exc}"
     written = False
 
     def exchange(command: CommandApdu) -> ResponseApdu:
@@ -416,7 +447,12 @@ def write_card(
 
     try:
         run_flow(personalise(contents, keys, transport), exchange)
+        if application is not None:
+            run_flow(personalise_bank(application, transport), exchange)
         wrong = verify_contents(HealthCardSession(card, sam).read_file, contents)
+        if application is not None:
+            account = application.account
+            wrong += run_flow(check_bank(account.pan, account.psn, application), exchange)
     except (CardError, CodecError) as exc:
         registry.spoil(record.id, actor=actor, reason=f"personalisation failed: {exc}"[:200], written=written)
         return "spoiled", record.issuance_serial, str(exc)
@@ -425,6 +461,16 @@ def write_card(
         return "spoiled", record.issuance_serial, "read back differs: " + ", ".join(wrong)
     status, detail = _record_verified(registry, record, actor=actor, hold=hold)
     return status, record.issuance_serial, detail
+
+
+def _bank_application(registry: Registry, record: CardRecord, bank: BankIssuer, holder: Holder) -> BankApplication:
+    """The card's bank account from the registry, dated as the health card, and its application."""
+    assigned = registry.assign_pan(record.id, bin_digits=bank.bin)
+    issued = holder.issuer.issue_date or _dt.date.today()
+    expiry = getattr(holder.model("DDF1/EF08"), "expiry_date", None) or _dt.date(issued.year + 10, 1, 1)
+    if assigned.pan is None or assigned.psn is None:
+        raise RegistryError(f"card {record.issuance_serial}: no bank account assigned")
+    return bank.application(bank.account(assigned.pan, assigned.psn, effective=issued, expiry=expiry))
 
 
 def batch_id(now: _dt.datetime | None = None) -> str:

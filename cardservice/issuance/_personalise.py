@@ -140,9 +140,14 @@ class CsosEncoding:
 
     @classmethod
     def df_template(cls, file: CardFile) -> bytes:
-        body = encode_ber_tlv(0x82, b"\x38") + encode_ber_tlv(0x83, file.fid.to_bytes(2, "big"))
-        if file.df_name:
-            body += encode_ber_tlv(0x84, file.df_name)
+        return cls.named_df_template(file.fid, file.df_name)
+
+    @classmethod
+    def named_df_template(cls, fid: int, name: bytes | None) -> bytes:
+        """A DF *fid* named *name* (ADF: its AID), CREATE FILE and WRITE KEY NEVER once active."""
+        body = encode_ber_tlv(0x82, b"\x38") + encode_ber_tlv(0x83, fid.to_bytes(2, "big"))
+        if name:
+            body += encode_ber_tlv(0x84, name)
         body += encode_ber_tlv(0x86, b"\xff\x00\x00" * 2)  # create, write key: NEVER once active
         return encode_ber_tlv(0x62, body + cls.INITIALISATION)
 
@@ -165,10 +170,13 @@ class CsosEncoding:
 
     @classmethod
     def key_record(cls, card_key: CardKey) -> bytes:
-        role = card_key.key.role
+        return cls.role_key_record(card_key.key.role, card_key.cipher, card_key.value)
+
+    @classmethod
+    def role_key_record(cls, role: KeyRole, cipher: BlockCipher, value: bytes) -> bytes:
+        """``usage algorithm scheme tries value`` of a key with *role* (the bank application's keys too)."""
         scheme = cls._HEALTH_SCHEME if role in (KeyRole.READ, KeyRole.UPDATE) else 0x00
-        usage, algorithm = _USAGE[role], _ALGORITHM[card_key.cipher]
-        return bytes([usage, algorithm, scheme, _KEY_TRIES]) + card_key.value
+        return bytes([_USAGE[role], _ALGORITHM[cipher], scheme, _KEY_TRIES]) + value
 
 
 def _answer(response: ResponseApdu) -> ResponseApdu:
@@ -184,16 +192,19 @@ def _transport_auth(transport: TransportKeys) -> Flow:
 
 
 def _write_key(card_key: CardKey, transport: TransportKeys) -> Flow:
+    return (yield from _write_key_record(card_key.key.card_ref, CsosEncoding.key_record(card_key), transport))
+
+
+def _write_key_record(ref: int, record: bytes, transport: TransportKeys) -> Flow:
     """``84 D4 00 <ref>``: the key record encrypted (``len ‖ record ‖ 80 00..``) and MACed under
     SM4(K_sm, R ‖ ~R), the card OS's secure-messaging convention."""
     challenge = (yield get_challenge(8)).check().data
     cipher = transport.cipher
     session = session_key(transport.sm, challenge, cipher=cipher)
-    record = CsosEncoding.key_record(card_key)
     body = encrypt_ecb(cipher, session, pad_iso9797_m2(bytes([len(record)]) + record, cipher.block_size))
-    header = bytes([0x84, 0xD4, 0x00, card_key.key.card_ref, len(body) + 4])
+    header = bytes([0x84, 0xD4, 0x00, ref, len(body) + 4])
     mac = mac_algorithm_1(cipher, session, header + body, iv=bytes(cipher.block_size))[:4]
-    (yield CommandApdu(0x84, 0xD4, 0x00, card_key.key.card_ref, body + mac)).check()
+    (yield CommandApdu(0x84, 0xD4, 0x00, ref, body + mac)).check()
     return 2
 
 

@@ -18,6 +18,11 @@ blacklist's ``remove`` leaves them. A transition the table does not allow is ref
 (:meth:`Registry.check_transition` asks before any card is touched). The database itself refuses a
 second live card (issued/active/lost/locked) or a second card in personalisation for one person
 (partial unique indexes, migration 0003). Card numbers are personal data: logged masked only.
+
+A card with the bank application also gets its bank account and PAN sequence number here
+(:meth:`Registry.assign_pan`, before its chip is written; the PAN rule is :mod:`._bank`'s): the registry
+allocates the account numbers, so they are unique and never reused, and the database refuses a second chip
+with the same account and PSN (migration 0010). Its masked PAN is what lists show.
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from sqlalchemy.orm import Session
 
 from cardservice.access import Blacklist
 from cardservice.healthcard import mask_id_number
+from cardservice.issuance._bank import ACCOUNT_DIGITS, pan_for
 from cardservice.issuance._sealing import ContentCipher
+from cardservice.pboc import mask_pan
 from cardservice.store import LIVE_CARD_STATES, CardEventRow, CardRow, Database, StoreError
 
 __all__ = ["CardRecord", "CardStatus", "Registry", "RegistryError"]
@@ -65,6 +72,7 @@ _ALLOWED: dict[CardStatus, frozenset[CardStatus]] = {
 }
 _BLACKLIST_REASONS = {S.LOST: "挂失", S.LOCKED: "锁定", S.REPLACED: "已补换卡", S.CANCELLED: "注销"}
 _SPOILED_REASON = "制卡作废"  # spoiled at issuance, with something written to the chip
+_MAX_PSN = 99
 
 
 class RegistryError(StoreError):
@@ -84,10 +92,24 @@ class CardRecord:
     updated_at: _dt.datetime
     station: str | None = None
     replaces: int | None = None
+    bank_account: int | None = field(default=None, repr=False)
+    pan_sequence: int | None = None
+    masked_pan: str | None = None
 
     @property
     def masked(self) -> str:
         return mask_id_number(self.card_number)
+
+    @property
+    def pan(self) -> str | None:
+        """The bank application's PAN (BIN of the masked PAN ‖ account ‖ Luhn digit), None without one."""
+        if self.bank_account is None or self.masked_pan is None:
+            return None
+        return pan_for(self.masked_pan[:6], self.bank_account)
+
+    @property
+    def psn(self) -> str | None:
+        return None if self.pan_sequence is None else f"{self.pan_sequence:02d}"
 
 
 def _check(card: CardRecord, to: CardStatus) -> None:
@@ -112,6 +134,9 @@ def _record(row: CardRow) -> CardRecord:
         row.updated_at,
         row.station,
         row.replaces,
+        row.bank_account,
+        row.pan_sequence,
+        row.masked_pan,
     )
 
 
@@ -172,6 +197,35 @@ class Registry:
             row.chip_serial = chip_serial
             row.content = self._cipher.seal(row.id, row.issuance_serial, content)
             row.updated_at = _dt.datetime.now(_dt.UTC)
+
+    def assign_pan(self, card_id: int, *, bin_digits: str) -> CardRecord:
+        """Give the card being personalised its bank account and PSN (see the module docstring): a
+        replacement keeps the account of the card it replaces and takes the account's highest PSN + 1 (spoiled
+        cards included); any other card opens an account, numbered by its own registry id, with PSN 01. A card
+        that has them keeps them. :class:`RegistryError` when numbers run out."""
+        with self._db.session() as session:
+            row = self._row(session, card_id, lock=True)
+            if row.bank_account is not None:
+                return _record(row)
+            if row.status != S.PERSONALISING:
+                raise RegistryError(f"card {row.issuance_serial} is {row.status}, not being personalised")
+            old = self._row(session, row.replaces) if row.replaces is not None else None
+            if old is not None and old.bank_account is not None and old.masked_pan is not None:
+                account, bin_digits = old.bank_account, old.masked_pan[:6]
+                used = session.execute(
+                    select(CardRow.pan_sequence).where(CardRow.bank_account == account)
+                ).scalars()
+                psn = max((n for n in used if n is not None), default=0) + 1
+            else:
+                account, psn = row.id, 1
+            if account >= 10**ACCOUNT_DIGITS or psn > _MAX_PSN:
+                raise RegistryError(f"card {row.issuance_serial}: no account number or PSN left")
+            row.bank_account, row.pan_sequence = account, psn
+            row.masked_pan = mask_pan(pan_for(bin_digits, account))
+            row.updated_at = _dt.datetime.now(_dt.UTC)
+            session.flush()
+            log.info("registry: card %s gets bank card %s PSN %02d", row.issuance_serial, row.masked_pan, psn)
+            return _record(row)
 
     def complete(self, card_id: int, *, actor: str, hold: bool = False) -> CardRecord:
         """Verified: active (or issued with *hold*: awaiting handover). A replacement also moves the

@@ -11,6 +11,9 @@ Only a card the registry's transition table lets become ``replaced`` (active, lo
 replaced: an issued card awaiting handover, or a cancelled one, is refused before any card is
 touched. Should the old card change meanwhile (cancelled while the new chip is written), the new
 chip cannot be recorded as its replacement: it is spoiled and blacklisted, never left unrecorded.
+
+The bank application (unless ``bank=False``) keeps the old card's PAN with the next PAN sequence number
+(PSN 02 for the first replacement), so the new chip has card keys of its own (:mod:`._bank`).
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from cardservice.healthcard import Encounter, HealthCardSession, TlvFileModel, mask_id_number
+from cardservice.issuance._bank import BankIssuer
 from cardservice.issuance._batch import (
     CardSource,
     IssuedCard,
+    bank_issuer_of,
     blank_card,
     chip_serial,
     new_security_code,
@@ -108,12 +113,15 @@ def replace_card(
     station: str,
     read_old_card: Callable[[], dict[str, object]] | None = None,
     reason: str = "补卡",
+    bank: BankIssuer | bool = True,
     on_note: Callable[[str], None] = lambda line: None,
     today: _dt.date | None = None,
 ) -> IssuedCard:
     """Issue the replacement of *card_number*'s live card on the next blank card of *source*.
-    *read_old_card*: reads the old card (``HealthCardSession.read_all``) when it is at hand.
-    :class:`RegistryError` before any card is touched when the card cannot be replaced."""
+    *read_old_card*: reads the old card (``HealthCardSession.read_all``) when it is at hand. *bank*: as for
+    :func:`~._batch.run_batch`. :class:`RegistryError` before any card is touched when the card cannot be
+    replaced."""
+    bank_issuer = bank_issuer_of(bank, keystore)
     registry = Registry(database, ContentCipher.from_keystore(keystore))
     old = _card_to_replace(registry, card_number)
     if read_old_card is not None:
@@ -134,8 +142,9 @@ def replace_card(
                             replaces=old.id, station=station)  # fmt: skip
     renewed = _renewed(document, record.issuance_serial or "", today or _dt.date.today())
     outcome, serial, detail = write_card(
-        card, record, renewed, registry=registry, keystore=keystore, sam=sam, transport=transport, actor=actor
-    )
+        card, record, renewed, registry=registry, keystore=keystore, sam=sam, transport=transport, actor=actor,
+        bank=bank_issuer,
+    )  # fmt: skip
     source.eject(card)
     if outcome in ("active", "issued"):
         on_note(f"card {old.issuance_serial} replaced ({reason}) and blacklisted by its serial")

@@ -30,6 +30,7 @@ from cardservice.keys._keystore import (
     KEYSTORE_VERSION,
     KeyEntry,
     KeyStore,
+    RsaKeyEntry,
     ScryptParams,
 )
 from cardservice.keys._mac import mac_algorithm_1, mac_algorithm_3, pad_iso9797_m2, unpad_iso9797_m2
@@ -53,6 +54,7 @@ __all__ = [
     "BlockCipher",
     "KeyEntry",
     "KeyStore",
+    "RsaKeyEntry",
     "Sam",
     "ScryptParams",
     "Sm2PrivateKey",

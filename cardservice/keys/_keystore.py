@@ -1,10 +1,10 @@
-"""An encrypted file of issuer master keys, an optional SM2 signing key and the SAM PIN.
+"""An encrypted file of issuer master keys, RSA private keys, an optional SM2 signing key and the SAM PIN.
 
-File format (UTF-8 JSON, version 1)::
+File format (UTF-8 JSON, version 1 or 2)::
 
     {
       "format": "cardservice-keystore",
-      "version": 1,
+      "version": 2,
       "kdf": {"name": "scrypt", "n": 32768, "r": 8, "p": 1, "salt": "<base64, 16 bytes>"},
       "aead": "AES-256-GCM",
       "nonce": "<base64, 12 bytes>",
@@ -22,8 +22,12 @@ hardware-accelerated and readable by any tool should the file need recovery. The
 where the card protocols demand them.
 
 Plaintext (JSON): ``{"keys": {name: {"algorithm", "key" (hex), "meta"}}, "sm2_private_key": hex|null,
-"sam_pin": str|null}``. Python cannot wipe memory, so decrypted secrets live as long as the
-:class:`KeyStore` object; keep its lifetime short on shared machines.
+"sam_pin": str|null}``; version 2 adds ``"rsa_keys": {name: {"private_key": PKCS#8 PEM, "meta"}}`` (the
+bank issuer's ODA key, with its CA certificate in ``meta``). A store is written as version 1 while it holds
+no RSA key, so older tools keep opening it; one with an RSA key is version 2, which those tools refuse
+rather than open it and drop the key on their next save. Both versions open here. Python cannot wipe
+memory, so decrypted secrets live as long as the :class:`KeyStore` object; keep its lifetime short on shared
+machines.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Self
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -48,10 +54,13 @@ from cardservice.errors import CodecError, CryptoError
 from cardservice.keys._cipher import BlockCipher
 from cardservice.keys._sm2 import Sm2PrivateKey
 
-__all__ = ["KEYSTORE_FORMAT", "KEYSTORE_VERSION", "KeyEntry", "KeyStore", "ScryptParams"]
+__all__ = ["KEYSTORE_FORMAT", "KEYSTORE_VERSION", "KeyEntry", "KeyStore", "RsaKeyEntry", "ScryptParams"]
 
 KEYSTORE_FORMAT = "cardservice-keystore"
-KEYSTORE_VERSION = 1
+#: The newest version written (only by a store with RSA keys); every version up to it opens.
+KEYSTORE_VERSION = 2
+_VERSIONS = (1, 2)
+_RSA_VERSION = 2
 _AEAD = "AES-256-GCM"
 _SALT_BYTES = 16
 _NONCE_BYTES = 12
@@ -90,6 +99,18 @@ class KeyEntry:
         return f"KeyEntry(name={self.name!r}, algorithm={self.algorithm.name}, key=<hidden>)"
 
 
+@dataclass(frozen=True, slots=True)
+class RsaKeyEntry:
+    """One named RSA private key (e.g. the issuer's ODA key); ``meta`` is free-form JSON data."""
+
+    name: str
+    private_key: rsa.RSAPrivateKey = field(repr=False)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"RsaKeyEntry(name={self.name!r}, bits={self.private_key.key_size}, key=<hidden>)"
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -109,10 +130,10 @@ def _derive(passphrase: str | bytes, salt: bytes, params: ScryptParams) -> bytes
     return Scrypt(salt=salt, length=_KEY_BYTES, n=params.n, r=params.r, p=params.p).derive(secret)
 
 
-def _header(params: ScryptParams, salt: bytes, nonce: bytes) -> dict[str, Any]:
+def _header(params: ScryptParams, salt: bytes, nonce: bytes, version: int) -> dict[str, Any]:
     return {
         "format": KEYSTORE_FORMAT,
-        "version": KEYSTORE_VERSION,
+        "version": version,
         "kdf": {"name": "scrypt", "n": params.n, "r": params.r, "p": params.p, "salt": _b64(salt)},
         "aead": _AEAD,
         "nonce": _b64(nonce),
@@ -149,7 +170,7 @@ class KeyStore:
     ``CryptoError`` on :meth:`open`; a missing file gives the usual ``FileNotFoundError``.
     """
 
-    __slots__ = ("_entries", "_key", "_params", "_path", "_rng", "_salt", "_sam_pin", "_sm2_key")
+    __slots__ = ("_entries", "_key", "_params", "_path", "_rng", "_rsa", "_salt", "_sam_pin", "_sm2_key")
 
     def __init__(
         self,
@@ -166,6 +187,7 @@ class KeyStore:
         self._params = params
         self._rng = rng
         self._entries: dict[str, KeyEntry] = {}
+        self._rsa: dict[str, RsaKeyEntry] = {}
         self._sm2_key: Sm2PrivateKey | None = None
         self._sam_pin: str | None = None
 
@@ -209,7 +231,9 @@ class KeyStore:
         store: Self | None = None
         try:
             store = cls._decrypt(target, raw, passphrase, rng)
-        except (CryptoError, CodecError, ValueError, TypeError, KeyError, InvalidTag, binascii.Error):
+        except (
+            CryptoError, CodecError, ValueError, TypeError, KeyError, InvalidTag, UnsupportedAlgorithm, binascii.Error
+        ):  # fmt: skip
             store = None
         if store is None:
             # Raised outside the except block: no chained exception tells *what* was wrong.
@@ -225,7 +249,8 @@ class KeyStore:
         kdf = header["kdf"]
         if (
             header.get("format") != KEYSTORE_FORMAT
-            or header.get("version") != KEYSTORE_VERSION
+            or type(header.get("version")) is not int
+            or header["version"] not in _VERSIONS
             or header.get("aead") != _AEAD
             or not isinstance(kdf, dict)
             or kdf.get("name") != "scrypt"
@@ -242,12 +267,22 @@ class KeyStore:
         key = _derive(passphrase, salt, params)
         plaintext = AESGCM(key).decrypt(nonce, _unb64(envelope["ciphertext"]), _canonical(header))
         store = cls(path, key, salt, params, rng)
-        store._load_payload(json.loads(plaintext.decode("utf-8")))
+        store._load_payload(json.loads(plaintext.decode("utf-8")), header["version"])
         return store
 
-    def _load_payload(self, payload: object) -> None:
+    def _load_payload(self, payload: object, version: int) -> None:
         if not isinstance(payload, dict) or not isinstance(payload["keys"], dict):
             raise ValueError("bad payload")
+        rsa_keys = payload.get("rsa_keys", {}) if version >= _RSA_VERSION else {}
+        if not isinstance(rsa_keys, dict):
+            raise ValueError("bad RSA keys")
+        for name, item in rsa_keys.items():
+            if not isinstance(item, dict) or not isinstance(item["meta"], dict):
+                raise ValueError("bad RSA key entry")
+            key = serialization.load_pem_private_key(item["private_key"].encode("ascii"), password=None)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise ValueError("not an RSA key")
+            self._put_rsa(name, key, item["meta"])
         for name, item in payload["keys"].items():
             if not isinstance(item, dict) or not isinstance(item["meta"], dict):
                 raise ValueError("bad key entry")
@@ -258,8 +293,20 @@ class KeyStore:
             self.set_sam_pin(payload["sam_pin"])
 
     def _payload(self) -> bytes:
+        rsa_keys = {
+            entry.name: {
+                "private_key": entry.private_key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ).decode("ascii"),
+                "meta": dict(entry.meta),
+            }
+            for entry in self._rsa.values()
+        }
         return _canonical(
             {
+                **({"rsa_keys": rsa_keys} if rsa_keys else {}),
                 "keys": {
                     entry.name: {
                         "algorithm": entry.algorithm.value,
@@ -278,7 +325,7 @@ class KeyStore:
         nonce = self._rng(_NONCE_BYTES)
         if len(nonce) != _NONCE_BYTES:
             raise CryptoError("random source returned the wrong length")
-        header = _header(self._params, self._salt, nonce)
+        header = _header(self._params, self._salt, nonce, _RSA_VERSION if self._rsa else 1)
         ciphertext = AESGCM(self._key).encrypt(nonce, self._payload(), _canonical(header))
         envelope = {**header, "ciphertext": _b64(ciphertext)}
         _write_atomically(self._path, json.dumps(envelope, indent=2, sort_keys=True).encode("ascii") + b"\n")
@@ -350,6 +397,39 @@ class KeyStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def put_rsa_key(self, name: str, private_key: rsa.RSAPrivateKey, **meta: Any) -> None:
+        """Add or replace the RSA private key *name* (*meta*: JSON-serialisable, e.g. the key's
+        certificate). Not persisted until :meth:`save`; the file becomes version 2."""
+        self._put_rsa(name, private_key, meta)
+
+    def _put_rsa(self, name: str, private_key: rsa.RSAPrivateKey, meta: Mapping[str, Any]) -> None:
+        if not isinstance(name, str) or not name:
+            raise CodecError("key name must be a non-empty string")
+        if not isinstance(private_key, rsa.RSAPrivateKey):
+            raise CryptoError("not an RSA private key")
+        try:
+            frozen_meta = json.loads(_canonical(meta))
+        except (TypeError, ValueError):
+            frozen_meta = None
+        if frozen_meta is None:
+            raise CodecError("key metadata must be JSON-serialisable")
+        self._rsa[name] = RsaKeyEntry(name, private_key, MappingProxyType(frozen_meta))
+
+    def get_rsa_key(self, name: str) -> RsaKeyEntry:
+        """The RSA key *name* and its metadata; ``CryptoError`` if there is none."""
+        entry = self._rsa.get(name)
+        if entry is None:
+            raise CryptoError(f"no RSA key named {name!r} in the key store")
+        return entry
+
+    def delete_rsa_key(self, name: str) -> None:
+        self.get_rsa_key(name)
+        del self._rsa[name]
+
+    def rsa_key_names(self) -> list[str]:
+        """Names of the stored RSA keys, sorted (not in :meth:`names`, which lists symmetric keys)."""
+        return sorted(self._rsa)
+
     @property
     def sm2_private_key(self) -> Sm2PrivateKey | None:
         return self._sm2_key
@@ -368,7 +448,10 @@ class KeyStore:
         self._sam_pin = pin
 
     def __repr__(self) -> str:
-        return f"KeyStore(path={str(self._path)!r}, keys={len(self._entries)}, <secrets hidden>)"
+        return (
+            f"KeyStore(path={str(self._path)!r}, keys={len(self._entries)}, rsa_keys={len(self._rsa)}, "
+            "<secrets hidden>)"
+        )
 
     def __reduce__(self) -> Any:
         raise TypeError("KeyStore cannot be pickled")

@@ -23,6 +23,7 @@ only; the PIN block passes from the pad to the acquirer message and is kept nowh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import logging
@@ -161,8 +162,19 @@ class BankcardMethod:
             return PinAnswer("unavailable")
         progress = attempt.context.progress
         progress("enter_pin", {})
+        pad, cancel, done = self._pin_pad, attempt.context.cancel, threading.Event()
+
+        def watch() -> None:  # the payer cancelled on the screen, or walked away: end the entry on the pad
+            while not done.wait(0.1):
+                if cancel.is_set():
+                    with contextlib.suppress(PinPadError):
+                        pad.abort()
+                    return
+
+        watcher = threading.Thread(target=watch, name="pin-cancel", daemon=True)
+        watcher.start()
         try:
-            entry = self._pin_pad.read_pin(
+            entry = pad.read_pin(
                 request.pan,
                 timeout=int(self._pin_timeout),
                 on_event=lambda event: progress("pin_digits", {"digits": event.digits}),
@@ -170,6 +182,9 @@ class BankcardMethod:
         except PinPadError as exc:
             _log.warning("PIN pad: %s", exc)
             return PinAnswer("unavailable")
+        finally:
+            done.set()
+            watcher.join()
         if entry.status != "entered" or entry.pin_block is None:
             # The host's abort (the payer walked away, the client cancelled) is a cancel to the sale.
             return PinAnswer("cancelled" if entry.status == "aborted" else entry.status)

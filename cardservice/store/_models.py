@@ -145,11 +145,16 @@ class CardRow(Base):
     replaces: Mapped[int | None] = mapped_column(Integer, nullable=True)
     content: Mapped[str | None] = mapped_column(Text, nullable=True)
     station: Mapped[str | None] = mapped_column(String(128), nullable=True)  # host/reader that issued it
+    # the bank application (migration 0010): account number (the PAN's middle digits), PSN, masked PAN
+    bank_account: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pan_sequence: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    masked_pan: Mapped[str | None] = mapped_column(String(19), nullable=True)
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_cards_card_number", "card_number"),
+        Index("uq_cards_bank_account", "bank_account", "pan_sequence", unique=True),
         Index("ix_cards_batch", "batch"),
         Index("uq_cards_live_person", "card_number", unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE),
         Index(

@@ -7,7 +7,7 @@
 
 import { signal } from "@preact/signals";
 import { post } from "./api.js";
-import { go, onPayment, stillWaiting } from "./app.js";
+import { go, onPayment, readerId, stillWaiting } from "./app.js";
 
 /** The methods the patient carries out at the kiosk while the request waits. */
 export const INTERACTIVE = new Set(["bankcard", "qrcode"]);
@@ -21,24 +21,19 @@ const PIN_MS = 150000; // from the PIN prompt: the pad's own timeout (at most 12
 const STEP_MS = 60000; // from any other stage: the bank's answer, then the HIS
 const AFTER_CODE_MS = 60000; // past the code's expiry: closing it at the gateway, then the HIS
 
-// How the client stops a payment it is making (a QR code the patient gave up on). Not in the API yet: the
-// daemon answers 404 and the code lapses at its expiry instead; see kiosk/README.md.
-export const CANCEL_PATH = "/v1/payments/cancel";
+let current = null; // the payment in flight: {owner, method, reader, amount, timing, cancelling, expiresAt}
 
-let current = null; // the payment in flight: {owner, method, key, amount, timing, cancelling, expiresAt}
-
-/** Follow the interactive payment *key* of the visit *owner*: its progress drives the screens until
+/** Follow the interactive payment of the visit *owner* by *method*: its progress drives the screens until
  *  `stop()`. `timing` goes to the request (api.js) so that each stage moves its timeout. */
-export function follow(owner, method, key, amount) {
-  const payment = { owner, method, key, amount, timing: {}, cancelling: false, expiresAt: null };
+export function follow(owner, method, amount) {
+  const payment = { owner, method, reader: readerId(), amount, timing: {}, cancelling: false, expiresAt: null };
   current = payment;
   pinDigits.value = 0;
   onPayment(progress);
-  // The visit ends meanwhile (card pulled, service paused): a code that left the screen is closed, so that
-  // nobody pays it unseen. The answer is still waited for (app.js): it says whether anything was paid.
-  owner.onEnded = () => {
-    if (method === "qrcode") sendCancel(payment);
-  };
+  // The visit ends meanwhile (card pulled, service paused): the payer walked away. The PIN entry ends on
+  // the pad, a code that left the screen is closed, so that nobody pays it unseen; the answer is still
+  // waited for (app.js), and says whether anything was paid.
+  owner.onEnded = () => sendCancel(payment);
   return {
     timing: payment.timing,
     timeout: START_MS,
@@ -88,12 +83,15 @@ function progress(event) {
       go("pay_qr", { code: String(event.code || ""), expiresAt: payment.expiresAt, amount: shown }, "pay_qr");
       break;
     }
+    case "remove_card": // the card's part is over; it stays in (it is the visit): say so only when paid
+      if (event.result !== "approved") return; // the answer follows at once and says what happened
+    // falls through
     case "paid":
       until(payment, Date.now() + STEP_MS);
       go("working", { title: "已收到付款，正在办理" }, "working");
       break;
     default:
-      return; // remove_card (the card stays in: it is the visit), code_closed: the answer follows at once
+      return; // code_closed: the answer follows at once
   }
   stillWaiting();
 }
@@ -109,11 +107,13 @@ export function cancelCode() {
   sendCancel(payment);
 }
 
+/** POST /v1/payments/cancel: this client's payment at this reader stops at its next safe point. */
 async function sendCancel(payment) {
   try {
-    await post(CANCEL_PATH, { payment_key: payment.key }, { visit: false, timeout: 10000 });
+    await post(`/v1/payments/cancel?reader=${encodeURIComponent(payment.reader)}`, undefined, { visit: false, timeout: 10000 });
   } catch {
-    // Nothing to stop (it has just ended), or no way to stop it here: the code lapses at its expiry.
+    // Nothing in progress any more (404: it has just ended), or the daemon cannot be reached: the code
+    // lapses at its expiry, the PIN entry at the pad's timeout. The answer tells what happened either way.
   }
 }
 

@@ -2,6 +2,7 @@
 // network (a hospital kiosk has none) and no canvas. uqr (vendored from npm, MIT; Project Nayuki's
 // encoder) makes the modules; they are drawn as one SVG path, each module a whole number of screen pixels
 // with crisp edges, black on white, with the standard quiet zone of 4 modules: sharp for any phone camera.
+// The picture is an even number of pixels wide, so that centring it never puts it on a half pixel.
 
 import { encode } from "uqr";
 import { html } from "./html.js";
@@ -13,7 +14,8 @@ const QUIET = 4; // modules of white around the code (ISO/IEC 18004)
 export function QrCode({ text, size, label }) {
   const { data } = encode(text, { ecc: "M", border: QUIET });
   const modules = data.length;
-  const px = Math.max(1, Math.floor(size / modules)) * modules;
+  const scale = Math.max(1, Math.floor(size / modules)); // pixels a module
+  const px = scale * modules + ((scale * modules) % 2);
   let path = "";
   data.forEach((row, y) => {
     let x = 0;
@@ -28,8 +30,8 @@ export function QrCode({ text, size, label }) {
     }
   });
   return html`<svg class="qr" role="img" aria-label=${label} width=${px} height=${px}
-      viewBox=${`0 0 ${modules} ${modules}`} shape-rendering="crispEdges" data-modules=${modules}>
-    <rect width=${modules} height=${modules} fill="#ffffff" />
-    <path d=${path} fill="#000000" />
+      viewBox=${`0 0 ${px} ${px}`} shape-rendering="crispEdges" data-modules=${modules} data-scale=${scale}>
+    <rect width=${px} height=${px} fill="#ffffff" />
+    <path d=${path} fill="#000000" transform=${`scale(${scale})`} />
   </svg>`;
 }

@@ -234,7 +234,7 @@ function PayPin({ amount }) {
     <p class="total">支付金额 <strong>${yuan(amount)}</strong></p>
     <${PinDots} />
     <${PinPadPicture} />
-    <p class="lead">输入完成后按绿色「确认」键。不想付了，请按密码键盘上红色的「取消」键。</p>
+    <p class="lead">输入完成后按绿色「确认」键；如需取消，请按密码键盘上红色的「取消」键。</p>
     <p class="notice">密码只在密码键盘上输入，屏幕不会显示。请用手遮挡，并请勿拔卡。</p></section>`;
 }
 

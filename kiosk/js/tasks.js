@@ -127,7 +127,7 @@ export function reports() {
  *  makes at the kiosk (bank card and PIN pad, QR code) shows its stages as the daemon reports them. */
 async function pay(owner, body, key, path = "/v1/payments") {
   owner.moneyPending += 1;
-  const live = INTERACTIVE.has(body.method) ? follow(owner, body.method, key, body.amount_fen) : null;
+  const live = INTERACTIVE.has(body.method) ? follow(owner, body.method, body.amount_fen) : null;
   try {
     const options = { cardId: owner.cardId, key, visit: false, timeout: live ? live.timeout : 60000, timing: live?.timing };
     const order = await post(path, { reader: readerId(), ...body }, options);

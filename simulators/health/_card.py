@@ -23,6 +23,11 @@ The whole tree comes from the dictionary (``cardservice.healthcard.CARD_FILES``)
   :class:`~cardservice.pboc._profile.BankAccount`; default the DEMO account, keys diversified from the DEMO
   bank keys). ``bank=False`` leaves the two DDFs empty, as on a health-only card (their FIDs are project
   choices). The bank application's commands are in the profile's INS table (:data:`PBOC_INSTRUCTIONS`).
+  With a key store holding the bank issuer's keys (``PBOC-IMK-*``), the card keys come from those.
+* Importing this module also adds :data:`PBOC_INSTRUCTIONS` to the ``blank`` profile: card-issuer writes the
+  bank application to blank cards (``cardservice.issuance``), and a card keeps its profile name for life.
+  Outside the bank application's ADF every one of those handlers answers as the card OS's own (or 6D00, as
+  before), so a blank or health-only card behaves as it did.
 """
 
 from __future__ import annotations
@@ -48,9 +53,12 @@ from cardservice.healthcard import (
     load_holder,
 )
 from cardservice.keys import BlockCipher, KeyStore, diversify
+from cardservice.pboc import AcScheme
+from cardservice.pboc._issuing import KEYSTORE_KEY_NAMES
 from cardservice.pboc._profile import DEMO_ACCOUNT, BankAccount
 from simulators.cardos import (
     NEVER,
+    PROFILES,
     AccessRule,
     CardImage,
     CardOptions,
@@ -137,7 +145,7 @@ def health_profile(
     if city is None:
         raise HolderError("holder DDF1/EF05: city_code (YYCSDM) is required: level-2 keys derive from it")
     factors = (card_factor(atr), city_factor(city))
-    payment = _payment(bank)
+    payment = _payment(bank, keystore)
     mf = _mf(file_contents(data, sm2), masters, factors, payment)
     return CardImage.build(mf, serial=serial, profile=HEALTH_PROFILE, options=options)
 
@@ -145,15 +153,21 @@ def health_profile(
 # -- tree ---------------------------------------------------------------------------------------
 
 
-def _payment(bank: BankAccount | bool) -> tuple[DfSpec, ...]:
-    """The bank application's DFs (PSE, PPSE, ADF), or the two empty DDFs of a health-only card."""
+def _payment(bank: BankAccount | bool, keystore: KeyStore | None) -> tuple[DfSpec, ...]:
+    """The bank application's DFs (PSE, PPSE, ADF), or the two empty DDFs of a health-only card. The issuer
+    master keys come from *keystore* when it has them all (the scheme from their algorithm), else DEMO."""
     if bank is False:
         return payment_shell()
-    if bank is True:
-        return payment_dfs(DEMO_ACCOUNT)
-    if not isinstance(bank, BankAccount):
+    if bank is not True and not isinstance(bank, BankAccount):
         raise ValueError("bank: a BankAccount, True (the DEMO account) or False (no bank application)")
-    return payment_dfs(bank)
+    account = DEMO_ACCOUNT if bank is True else bank
+    stored = KEYSTORE_KEY_NAMES.values()
+    if keystore is None or not all(name in keystore for name in stored):
+        return payment_dfs(account)
+    entries = {name: keystore.get_entry(key) for name, key in KEYSTORE_KEY_NAMES.items()}
+    sm4 = all(entry.algorithm is BlockCipher.SM4 for entry in entries.values())
+    scheme = AcScheme.PBOC_SM4 if sm4 else AcScheme.PBOC_TDES
+    return payment_dfs(account, issuer_keys={name: entry.key for name, entry in entries.items()}, scheme=scheme)
 
 
 def _mf(
@@ -233,3 +247,4 @@ def _ef(file: CardFile, content: FileContent) -> EfSpec:
 
 
 register_profile(HEALTH_PROFILE, health_profile, instructions=PBOC_INSTRUCTIONS)
+register_profile("blank", PROFILES["blank"], instructions=PBOC_INSTRUCTIONS)

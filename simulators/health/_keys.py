@@ -12,7 +12,11 @@ store) agree without any setup.
 
 The key store layout (what :func:`write_demo_keystore` writes and what the profiles read): one
 SM4 entry per ``HEALTH_KEYS`` name with meta ``sam_p1``, ``sam_index`` and ``levels`` (facts sheet
-§4.4), the SAM's ``sm2_private_key`` and its ``sam_pin``.
+§4.4), the SAM's ``sm2_private_key`` and its ``sam_pin``; and the bank issuer's keys card-issuer
+personalises the bank application with: 3DES entries ``PBOC-IMK-AC`` / ``PBOC-IMK-SMI`` / ``PBOC-IMK-SMC``
+(the DEMO bank keys, :func:`simulators.pboc.demo_bank_key`: the demo acquirer's issuer derives from the
+same values) and the RSA entry ``PBOC-ISSUER-RSA`` (the DEMO issuer key with the certificate the DEMO CA
+made for it, :func:`simulators.pboc.demo_issuer_oda_key`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from dataclasses import dataclass, field
 
 from cardservice.healthcard import HEALTH_KEYS, HealthKey, signer_fingerprint
 from cardservice.keys import SM2_CURVE, BlockCipher, KeyStore, ScryptParams, Sm2PrivateKey, sm3_digest
+from cardservice.pboc._issuing import KEYSTORE_KEY_NAMES, KEYSTORE_RSA_KEY_NAME
+from simulators.pboc import demo_bank_key, demo_issuer_oda_key
 
 __all__ = [
     "DEMO_SAM_PIN",
@@ -73,6 +79,10 @@ def write_demo_keystore(
     for name, value in demo_master_keys().items():
         key = _health_key(name)
         store.put_key(name, value, sam_p1=key.sam_p1, sam_index=key.sam_index, levels=key.levels, demo=True)
+    for name, stored in KEYSTORE_KEY_NAMES.items():
+        store.put_key(stored, demo_bank_key(name), algorithm=BlockCipher.TDES, demo=True)
+    oda_key = demo_issuer_oda_key()
+    store.put_rsa_key(KEYSTORE_RSA_KEY_NAME, oda_key.private_key, **oda_key.meta(), demo=True)
     store.set_sm2_private_key(demo_sm2_private_key())
     store.set_sam_pin(DEMO_SAM_PIN)
     store.save()

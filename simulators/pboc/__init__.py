@@ -11,10 +11,13 @@ from simulators.pboc._commands import PBOC_INSTRUCTIONS
 from simulators.pboc._demo import DEMO_BANK_KEY_NAMES, DEMO_PIN, demo_bank_key
 from simulators.pboc._layout import ADF_FID, PPSE_FID, PSE_FID, Counters
 from simulators.pboc._personalise import (
+    DEMO_ISSUER_CERTIFICATE,
     DEMO_RSA_DIR,
     ISSUER_KEY_NAMES,
     OdaIssuer,
+    demo_issuer_oda_key,
     demo_oda_issuer,
+    issuer_oda_key,
     payment_dfs,
     payment_shell,
 )
@@ -23,6 +26,7 @@ from simulators.pboc._session import FAULTS, fault, set_fault
 __all__ = [
     "ADF_FID",
     "DEMO_BANK_KEY_NAMES",
+    "DEMO_ISSUER_CERTIFICATE",
     "DEMO_PIN",
     "DEMO_RSA_DIR",
     "FAULTS",
@@ -33,8 +37,10 @@ __all__ = [
     "Counters",
     "OdaIssuer",
     "demo_bank_key",
+    "demo_issuer_oda_key",
     "demo_oda_issuer",
     "fault",
+    "issuer_oda_key",
     "payment_dfs",
     "payment_shell",
     "set_fault",

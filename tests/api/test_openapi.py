@@ -210,6 +210,7 @@ PROBES: dict[str, Probe] = {
     "POST /v1/payments/top-ups": Probe(
         "/v1/payments/top-ups", json={"amount_fen": 100, "method": "cash"}, idempotent=True
     ),
+    "POST /v1/payments/cancel": Probe("/v1/payments/cancel"),
     "GET /v1/payments/orders": Probe("/v1/payments/orders"),
     "GET /v1/payments/orders/{reference}": Probe("/v1/payments/orders/P-0"),
     "POST /v1/payments/orders/{reference}/refund": Probe(

@@ -181,7 +181,8 @@ class Hopper(Feeder):
     ("kill_after", "settled", "ejected"),
     [
         (40, "spoiled", True),  # mid-personalisation: keys loaded, files half written
-        (260, "active", True),  # every write done, killed while reading back
+        (260, "spoiled", True),  # the health application done, the bank application half written
+        (300, "active", True),  # every write done (the bank application's ACTIVATE is APDU 295), reading back
     ],
 )
 def test_a_run_killed_mid_card_resumes_without_duplicates(

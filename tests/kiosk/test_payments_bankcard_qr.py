@@ -29,7 +29,7 @@ import qrcode
 import qrcode.constants
 import qrcode.exceptions
 from PIL import Image
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Route
 
 from simulators.control import send_control
 from tests.kiosk.conftest import Kiosk, demo_facts, open_kiosk, pcscd_up
@@ -38,8 +38,8 @@ from tests.pcsc.test_daemon_pcsc import Daemon, ctl, start_daemon, wait_for_stat
 pytestmark = pytest.mark.pcsc
 
 LIFETIME = 10  # seconds a payment code lives here
-QR_SECRET_ENV = "KIOSK_TEST_QR_SECRET"  # noqa: S105 - the name of the variable holding it
-QR_SECRET = "kiosk-test-qr-secret-0123456789"  # noqa: S105 - the test gateway's notification key
+QR_SECRET_ENV = "KIOSK_TEST_QR_SECRET"  # the variable holding the QR gateway's notification key
+QR_SECRET = "kiosk-test-qr-secret-0123456789"
 
 # Before the page's scripts: every EventSource it opens, and every payment.progress event it receives.
 _CAPTURE = """(() => {
@@ -180,28 +180,28 @@ def progress_event(kiosk: Kiosk, stage: str) -> dict[str, Any]:
 
 
 def shown_qr(kiosk: Kiosk) -> list[list[bool]]:
-    """The code on the screen as modules, read from the screen's pixels; each module must be whole pixels
-    of one colour (sharp), with a white quiet zone of 4 modules, which is taken off."""
+    """The code on the screen as modules, read from the screen's pixels: sharp (no grey pixel: every edge
+    on the pixel grid), whole pixels a module, big enough for a phone a step away, and a white quiet zone
+    of 4 modules around it, which is taken off."""
     svg = kiosk.page.locator("svg.qr")
     modules = int(svg.get_attribute("data-modules") or 0)
+    scale = int(svg.get_attribute("data-scale") or 0)
+    assert scale >= 12, f"{scale} px a module: too small to scan from a step away"
     image = Image.open(io.BytesIO(svg.screenshot())).convert("L")
-    width, height = image.size
-    assert width == height and width % modules == 0, (image.size, modules)
-    px = width // modules
-    assert px >= 12, f"{px} px a module: too small to scan from a step away"
-    grid = []
-    for y in range(modules):
-        row = []
-        for x in range(modules):
-            corners = {image.getpixel((x * px + dx, y * px + dy)) for dx in (0, px - 1) for dy in (0, px - 1)}
-            dark = image.getpixel((x * px + px // 2, y * px + px // 2)) < 128
-            assert all((value < 128) == dark for value in corners), f"module {x},{y} is blurred"
-            row.append(dark)
-        grid.append(row)
+    grey = sum(image.histogram()[41:215])
+    assert grey == 0, f"{grey} grey pixels: the code is blurred"
+    grid = [[_level(image, x * scale + scale // 2, y * scale + scale // 2) < 128 for x in range(modules)]
+            for y in range(modules)]  # fmt: skip
     quiet = 4
     assert not any(grid[y][x] for y in range(modules) for x in range(modules)
                    if min(x, y) < quiet or max(x, y) >= modules - quiet), "no quiet zone"  # fmt: skip
     return [row[quiet:-quiet] for row in grid[quiet:-quiet]]
+
+
+def _level(image: Image.Image, x: int, y: int) -> int:
+    value = image.getpixel((x, y))
+    assert isinstance(value, int), value  # a grey-scale image: one level a pixel
+    return value
 
 
 def qr_of(text: str, modules: int) -> list[list[list[bool]]]:
@@ -256,7 +256,8 @@ def test_a_bill_paid_by_bank_card_the_pin_typed_on_the_pad(kiosk: Kiosk, manual_
     shown = seen(kiosk)
     assert shown.index("pay_pin") < shown.index("pay_processing") < shown.index("done"), shown
     digits = [e["digits"] for e in kiosk.page.evaluate("window.progress") if e["stage"] == "pin_digits"]
-    assert digits[:2] == [1, 2] and digits[-1] == 6, digits  # counts only: the page never sees the PIN
+    assert digits[:2] == [1, 2], digits  # counts only: the page never sees the PIN
+    assert digits[-1] == 6, digits
     made = [o for o in orders(kiosk) if o["reference"] not in before]
     assert [(o["method"], o["status"]) for o in made] == [("bankcard", "settled")]
 
@@ -317,7 +318,7 @@ def test_no_idle_question_while_the_pin_is_typed_and_cancel_is_on_the_pad(
         context.close()
 
 
-# -- 扫码支付: the code on the phone --------------------------------------------------------------------------
+# -- 扫码支付: the code on the phone ------------------------------------------------------------------------
 
 
 def test_a_top_up_paid_by_scanning_the_code_on_the_screen(kiosk: Kiosk, qr_gateway: str) -> None:
@@ -357,42 +358,62 @@ def test_a_code_nobody_pays_expires_and_nothing_is_charged(kiosk: Kiosk) -> None
 
 def test_cancel_takes_the_code_away_and_nothing_is_charged(kiosk: Kiosk) -> None:
     before = {o["reference"] for o in orders(kiosk)}
-    posted: list[tuple[str, dict[str, str], str | None]] = []
-    kiosk.page.on("request", lambda r: posted.append((r.url, r.headers, r.post_data)) if r.method == "POST" else None)
+    held: list[Route] = []  # the page's cancel request, held so that its screen can be checked
+    kiosk.page.route("**/v1/payments/cancel*", lambda route: held.append(route))
     top_up_by(kiosk, "扫码支付")
     kiosk.wait_for("pay_qr")
-    kiosk.tap("取消")
+    with kiosk.page.expect_request("**/v1/payments/cancel*") as cancel:
+        kiosk.tap("取消")
     kiosk.wait_for("pay_cancelling")
     assert kiosk.page.locator("svg.qr").count() == 0  # nobody can scan it any more
     assert kiosk.prompt == "pay_cancelling"
     kiosk.check("qr-cancelling")
-    kiosk.wait_for("error", timeout=(LIFETIME + 15) * 1000)
+    assert cancel.value.method == "POST"
+    assert "reader=" in cancel.value.url
+    while not held:  # the route's handler runs as Playwright dispatches its events
+        kiosk.page.wait_for_timeout(20)
+    held[0].continue_()
+    kiosk.wait_for("error")
     assert "您已取消支付" in kiosk.text
     assert "✘ 没有扣费" in kiosk.text
     assert kiosk.prompt == "pay_cancelled"
     kiosk.check("qr-cancelled")
     made = [o for o in orders(kiosk) if o["reference"] not in before]
-    assert [(o["method"], o["status"]) for o in made] == [("qrcode", "declined")]
-    # The page asked the daemon to stop that very payment, by the key it was made with.
-    payment_key = next(h["idempotency-key"] for u, h, _ in posted if u.endswith("/v1/payments/top-ups"))
-    cancels = [json.loads(body or "{}") for u, _, body in posted if u.endswith("/v1/payments/cancel")]
-    assert cancels == [{"payment_key": payment_key}]
+    # Closed by the cancel, not by its expiry.
+    assert [(o["method"], o["status"], o["message"]) for o in made] == [("qrcode", "declined", "cancelled")]
 
 
-def test_card_pulled_while_the_code_shows_waits_for_the_outcome(kiosk: Kiosk) -> None:
+def test_card_pulled_while_the_code_shows_closes_it_and_waits_for_the_outcome(kiosk: Kiosk) -> None:
     before = {o["reference"] for o in orders(kiosk)}
     top_up_by(kiosk, "扫码支付")
     kiosk.wait_for("pay_qr")
     kiosk.page.evaluate(_WATCH)
     ctl("remove")
     try:
-        kiosk.wait_for("removed")
-        assert kiosk.page.locator("svg.qr").count() == 0
-        kiosk.page.get_by_text("本次未办理、未扣费").wait_for(timeout=(LIFETIME + 15) * 1000)
+        kiosk.page.get_by_text("本次未办理、未扣费").wait_for()
+        assert kiosk.screen == "removed"
         assert "正在确认本次支付结果" in kiosk.page.evaluate("window.__seen.join('\\n')")
+        assert kiosk.page.locator("svg.qr").count() == 0
         assert kiosk.prompt == "removed_nothing_done"
     finally:
         ctl("insert")
     wait_for_state(kiosk.daemon, "ready")
     made = [o for o in orders(kiosk) if o["reference"] not in before]
-    assert [(o["method"], o["status"]) for o in made] == [("qrcode", "declined")]
+    assert [(o["method"], o["status"], o["message"]) for o in made] == [("qrcode", "declined", "cancelled")]
+
+
+def test_card_pulled_at_the_pin_pad_ends_the_entry_nothing_charged(kiosk: Kiosk, manual_pad: None) -> None:
+    before = {o["reference"] for o in orders(kiosk)}
+    top_up_by(kiosk, "银行卡（芯片）")
+    kiosk.wait_for("pay_pin")
+    pad_waiting_for_pin(kiosk.daemon)
+    ctl("remove")
+    try:
+        kiosk.page.get_by_text("本次未办理、未扣费").wait_for()  # not the pad's 30 s: the entry is aborted
+        assert kiosk.screen == "removed"
+        assert not pad(kiosk.daemon, "status")["status"]["entering"]
+    finally:
+        ctl("insert")
+    wait_for_state(kiosk.daemon, "ready")
+    made = [o for o in orders(kiosk) if o["reference"] not in before]
+    assert [(o["method"], o["status"]) for o in made] == [("bankcard", "declined")]

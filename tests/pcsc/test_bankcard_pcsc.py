@@ -15,6 +15,7 @@ import itertools
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -200,6 +201,39 @@ def test_a_card_going_mute_before_the_first_generate_ac_sends_nothing(daemon: Da
     assert order["status"] in ("declined", "failed"), order
     assert len(sales(daemon)) == count  # the bank never heard of it
     back_in(daemon, inserted)
+
+
+def pad_status(daemon: Daemon) -> dict[str, Any]:
+    control = facts(daemon)["pinpad_control"]
+    done = subprocess.run(
+        [sys.executable, "-m", "simulators.pinpad", "ctl", "--control", control, "status"],
+        check=True, capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+    return dict(json.loads(done.stdout))
+
+
+def test_the_payer_cancels_on_the_screen_while_the_pad_waits_for_the_pin(daemon: Daemon) -> None:
+    count = len(sales(daemon))
+    pad(daemon, "auto", "none")
+    answer: list[dict[str, Any]] = []
+    worker = threading.Thread(target=lambda: answer.append(top_up(daemon, 321)))
+    try:
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not pad_status(daemon)["status"]["entering"]:
+            assert time.monotonic() < deadline, "the PIN entry never started"
+            time.sleep(0.05)
+        pad(daemon, "type", "12")  # two digits, then the payer walks away from the screen
+        with daemon.client(facts(daemon)["kiosk"]) as client:
+            assert client.post("/v1/payments/cancel", params={"reader": "default"}).status_code == 204
+        worker.join(15)
+    finally:
+        pad(daemon, "auto", DEMO_PIN)
+    assert answer, "the payment never answered"
+    assert answer[0]["status"] == "declined", answer[0]
+    assert len(sales(daemon)) == count
+    with daemon.client(facts(daemon)["kiosk"]) as client:
+        assert client.post("/v1/payments/cancel", params={"reader": "default"}).status_code == 404
 
 
 def test_the_bank_holds_exactly_what_was_settled_and_the_log_holds_no_card_data(daemon: Daemon) -> None:

@@ -36,6 +36,7 @@ from cardservice.api._deps import (
     audited,
     call_service,
     patient_of,
+    reader_of,
     services_of,
 )
 from cardservice.api._errors import responses
@@ -111,10 +112,16 @@ def _charging(
         services.hub.publish({**event, **detail})
 
     context = ChargeContext(reader=reader, progress=progress)
+    key = (client.name, view.reader_id)
 
     def run() -> Order:
-        with charge_context(context):  # set on the worker thread the operation runs on
-            return operation()
+        services.charges[key] = context
+        try:
+            with charge_context(context):  # set on the worker thread the operation runs on
+                return operation()
+        finally:
+            if services.charges.get(key) is context:
+                del services.charges[key]
 
     return run
 
@@ -299,3 +306,28 @@ async def reconciliation(
     if format == "csv":
         return PlainTextResponse(report.csv(), media_type="text/csv")
     return PlainTextResponse(report.text())
+
+
+@router.post(
+    "/cancel", status_code=204, summary="Cancel this client's payment in progress at a reader",
+    description="For `bankcard` and `qrcode`, whose charge waits for the payer: the payer walked away or "
+    "pressed 取消. The charge stops at its next safe point — a PIN entry is aborted on the pad, a payment "
+    "code is closed at the gateway — and its order answers as usual (a code paid just before the cancel is "
+    "still paid). Nothing in progress: 404 `no_payment_in_progress`.",
+    responses=responses("rate_limited", "no_payment_in_progress"),
+)  # fmt: skip
+async def cancel_payment(request: Request, client: Kiosk, reader: ReaderQuery = "default") -> Response:
+    services = services_of(request)
+    services.limiter.take(client.name)
+    try:
+        reader_id = services.manager.resolve(reader_of(client, reader))
+    except ServiceError:
+        reader_id = reader
+    context = services.charges.get((client.name, reader_id))
+    if context is None:
+        raise ServiceError(
+            "no_payment_in_progress", "no payment of this client is in progress at this reader"
+        )
+    context.cancel.set()
+    await audit_access(request, client, "payment.cancel", "ok", card=None, target=reader_id)
+    return Response(status_code=204)
