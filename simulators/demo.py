@@ -170,6 +170,7 @@ class Demo:
             if settings.payment_qrcode_url is None:
                 update["payment_qrcode_url"] = url
                 update["payment_qrcode_secret_env"] = _QR_SECRET_ENV
+                update["payment_qrcode_token_env"] = _ACQUIRER_TOKEN_ENV  # one bank, one token for the run
         self._embedded_his = settings.his_url is None
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
         host = f"[{host}]" if ":" in host and not host.startswith("[") else host  # an IPv6 address

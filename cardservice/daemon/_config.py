@@ -233,6 +233,11 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="environment variable holding the secret the QR gateway signs its notifications with",
     )
+    payment_qrcode_token_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding this terminal's token at the QR gateway (sent as Bearer)",
+    )
     payment_qrcode_lifetime: Annotated[float, Field(ge=5, le=900)] = Field(
         default=120.0,
         description="seconds a payment code may be paid before it is closed (the kiosk counts down)",

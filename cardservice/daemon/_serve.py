@@ -27,7 +27,7 @@ from cardservice.access import ApiKeys, AuditLog, Blacklist
 from cardservice.daemon._config import Settings
 from cardservice.daemon._demo import Demo
 from cardservice.daemon._logging import configure_logging
-from cardservice.daemon._terminals import bankcard_method, qrcode_secret
+from cardservice.daemon._terminals import bankcard_method, qrcode_secret, qrcode_token
 from cardservice.errors import CardError
 from cardservice.readers import ReaderBackend, ReaderBinding, ReaderManager, ReservedReader, load_profiles
 from cardservice.store import Database, open_database
@@ -145,6 +145,7 @@ def _payments(
         gateway_timeout=settings.payment_gateway_timeout,
         qrcode_url=settings.payment_qrcode_url,
         qrcode_secret=qrcode_secret(settings),
+        qrcode_token=qrcode_token(settings),
         qrcode_notify_url=settings.payment_qrcode_notify_url,
         qrcode_lifetime=settings.payment_qrcode_lifetime,
         bankcard=bankcard_method(settings, database, readers),

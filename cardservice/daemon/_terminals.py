@@ -17,7 +17,7 @@ from cardservice.daemon._config import Settings
 from cardservice.errors import CardError
 from cardservice.store import Database
 
-__all__ = ["JOURNAL_KEY_FILE", "bankcard_method", "qrcode_secret"]
+__all__ = ["JOURNAL_KEY_FILE", "bankcard_method", "qrcode_secret", "qrcode_token"]
 
 #: The bank-card journal's sealing key (AES-256), in the data directory.
 JOURNAL_KEY_FILE = "bankcard-journal.key"
@@ -98,3 +98,13 @@ def qrcode_secret(settings: Settings) -> str | None:
     if not secret:
         raise CardError(f"payment_qrcode_secret_env: ${settings.payment_qrcode_secret_env} is not set")
     return secret
+
+
+def qrcode_token(settings: Settings) -> str | None:
+    """This terminal's token at the QR gateway, from ``payment_qrcode_token_env`` (unset: none sent)."""
+    if not settings.payment_qrcode_token_env:
+        return None
+    token = os.environ.get(settings.payment_qrcode_token_env, "").strip()
+    if not token:
+        raise CardError(f"payment_qrcode_token_env: ${settings.payment_qrcode_token_env} is not set")
+    return token

@@ -209,7 +209,9 @@ async function runCommit(owner, { task, method, keys, step }) {
     try {
       registration = await post("/v1/registration/bookings", { reader: readerId(), slot_id: task.slot.id }, { cardId: owner.cardId, key: keys.book, visit: false });
     } catch (error) {
-      return owner.ended ? null : failed(error, { notDone: ["未挂号", "没有扣费"], retry: task.kind });
+      // 重试 sends the same confirmation again, with the same keys: a booking that did go through is not made twice.
+      const again = () => commit({ task, method, keys, step });
+      return owner.ended ? null : failed(error, { notDone: ["未挂号", "没有扣费"], retry: again });
     }
     billId = registration.bill_id;
     owner.committed.push(`已预约挂号：${registration.department_name} ${registration.queue_number}号（未缴费）`);

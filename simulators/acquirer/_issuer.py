@@ -64,6 +64,7 @@ from cardservice.acquiring import (
 from cardservice.errors import CryptoError
 from cardservice.keys import BlockCipher, decrypt_ecb
 from cardservice.pboc import (
+    AcScheme,
     application_cryptogram,
     arpc_method_1,
     card_master_key,
@@ -135,6 +136,7 @@ class _Card:
     session: bytes
     arqc: bytes
     atc: bytes
+    scheme: AcScheme = AcScheme.PBOC_TDES
 
 
 class Issuer:
@@ -181,12 +183,15 @@ class Issuer:
             arqc, atc, aip, iad = values[0x9F26], values[0x9F36], values[0x82], values[0x9F10]
             if values.get(0x9F27, b"\x80")[0] & 0xC0 != 0x80 or len(iad) < 7:
                 return None
-            card_key = card_master_key(self.keys.imk_ac, sale.pan, sale.psn or "00")
-            session = session_key(card_key, atc)
-            expected = application_cryptogram(session, cryptogram_input(values, aip, atc, iad[3:7]))
+            # The IAD's algorithm id says which scheme the card computes with (01 3DES, 04 SM4: _profile).
+            scheme = AcScheme.PBOC_SM4 if iad[7:8] == b"\x04" else AcScheme.PBOC_TDES
+            card_key = card_master_key(self.keys.imk_ac, sale.pan, sale.psn or "00", scheme)
+            session = session_key(card_key, atc, scheme)
+            data = cryptogram_input(values, aip, atc, iad[3:7])
+            expected = application_cryptogram(session, data, scheme)
         except (KeyError, IndexError, ValueError, CryptoError, Iso8583Error):  # 55 malformed or incomplete
             return None
-        return _Card(session, arqc, atc) if hmac.compare_digest(expected, arqc) else None
+        return _Card(session, arqc, atc, scheme) if hmac.compare_digest(expected, arqc) else None
 
     def _pin_result(self, sale: SaleRequest, failures: int) -> str | None:
         """None when the PIN is right (or absent), else the response code; books the failure count."""
@@ -209,7 +214,7 @@ class Issuer:
         if card is None:
             return b""
         arc = code.encode("ascii")
-        arpc = arpc_method_1(card.session, card.arqc, arc)
+        arpc = arpc_method_1(card.session, card.arqc, arc, card.scheme)
         if overrides.corrupt_arpc:
             arpc = arpc[:-1] + bytes((arpc[-1] ^ 0xFF,))
         objects: list[tuple[int, bytes]] = [(0x91, arpc + arc)]
@@ -220,8 +225,9 @@ class Issuer:
         header = SCRIPT_COMMANDS[request.command]
         data = bytes.fromhex(f"{request.balance_fen:012d}") if request.command == "put-balance" else b""
         lc = bytes((len(data) + 4,))
-        card_key = card_master_key(self.keys.imk_smi, sale.pan, sale.psn or "00")
-        mac = script_mac(session_key(card_key, card.atc), header + lc + card.atc + card.arqc + data)
+        card_key = card_master_key(self.keys.imk_smi, sale.pan, sale.psn or "00", card.scheme)
+        session = session_key(card_key, card.atc, card.scheme)
+        mac = script_mac(session, header + lc + card.atc + card.arqc + data, card.scheme)
         return issuer_script(request.template, [header + lc + data + mac])
 
     def _answer(self, sale: SaleRequest, record: IsoRecord, icc: bytes, local_time: str) -> SaleResponse:

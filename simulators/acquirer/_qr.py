@@ -9,7 +9,8 @@ the payer's phone pays it, the acquirer tells the terminal (a signed notificatio
     POST /v1/qr/refunds                       {"charge_reference", "refund_reference", "amount_fen"}
     GET  /v1/qr/transactions?day=YYYY-MM-DD   the day's paid codes (kind "charge", "approved") and refunds
     POST /control/qr/{reference}/pay          the payer's phone pays the code
-    POST /control/qr/scan                     {"code": code_url}: the same, by the code the kiosk shows
+    POST /control/qr/scan                     {"code": code_url}: the same, by the code the kiosk shows;
+                                              no body: the newest open code (the one on screen now)
     GET  /control/qr/{reference}              the code and every payment a phone made on it
     GET|POST /control/qr                      {"notify_url", "drop_notifications"}
 
@@ -74,7 +75,7 @@ class QrRefundIn(BaseModel):
 
 
 class ScanIn(BaseModel):
-    code: str = Field(min_length=1, max_length=200)
+    code: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class QrControlIn(BaseModel):
@@ -183,8 +184,10 @@ def qr_router(store: AcquirerStore, settings: QrSettings, *, delay: Callable[[],
         return {"transaction": answer(txn), "payments": [p.as_json() for p in store.qr_payments(reference)]}
 
     @router.post("/control/qr/scan", response_model=None)
-    async def scan(body: ScanIn) -> dict[str, object] | JSONResponse:
-        reference = store.qr_reference_of(body.code)
+    async def scan(body: ScanIn | None = None) -> dict[str, object] | JSONResponse:
+        # No code given: the payer scans the code on the kiosk's screen now (the newest open one; demos).
+        code = body.code if body is not None else None
+        reference = store.qr_reference_of(code) if code is not None else store.qr_newest_open()
         if reference is None:
             return _error(404, "not_found", "no such code")
         return await pay(reference)

@@ -292,6 +292,15 @@ class AcquirerStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
+    def qr_newest_open(self) -> str | None:
+        """The reference of the newest code still open (the one a kiosk shows now), if any."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT reference FROM qr_transactions WHERE kind = 'code' AND status = 'open' "
+                "ORDER BY at DESC, rowid DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def qr_close(self, reference: str) -> QrTransaction:
         """Close the code *reference*: an open one is closed (nothing will ever be paid on it), a paid one
         or a refund answers as it is, an unknown reference is closed for good (a code or refund asked
