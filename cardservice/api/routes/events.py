@@ -102,7 +102,9 @@ def _key_check(services: Services, client: ApiClient) -> KeyCheck:
     summary="Card and reader events (Server-Sent Events)",
     description="`text/event-stream`; event types: card.inserted, card.removed, card.error, "
     "reader.added, reader.removed, sam.inserted, sam.removed, service.down, service.up, printer.problem "
-    "(code, message_zh: paper out, cover open, ...), printer.ready. Reconnect with "
+    "(code, message_zh: paper out, cover open, ...), printer.ready, payment.progress (to the paying client "
+    "only: stage enter_pin, pin_digits with a count, processing, remove_card, scan_code with the code). "
+    "Reconnect with "
     "Last-Event-ID to get missed events. Authenticate with a key header or `?ticket=`. The stream ends "
     "with `overflow` (the client did not keep up) or `closed` (`code` unauthorized: the key was revoked, "
     "or could not be checked for a while).",
