@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
 from drivers.feeders import ControlError, send_control
+from simulators._ptyport import serve
 from simulators.idcard._cards import CardFileError, load_card, shipped_cards
 from simulators.idcard._control import ControlSocket
 from simulators.idcard._device import FAULTS, VirtualIdCardReader
@@ -72,39 +70,21 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     reader = VirtualIdCardReader(card)
-    done = threading.Event()
 
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        pty = PtyReader(reader, link=args.link).start()
-    except OSError as exc:
-        print(f"cannot make the pty: {exc}", file=sys.stderr)
-        return 1
-    try:
-        control = ControlSocket(args.control or f"{args.link}.ctl", reader).start()
-    except (OSError, ControlError) as exc:
-        pty.stop()
-        print(f"cannot listen for control: {exc}", file=sys.stderr)
-        return 1
-    try:
-        print(f"pty {pty.path}", flush=True)
-        print(f"link {args.link}", flush=True)
-        print(f"control {control.path}", flush=True)
+    def ready() -> None:
         if card is not None:
             print(
                 f"card on the reader: {card.person.card_type.value} {card.person.masked_number}", flush=True
             )
         reader.on_event = lambda line: print(line, flush=True)  # after the addresses: they come first
-        while not done.wait(1.0):
-            pass
-    finally:
-        control.stop()
-        pty.stop()
-    return 0
+
+    def control() -> ControlSocket:
+        try:
+            return ControlSocket(args.control or f"{args.link}.ctl", reader).start()
+        except ControlError as exc:
+            raise OSError(str(exc)) from None
+
+    return serve(PtyReader(reader, link=args.link), control, ready)
 
 
 if __name__ == "__main__":
