@@ -47,6 +47,7 @@ _TAGS = [
     {"name": "payments", "description": "缴费: bills, prepaid account, payments, refunds, 对账"},
     {"name": "printing", "description": "打印: registration slips, receipts, lab reports; the print queue"},
     {"name": "idcard", "description": "身份证: the person on the ID card lying on an ID-card reader"},
+    {"name": "issuance", "description": "自助发卡: a card issued here by the issuance service"},
     {"name": "kiosk", "description": "the kiosk page (/kiosk/): its launch and its settings"},
 ]
 

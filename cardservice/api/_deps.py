@@ -26,6 +26,7 @@ from cardservice.errors import CardserviceError, ServiceError
 from cardservice.healthcard import Cardholder, CardValidity, Identity, IssuerData
 from cardservice.his import HisConnector, Patient
 from cardservice.idcard import IdCardMonitor, IdCardType
+from cardservice.issuance import IssuanceResult, PersonIn
 from cardservice.payments import PaymentPolicy, Payments
 from cardservice.printing import PrintQueue
 from cardservice.readers import CardView, ReaderManager
@@ -41,6 +42,8 @@ __all__ = [
     "HisService",
     "IdCardService",
     "IdempotencyKey",
+    "IssuanceDesk",
+    "IssuanceService",
     "Kiosk",
     "PaymentsService",
     "PrintService",
@@ -77,6 +80,13 @@ class ApiClient(Protocol):
     def scopes(self) -> Iterable[str]: ...
 
 
+class IssuanceDesk(Protocol):
+    """Where this kiosk's cards are issued (:class:`cardservice.issuance.KioskRelay`): blocks until done,
+    raises :class:`cardservice.issuance.IssuanceFailed`."""
+
+    def issue(self, person: PersonIn, *, on_stage: Callable[[str], None]) -> IssuanceResult: ...
+
+
 @dataclass
 class Services:
     """What the API needs from the rest of the daemon."""
@@ -95,6 +105,7 @@ class Services:
     payment_policy: PaymentPolicy = field(default_factory=PaymentPolicy)  # which client may use which method
     print_queue: PrintQueue | None = None  # /v1/print (None: no printer configured, 503)
     idcard: IdCardMonitor | None = None  # /v1/idcard (None: no ID-card reader configured, 503)
+    issuance: IssuanceDesk | None = None  # /v1/issuance (None: no [issuance] configured, 503)
     hospital_name: str = "示范医院"  # printed at the head of every ticket
     # Answers from memory when it can, without blocking: (known, client). Unset: always authenticate.
     authenticate_cached: Callable[[str], tuple[bool, ApiClient | None]] | None = None
@@ -231,11 +242,19 @@ def _idcard(request: Request) -> IdCardMonitor:
     return monitor
 
 
+def _issuance(request: Request) -> IssuanceDesk:
+    desk = services_of(request).issuance
+    if desk is None:
+        raise ServiceError("issuance_unavailable", "card issuance is not configured on this daemon")
+    return desk
+
+
 # Declared after the client in a route's signature, so a request without a key gets 401, not 503.
 HisService = Annotated[HisConnector, Depends(_his)]
 PaymentsService = Annotated[Payments, Depends(_payments)]
 PrintService = Annotated[PrintQueue, Depends(_print_queue)]
 IdCardService = Annotated[IdCardMonitor, Depends(_idcard)]
+IssuanceService = Annotated[IssuanceDesk, Depends(_issuance)]
 
 
 # -- request parameters -----------------------------------------------------------------------------------

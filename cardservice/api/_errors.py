@@ -130,6 +130,21 @@ ERRORS: dict[str, tuple[int, str]] = {
     "idcard_protocol": (502, "身份证阅读器返回的数据有误"),
     "idcard_timeout": (504, "身份证阅读器响应超时"),
     "idcard_reader_offline": (503, "身份证阅读器未连接，请联系工作人员"),
+    # card issuance at the kiosk (自助发卡; the issuance service and the kiosk's dispenser)
+    "issuance_unavailable": (503, "发卡服务暂时不可用，请到人工窗口办理"),
+    "issuance_busy": (409, "本机正在发卡，请稍候"),
+    "issuance_consent_required": (422, "请先阅读并同意写入卡片的信息"),
+    "issuance_invalid_person": (422, "证件信息不能用于办理居民健康卡，请到人工窗口办理"),
+    "issuance_has_card": (409, "您已有居民健康卡，无需重复办理"),
+    "issuance_refused": (403, "您的证件暂不能自助办卡，请到人工窗口办理"),
+    "issuance_card_spoiled": (502, "制卡失败，卡片已回收，请重新办理或到人工窗口办理"),
+    "issuance_interrupted": (502, "发卡中断，请到人工窗口办理"),
+    "issuance_failed": (502, "发卡失败，请到人工窗口办理"),
+    "dispenser_empty": (503, "发卡机卡箱已空，请补充卡片"),
+    "dispenser_jam": (503, "发卡机卡堵塞，请清理卡道"),
+    "dispenser_timeout": (503, "发卡机无响应"),
+    "dispenser_protocol": (503, "发卡机通讯错误"),
+    "dispenser_fault": (503, "发卡机故障，请联系工作人员"),
     "internal_error": (500, "服务内部错误"),
 }
 

@@ -4,13 +4,14 @@
 
     card-issuer check FILE                                   every bad row, no card touched
     card-issuer batch FILE -r READER --keys STORE [--sam-reader SAM] [--feeder card-sim[:PORT|PATH]]
-                          [--dispenser KIND:DEVICE[,OPTION=VALUE...]]
+                          [--dispenser KIND:DEVICE[,OPTION=VALUE...]] [--no-bank]
                           [--report-dir DIR] [--hold] [--strict] [--wait S] [--issuer-name N --issuer-code C]
     card-issuer list [--status S] [--batch B] [--card NUMBER] [--json]
     card-issuer show CARD_NUMBER                             the person's cards and every transition
     card-issuer lost | found | lock | unlock | cancel | handover CARD_NUMBER [--reason TEXT]
-    card-issuer replace CARD_NUMBER -r READER --keys STORE [--old-reader R] [--sam-reader SAM]
+    card-issuer replace CARD_NUMBER -r READER --keys STORE [--old-reader R] [--sam-reader SAM] [--no-bank]
     card-issuer blacklist list | export FILE | import FILE | add | remove
+    card-issuer [--home DIR] serve                           the issuance service kiosks issue cards through
 
 The registry, the blacklist and the audit log live in the daemon's database (``--home``, else
 ``$CARDSERVICE_HOME``; ``database_url`` of its configuration): a daemon on the same database refuses a
@@ -18,7 +19,9 @@ card from the moment it is reported lost. Card keys are diversified from the mas
 store (``--keys``; passphrase from ``$CARDSERVICE_KEYS_PASSPHRASE`` or asked); the read-back uses the
 PSAM in ``--sam-reader`` when given, as a terminal would. The blank cards' transport key comes from
 ``$CARDSERVICE_TRANSPORT_KEY`` (32 hex digits, or AUTH:SM), else the key store's ``TRANSPORT_AUTH`` /
-``TRANSPORT_SM`` entries, else card-sim's published blank-card value (with a notice).
+``TRANSPORT_SM`` entries, else card-sim's published blank-card value (with a notice). Every card also gets
+the bank application (PBOC debit; PAN from the registry, keys from the store's ``PBOC-IMK-*`` and
+``PBOC-ISSUER-RSA``, see ``cardservice.issuance._bank``) unless ``--no-bank``.
 
 ``replace`` takes an active, lost or locked card (an issued or cancelled one is refused before any card
 is touched); ``blacklist remove`` takes entries added by hand, the registry's follow the card's status.
@@ -50,10 +53,18 @@ from typing import TYPE_CHECKING, TextIO
 from cardservice import __version__
 from cardservice.cli import _operator, _readers
 from cardservice.cli._admin import DataContext, add_blacklist_commands, audited, guarded
-from cardservice.errors import CardError, CodecError
+from cardservice.errors import CardError, CodecError, CryptoError
 
 if TYPE_CHECKING:
-    from cardservice.issuance import CardSource, IssuedCard, IssuerProfile, Person, RowError, TransportKeys
+    from cardservice.issuance import (
+        BankIssuer,
+        CardSource,
+        IssuedCard,
+        IssuerProfile,
+        Person,
+        RowError,
+        TransportKeys,
+    )
     from cardservice.keys import KeyStore, Sam
 
 __all__ = ["main"]
@@ -108,6 +119,21 @@ def _transport_keys(store: KeyStore) -> TransportKeys:
         "published transport key of card-sim's blank cards (real blank cards come with their own)"
     )
     return TransportKeys.card_sim()
+
+
+def _bank(args: argparse.Namespace, store: KeyStore) -> BankIssuer | bool:
+    """The bank application's issuer from the key store, or False with ``--no-bank``."""
+    from cardservice.issuance import BankIssuer
+
+    if args.no_bank:
+        return False
+    try:
+        bank = BankIssuer.from_keystore(store)
+    except (CryptoError, CodecError) as exc:
+        raise UsageError(f"--keys: no usable bank keys ({exc}); add them, or issue with --no-bank") from None
+    if bank.oda_key is None:
+        _say("notice: no PBOC-ISSUER-RSA in the key store: bank applications without SDA/DDA")
+    return bank
 
 
 def _issuer(args: argparse.Namespace) -> IssuerProfile:
@@ -304,6 +330,7 @@ def _run_batch(args: argparse.Namespace, ctx: DataContext, done: list[IssuedCard
     with ExitStack() as stack, _terminal(args, stack) as (store, sam):
         registry = Registry(ctx.database, ContentCipher.from_keystore(store))
         transport = _transport_keys(store)
+        bank = _bank(args, store)
         source = _source(args, reader)
         stack.callback(getattr(source, "close", lambda: None))
         pending = registry.pending(station=station)
@@ -319,7 +346,7 @@ def _run_batch(args: argparse.Namespace, ctx: DataContext, done: list[IssuedCard
             result = run_batch(
                 people, registry=registry, source=source, keystore=store, sam=sam, transport=transport,
                 issuer=_issuer(args), actor=ctx.actor, batch=batch, station=station, hold=args.hold,
-                on_card=on_card, on_note=note,
+                bank=bank, on_card=on_card, on_note=note,
             )  # fmt: skip
             report.cards = result.cards
             report.finished = _dt.datetime.now(_dt.UTC)
@@ -353,6 +380,7 @@ def _cmd_list(args: argparse.Namespace, ctx: DataContext) -> int:
                 "batch": card.batch,
                 "batch_row": card.batch_row,
                 "replaces": card.replaces,
+                "bank_card": card.masked_pan,
                 "updated_at": card.updated_at.isoformat(),
             }
             for card in cards
@@ -381,7 +409,9 @@ def _cmd_show(args: argparse.Namespace, ctx: DataContext) -> int:
         print("no cards for that card number")
         return 1
     for card in cards:
-        print(f"card {card.issuance_serial} ({card.masked}): {card.status}, chip {card.chip_serial or '-'}")
+        bank = f", bank card {card.masked_pan} PSN {card.psn}" if card.masked_pan else ""
+        chip = card.chip_serial or "-"
+        print(f"card {card.issuance_serial} ({card.masked}): {card.status}, chip {chip}{bank}")
         for at, actor, old, new, reason in registry.history(card.id):
             print(f"  {_when(at)}  {actor:16} {old or '-':13} -> {new:13} {reason or ''}".rstrip())
     return 0
@@ -423,6 +453,7 @@ def _cmd_replace(args: argparse.Namespace, ctx: DataContext) -> int:
     number = args.card_number.upper()
     with ExitStack() as stack, _terminal(args, stack) as (store, sam):
         transport = _transport_keys(store)
+        bank = _bank(args, store)
         read_old = None
         if old_reader is not None:
             old = _readers.open_transport(old_reader)
@@ -434,11 +465,17 @@ def _cmd_replace(args: argparse.Namespace, ctx: DataContext) -> int:
             outcome = replace_card(
                 number, ctx.database, source=source, keystore=store, sam=sam, transport=transport,
                 actor=ctx.actor, station=_station(reader), read_old_card=read_old,
-                reason=args.reason or "补卡", on_note=_say,
+                reason=args.reason or "补卡", bank=bank, on_note=_say,
             )  # fmt: skip
             detail.update(outcome=outcome.outcome, issuance_serial=outcome.issuance_serial)
     print(f"{outcome.masked}: {outcome.outcome} {outcome.issuance_serial or ''} {outcome.detail}".rstrip())
     return 0 if outcome.outcome in ("active", "issued") else 1
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from cardservice.issuance_service import serve_command  # --home: the service's data directory
+
+    return serve_command(args.home, None)
 
 
 # -- the parser ---------------------------------------------------------------------------------------
@@ -469,6 +506,7 @@ def _card_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", type=_seconds, metavar="S", help="seconds to wait for each card")
     parser.add_argument("--issuer-name", help="发卡机构名称 (default: the demo issuer)")
     parser.add_argument("--issuer-code", help="发卡机构代码, 11 characters (default: the demo issuer)")
+    parser.add_argument("--no-bank", action="store_true", help="no bank application (health-only cards)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -532,6 +570,8 @@ def _build_parser() -> argparse.ArgumentParser:
     replace.add_argument("--old-reader", help="the old card, to carry its health data over")
     replace.add_argument("--reason", help="recorded with the change (default 补卡)")
     replace.set_defaults(func=guarded("replace", _cmd_replace, program=PROGRAM))
+
+    commands.add_parser("serve", help="the issuance service (--home: its own)").set_defaults(run=_cmd_serve)
 
     add_blacklist_commands(commands, program=PROGRAM)
     return parser

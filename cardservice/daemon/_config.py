@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from cardservice.daemon._issuance import IssuanceConfig
 from cardservice.daemon._sections import (
     BankcardConfig,
     IdCardReaderBinding,
@@ -54,6 +55,7 @@ __all__ = [
     "BankcardConfig",
     "ConfigError",
     "IdCardReaderBinding",
+    "IssuanceConfig",
     "PinPadBinding",
     "PrinterBinding",
     "RateLimit",
@@ -262,6 +264,10 @@ class Settings(BaseSettings):
         default=None, description="environment variable holding the HIS API token (never in the file)"
     )
     kiosk: KioskConfig = Field(default_factory=KioskConfig, description="the kiosk page (/kiosk/)")
+    issuance: IssuanceConfig | None = Field(
+        default=None,
+        description="cards issued at this kiosk (a dispenser; the keys stay at the issuance service)",
+    )
     trusted_signers: list[Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$")]] = Field(
         default_factory=list,
         description="SM3 fingerprints (hex) of the SAM public keys whose encounter-record signatures count "

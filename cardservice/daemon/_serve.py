@@ -88,6 +88,9 @@ def _reader_manager(
 ) -> ReaderManager:
     blacklist = Blacklist(database)
     bindings = [entry for entry in settings.readers if isinstance(entry, ReaderBinding)]
+    reserved = [entry for entry in settings.readers if isinstance(entry, ReservedReader)]
+    if settings.issuance is not None and settings.issuance.reader not in {entry.reader for entry in reserved}:
+        reserved.append(ReservedReader(reader=settings.issuance.reader, role="issuer"))  # the dispenser's
 
     def daemon_audit(**fields: Any) -> None:
         audit_log.record(actor=_DAEMON_ACTOR, **fields)
@@ -99,7 +102,7 @@ def _reader_manager(
     return ReaderManager(
         _reader_backends(settings, demo),
         bindings=bindings,
-        reserved=[entry for entry in settings.readers if isinstance(entry, ReservedReader)],
+        reserved=reserved,
         profiles=load_profiles(settings.card_profiles),
         software_sams=_software_sams(settings, bindings),
         sam_pins=_sam_pins(bindings, demo.sam_pins() if demo is not None else {}),
@@ -192,6 +195,30 @@ def _idcard_monitor(settings: Settings, on_event: Callable[..., None]) -> Any:
     return IdCardMonitor(readers, on_event=on_event)
 
 
+def _issuance(settings: Settings, parts: contextlib.ExitStack) -> Any:
+    """The kiosk's relay to the issuance service (``[issuance]``), or ``None``. What a killed daemon left at
+    the dispenser's read position is settled in the background now (and before every issuance anyway)."""
+    import threading
+
+    from cardservice.daemon._issuance import kiosk_relay
+    from cardservice.issuance import IssuanceFailed
+
+    if settings.issuance is None:
+        return None
+    relay = kiosk_relay(settings.issuance, announce=log.info)
+    parts.callback(relay.close)
+
+    def settle() -> None:
+        try:
+            for note in relay.settle():
+                log.info("issuance: %s", note)
+        except IssuanceFailed as exc:
+            log.warning("issuance: could not settle the dispenser at start: %s [%s]", exc, exc.code)
+
+    threading.Thread(target=settle, name="issuance-settle", daemon=True).start()
+    return relay
+
+
 _DEMO_LAUNCH_LIFETIME = 600.0  # the demo's kiosk link: time to open a browser; a real launcher takes 30 s
 
 
@@ -230,6 +257,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
         if print_queue is not None:
             parts.callback(print_queue.stop)  # a ticket being sent is finished first
         idcards = _idcard_monitor(settings, hub.publish)
+        issuance = _issuance(settings, parts)
         top_ups = tuple(settings.kiosk.top_up_amounts_fen)
         services = Services(
             manager=manager,
@@ -245,6 +273,7 @@ def serve(settings: Settings, *, demo: bool = False, announce: Callable[[str], N
             payment_policy=settings.payment_policy,
             print_queue=print_queue,
             idcard=idcards,
+            issuance=issuance,
             hospital_name=settings.hospital_name,
             kiosk=KioskSettings(**{**settings.kiosk.model_dump(), "top_up_amounts_fen": top_ups}),
         )

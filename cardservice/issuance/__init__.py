@@ -6,6 +6,9 @@ journaled in the card registry so that a killed run resumes; replacement cards; 
     resume(...)                                  settle what a killed run of this station left
     replace_card(...)                            补卡 / 换卡
     Registry(database)                           the card registry and life cycle (挂失, 解挂, ...)
+    BankIssuer.from_keystore(store)              the bank application every card gets (PAN rule: ._bank)
+    relay_issuance(setup, channel, opening)      one card issued at a kiosk, from the issuance service
+    KioskRelay(url, token, source).issue(person) the kiosk's side: dispenser and APDUs relayed (._wire)
 
 Blank cards come from a :class:`CardSource` (a reader swapped by hand, a feeder, a dispenser): the
 sources are drivers (:mod:`drivers.readers`), found through :mod:`cardservice.plugins`. A card dispenser
@@ -13,6 +16,13 @@ sources are drivers (:mod:`drivers.readers`), found through :mod:`cardservice.pl
 makes it and the reader at its read position a card source.
 """
 
+from cardservice.issuance._bank import (
+    DEFAULT_BIN,
+    BankIssuer,
+    check_bank,
+    pan_for,
+    personalise_bank,
+)
 from cardservice.issuance._batch import (
     BatchResult,
     CardSource,
@@ -50,15 +60,33 @@ from cardservice.issuance._personalise import (
     verify_contents,
 )
 from cardservice.issuance._registry import CardRecord, CardStatus, Registry, RegistryError
+from cardservice.issuance._relay import IssuanceFailed, IssuanceResult, KioskRelay
+from cardservice.issuance._remote import FAILURES, IssuerSetup, RelayError, RemoteCardSource, relay_issuance
 from cardservice.issuance._replace import document_from_card, old_card_reader, replace_card
 from cardservice.issuance._report import OUTCOME_LABELS, BatchReport
 from cardservice.issuance._sealing import REGISTRY_KEY_NAME, ContentCipher
+from cardservice.issuance._wire import (
+    STAGES,
+    Answer,
+    Done,
+    Failed,
+    IssuedCardInfo,
+    Opening,
+    PersonIn,
+    ServiceFrame,
+    parse_service_frame,
+)
 
 __all__ = [
     "CARD_SIM_TRANSPORT_KEY",
     "COLUMNS",
+    "DEFAULT_BIN",
+    "FAILURES",
     "OUTCOME_LABELS",
     "REGISTRY_KEY_NAME",
+    "STAGES",
+    "Answer",
+    "BankIssuer",
     "BatchReport",
     "BatchResult",
     "CardDispenser",
@@ -71,23 +99,40 @@ __all__ = [
     "DispenserCardSource",
     "DispenserError",
     "DispenserStatus",
+    "Done",
+    "Failed",
     "FeederEmptyError",
+    "IssuanceFailed",
+    "IssuanceResult",
     "IssuedCard",
+    "IssuedCardInfo",
     "IssuerProfile",
+    "IssuerSetup",
+    "KioskRelay",
     "NotBlankError",
+    "Opening",
     "Person",
+    "PersonIn",
     "Registry",
     "RegistryError",
+    "RelayError",
+    "RemoteCardSource",
     "RowError",
+    "ServiceFrame",
     "TransportKeys",
     "batch_id",
     "blank_card",
+    "check_bank",
     "discard",
     "document_from_card",
     "holder_document",
     "load_people",
     "old_card_reader",
+    "pan_for",
+    "parse_service_frame",
     "personalise",
+    "personalise_bank",
+    "relay_issuance",
     "release",
     "replace_card",
     "resume",

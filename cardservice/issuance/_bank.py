@@ -172,7 +172,7 @@ class BankIssuer:
         return app
 
 
-# -- writing --------------------------------------------------------------------------------------------------
+# -- writing -------------------------------------------------------------------------------------------
 
 
 def _new_df(fid: int, name: bytes, transport: TransportKeys) -> Flow:
@@ -222,7 +222,8 @@ def personalise_bank(app: BankApplication, transport: TransportKeys) -> Flow:
     cipher = _CIPHERS[app.scheme]
     for key in app.keys:
         role = KeyRole.SECURE_MESSAGING if key.secure_messaging else KeyRole.INTERNAL_AUTH
-        sent += yield from _write_key_record(key.ref, CsosEncoding.role_key_record(role, cipher, key.value), transport)
+        record = CsosEncoding.role_key_record(role, cipher, key.value)
+        sent += yield from _write_key_record(key.ref, record, transport)
     sent += yield from _internal_file(PARAMETERS_FID, app.parameters.encode())
     sent += yield from _internal_file(COUNTERS_FID, app.counters.encode())
     if app.icc_key is not None:
@@ -233,7 +234,7 @@ def personalise_bank(app: BankApplication, transport: TransportKeys) -> Flow:
     return sent
 
 
-# -- reading back ---------------------------------------------------------------------------------------------
+# -- reading back --------------------------------------------------------------------------------------
 
 ReadFlow = Generator[CommandApdu, ResponseApdu, list[str]]
 

@@ -217,7 +217,8 @@ def resume(
                     reason = "interrupted mid-personalisation"
                     wrong = _verify(card, sam, content, keystore.sm2_private_key)
                     if not wrong and record.pan is not None and record.psn is not None:
-                        wrong = run_flow(check_bank(record.pan, record.psn), partial(transceive, card.transmit))
+                        exchange = partial(transceive, card.transmit)
+                        wrong = run_flow(check_bank(record.pan, record.psn), exchange)
             except (CardError, CodecError) as exc:
                 eject, wrong = True, [str(exc)]
         where = f"card {record.issuance_serial} ({record.masked})"
@@ -463,7 +464,9 @@ def write_card(
     return status, record.issuance_serial, detail
 
 
-def _bank_application(registry: Registry, record: CardRecord, bank: BankIssuer, holder: Holder) -> BankApplication:
+def _bank_application(
+    registry: Registry, record: CardRecord, bank: BankIssuer, holder: Holder
+) -> BankApplication:
     """The card's bank account from the registry, dated as the health card, and its application."""
     assigned = registry.assign_pan(record.id, bin_digits=bank.bin)
     issued = holder.issuer.issue_date or _dt.date.today()

@@ -38,9 +38,10 @@ from sqlalchemy.orm import Session
 
 from cardservice.access import Blacklist
 from cardservice.healthcard import mask_id_number
-from cardservice.issuance._bank import ACCOUNT_DIGITS, pan_for
+from cardservice.issuance._bank import pan_for
 from cardservice.issuance._sealing import ContentCipher
 from cardservice.pboc import mask_pan
+from cardservice.pboc._profile import DEMO_ACCOUNT_NUMBER
 from cardservice.store import LIVE_CARD_STATES, CardEventRow, CardRow, Database, StoreError
 
 __all__ = ["CardRecord", "CardStatus", "Registry", "RegistryError"]
@@ -218,7 +219,7 @@ class Registry:
                 psn = max((n for n in used if n is not None), default=0) + 1
             else:
                 account, psn = row.id, 1
-            if account >= 10**ACCOUNT_DIGITS or psn > _MAX_PSN:
+            if account >= DEMO_ACCOUNT_NUMBER or psn > _MAX_PSN:
                 raise RegistryError(f"card {row.issuance_serial}: no account number or PSN left")
             row.bank_account, row.pan_sequence = account, psn
             row.masked_pan = mask_pan(pan_for(bin_digits, account))

@@ -142,8 +142,8 @@ def replace_card(
                             replaces=old.id, station=station)  # fmt: skip
     renewed = _renewed(document, record.issuance_serial or "", today or _dt.date.today())
     outcome, serial, detail = write_card(
-        card, record, renewed, registry=registry, keystore=keystore, sam=sam, transport=transport, actor=actor,
-        bank=bank_issuer,
+        card, record, renewed, registry=registry, keystore=keystore, sam=sam, transport=transport,
+        actor=actor, bank=bank_issuer,
     )  # fmt: skip
     source.eject(card)
     if outcome in ("active", "issued"):

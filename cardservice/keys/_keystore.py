@@ -231,9 +231,9 @@ class KeyStore:
         store: Self | None = None
         try:
             store = cls._decrypt(target, raw, passphrase, rng)
-        except (
-            CryptoError, CodecError, ValueError, TypeError, KeyError, InvalidTag, UnsupportedAlgorithm, binascii.Error
-        ):  # fmt: skip
+        except (CryptoError, CodecError, ValueError, TypeError, KeyError, InvalidTag, binascii.Error):
+            store = None
+        except UnsupportedAlgorithm:  # a PEM of a key type this build cannot load
             store = None
         if store is None:
             # Raised outside the except block: no chained exception tells *what* was wrong.
@@ -279,6 +279,8 @@ class KeyStore:
         for name, item in rsa_keys.items():
             if not isinstance(item, dict) or not isinstance(item["meta"], dict):
                 raise ValueError("bad RSA key entry")
+            if not isinstance(item["private_key"], str):
+                raise ValueError("bad RSA key")
             key = serialization.load_pem_private_key(item["private_key"].encode("ascii"), password=None)
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise ValueError("not an RSA key")

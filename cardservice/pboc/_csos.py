@@ -3,9 +3,10 @@
 Shared by the two sides that must agree byte for byte: card-sim (``simulators.pboc``, which builds cards and
 runs the application's commands over these files) and card-issuer (``cardservice.issuance``, which writes
 them to a blank card with APDUs). Like :class:`cardservice.issuance.CsosEncoding`, this is the card OS's
-layout, not the standard's: a real card OS keeps the same data its own way. The issuer's data (records, FCI,
-AIP, CDOLs, ...) comes from :mod:`._profile`; everything the application needs at run time is in the card's
-files, so a card personalised differently behaves differently, restarts keep its state and a tear rolls it back:
+layout, not the standard's: a real card OS keeps the same data its own way. The issuer's data (records,
+FCI, AIP, CDOLs, ...) comes from :mod:`._profile`; everything the application needs at run time is in the
+card's files, so a card personalised differently behaves differently, restarts keep its state and a tear
+rolls it back:
 
 * PSE DDF ``1PAY.SYS.DDF01`` (FID AF01): EF01 = SFI 1, the directory records; EF10 = its FCI proprietary
   template. PPSE ``2PAY.SYS.DDF01`` (AF02) stays empty where it exists (no contactless).

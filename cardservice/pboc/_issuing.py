@@ -68,8 +68,11 @@ class IssuerOdaKey:
     def certifies(self, account: profile.BankAccount) -> bool:
         """Whether a card for *account* may carry this certificate: the PAN starts with the issuer
         identifier and the card expires no later than the certificate's month."""
-        month = (account.expiry.year, account.expiry.month)
-        return account.pan.startswith(self.issuer_identifier) and month <= (self.expires.year, self.expires.month)
+        last = (self.expires.year, self.expires.month)
+        return (
+            account.pan.startswith(self.issuer_identifier)
+            and (account.expiry.year, account.expiry.month) <= last
+        )
 
     def meta(self) -> dict[str, object]:
         """The certificate as JSON values, kept beside the private key (key store meta; the DEMO file)."""
@@ -95,7 +98,7 @@ class IssuerOdaKey:
             expires = _dt.date(year, month, 1)
         except (KeyError, ValueError, TypeError) as exc:
             raise ValueError(f"issuer ODA key: bad certificate data ({type(exc).__name__})") from None
-        if not isinstance(ca_index, int) or not identifier.isdigit():
+        if not isinstance(ca_index, int) or not (identifier.isascii() and identifier.isdigit()):
             raise ValueError("issuer ODA key: bad CA index or issuer identifier")
         return cls(private_key, ca_index, certificate, identifier, expires)
 

@@ -97,6 +97,7 @@ __all__ = [
     "CVN",
     "DDOL",
     "DEMO_ACCOUNT",
+    "DEMO_ACCOUNT_NUMBER",
     "DKI",
     "IAC_DEFAULT",
     "IAC_DENIAL",
@@ -282,9 +283,13 @@ class BankAccount:
         return f"BankAccount(pan={self.pan[:6]}{'*' * (len(self.pan) - 10)}{self.pan[-4:]}, psn={self.psn})"
 
 
-#: DEMO ONLY: the account of every demo card (a Luhn-valid PAN in a 622848 range; no real account).
+#: The account number card-sim's demo cards use, which no registry gives out (its accounts are card ids,
+#: 1 … 999999998): an issued card never shares the demo card's PAN, PSN and so its keys.
+DEMO_ACCOUNT_NUMBER = 999_999_999
+
+#: DEMO ONLY: the account of every demo card (BIN 622848 ‖ 999999999 ‖ Luhn; no real account).
 DEMO_ACCOUNT = BankAccount(
-    pan="6228480000000015",
+    pan="6228489999999996",
     psn="01",
     expiry=_dt.date(2034, 12, 31),
     effective=_dt.date(2024, 1, 1),

@@ -20,6 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import simulators.pboc  # noqa: F401  (adds the bank application's commands to blank cards: issued cards pay)
 from drivers.dispenser._protocol import (
     ACK,
     COMMANDS,

@@ -24,10 +24,7 @@ The whole tree comes from the dictionary (``cardservice.healthcard.CARD_FILES``)
   bank keys). ``bank=False`` leaves the two DDFs empty, as on a health-only card (their FIDs are project
   choices). The bank application's commands are in the profile's INS table (:data:`PBOC_INSTRUCTIONS`).
   With a key store holding the bank issuer's keys (``PBOC-IMK-*``), the card keys come from those.
-* Importing this module also adds :data:`PBOC_INSTRUCTIONS` to the ``blank`` profile: card-issuer writes the
-  bank application to blank cards (``cardservice.issuance``), and a card keeps its profile name for life.
-  Outside the bank application's ADF every one of those handlers answers as the card OS's own (or 6D00, as
-  before), so a blank or health-only card behaves as it did.
+  The same commands run on ``blank`` cards that card-issuer gave the application (:mod:`simulators.pboc`).
 """
 
 from __future__ import annotations
@@ -58,7 +55,6 @@ from cardservice.pboc._issuing import KEYSTORE_KEY_NAMES
 from cardservice.pboc._profile import DEMO_ACCOUNT, BankAccount
 from simulators.cardos import (
     NEVER,
-    PROFILES,
     AccessRule,
     CardImage,
     CardOptions,
@@ -167,7 +163,9 @@ def _payment(bank: BankAccount | bool, keystore: KeyStore | None) -> tuple[DfSpe
     entries = {name: keystore.get_entry(key) for name, key in KEYSTORE_KEY_NAMES.items()}
     sm4 = all(entry.algorithm is BlockCipher.SM4 for entry in entries.values())
     scheme = AcScheme.PBOC_SM4 if sm4 else AcScheme.PBOC_TDES
-    return payment_dfs(account, issuer_keys={name: entry.key for name, entry in entries.items()}, scheme=scheme)
+    return payment_dfs(
+        account, issuer_keys={name: entry.key for name, entry in entries.items()}, scheme=scheme
+    )
 
 
 def _mf(
@@ -247,4 +245,3 @@ def _ef(file: CardFile, content: FileContent) -> EfSpec:
 
 
 register_profile(HEALTH_PROFILE, health_profile, instructions=PBOC_INSTRUCTIONS)
-register_profile("blank", PROFILES["blank"], instructions=PBOC_INSTRUCTIONS)

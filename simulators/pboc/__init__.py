@@ -5,8 +5,15 @@ The health profile (:mod:`simulators.health`) puts it on every card it makes unl
 (:mod:`cardservice.pboc._profile`), and :data:`PBOC_INSTRUCTIONS` adds the commands of
 the card contract to the card OS. :func:`set_fault` arms the ``aac-at-second`` fault (also
 ``{"cmd": "pboc", "fault": ...}`` on card-sim's control socket). :mod:`._layout` says where everything lives.
+
+Importing this package also adds :data:`PBOC_INSTRUCTIONS` to the ``blank`` profile: card-issuer writes the
+bank application to blank cards (``cardservice.issuance``), and a card keeps its profile name for life.
+Outside the application's ADF each of those handlers answers as the card OS's own (or 6D00, as before), so
+a blank card, or one issued without the bank application, behaves as it did. Whatever serves blank cards
+(card-sim, its feeder, the virtual dispenser) imports this package.
 """
 
+from simulators.cardos import PROFILES, register_profile
 from simulators.pboc._commands import PBOC_INSTRUCTIONS
 from simulators.pboc._demo import DEMO_BANK_KEY_NAMES, DEMO_PIN, demo_bank_key
 from simulators.pboc._layout import ADF_FID, PPSE_FID, PSE_FID, Counters
@@ -45,3 +52,5 @@ __all__ = [
     "payment_shell",
     "set_fault",
 ]
+
+register_profile("blank", PROFILES["blank"], instructions=PBOC_INSTRUCTIONS)

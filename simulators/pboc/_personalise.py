@@ -178,7 +178,10 @@ def payment_dfs(
     adf = DfSpec(
         ADF_FID,
         name=profile.AID,
-        children=(*(_records_ef(RECORD_FIDS[sfi], sfi, recs) for sfi, recs in app.records.items()), *internal),
+        children=(
+            *(_records_ef(RECORD_FIDS[sfi], sfi, recs) for sfi, recs in app.records.items()),
+            *internal,
+        ),
         keys=keys,
         create=NEVER,
         write_key=NEVER,

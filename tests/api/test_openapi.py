@@ -37,9 +37,11 @@ from schemathesis.checks import load_all_checks
 
 from cardservice.api import RateLimiter
 from cardservice.daemon import RateLimit
+from cardservice.healthcard import mask_id_number
 from cardservice.his import HisProtocolError, HisTimeout, HisUnavailable, open_embedded_his
 from cardservice.idcard import IdCardMonitor
 from cardservice.idcard.testing import FakeIdCardReader
+from cardservice.issuance import IssuanceResult, PersonIn
 from cardservice.payments import CashDesk, Ledger, Payments, PrepaidAccount
 from cardservice.printing import PrintQueue
 from cardservice.store import open_database
@@ -143,9 +145,19 @@ def idcard_monitor() -> IdCardMonitor:
     return monitor
 
 
+class IssuanceDesk:
+    """Issues every applicant a card at once (the service and the dispenser: tests/issuance_service)."""
+
+    def issue(self, person: PersonIn, *, on_stage: Callable[[str], None]) -> IssuanceResult:
+        on_stage("dispensing")
+        return IssuanceResult(mask_id_number(person.id_number), "active", "0000000001")
+
+
 def hospital_stack(make_stack: StackFactory, hospital: Hospital, limiter: RateLimiter) -> Stack:
-    return make_stack(his=hospital.his, payments=hospital.payments, print_queue=hospital.print_queue,
-                      limiter=limiter, idcard=idcard_monitor())  # fmt: skip
+    stack = make_stack(his=hospital.his, payments=hospital.payments, print_queue=hospital.print_queue,
+                       limiter=limiter, idcard=idcard_monitor())  # fmt: skip
+    stack.services.issuance = IssuanceDesk()
+    return stack
 
 
 # -- every status an operation answers is documented --------------------------------------------------------
@@ -228,6 +240,7 @@ PROBES: dict[str, Probe] = {
     "POST /v1/print/jobs/{job_ref}/reprint": Probe("/v1/print/jobs/J-0/reprint", json={}, idempotent=True),
     "GET /v1/print/lab-reports": Probe("/v1/print/lab-reports"),
     "GET /v1/idcard": Probe("/v1/idcard", {"full": True}),
+    "POST /v1/issuance": Probe("/v1/issuance", json={"phone": "13800000001", "consent": True}),
     "POST /v1/kiosk/launch-tokens": Probe("/v1/kiosk/launch-tokens", json={"lifetime": 30}),
     "GET /v1/kiosk/session": Probe("/v1/kiosk/session"),
 }
@@ -267,7 +280,7 @@ def _refusing_limiter(stack: Stack, hospital: Hospital) -> None:
 
 def _unconfigured(stack: Stack, hospital: Hospital) -> None:
     stack.services.his = stack.services.payments = stack.services.print_queue = None
-    stack.services.idcard = None
+    stack.services.idcard = stack.services.issuance = None
 
 
 def _no_card(stack: Stack, hospital: Hospital) -> None:

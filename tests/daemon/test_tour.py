@@ -121,8 +121,13 @@ def test_the_demo_prints_a_kiosk_key_beside_the_his_key_and_writes_both(demo: De
     written = json.loads(keys_file.read_text(encoding="utf-8"))
     idcard = next(line for line in lines if line.startswith("demo ID-card reader:")).split()
     control, card = idcard[idcard.index("--control") + 1], idcard[idcard.index("place") + 1]
+    pad = next(line for line in lines if line.startswith("demo PIN pad")).split()
+    bank = next(line for line in lines if line.startswith("demo bank:"))
+    acquirer = re.findall(r"(http://127\.0\.0\.1:\d+)/control/qr/scan", bank)[0]
     assert written == {"url": demo.url, **printed, "printer_pid": printer_pid,
-                       "idcard_control": control, "idcard_card": card}  # fmt: skip
+                       "idcard_control": control, "idcard_card": card,
+                       "pinpad_control": pad[pad.index("--control") + 1],
+                       "acquirer": acquirer}  # fmt: skip
     assert Path(card).is_file()
     assert any(str(keys_file) in line for line in lines)
     # the printer's real folder, under this CARDSERVICE_HOME

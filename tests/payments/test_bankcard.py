@@ -34,7 +34,7 @@ from simulators.demo import demo_patient
 from simulators.health import create_health_card
 from simulators.pboc import DEMO_PIN, demo_bank_key
 
-PAN = "6228480000000015"
+PAN = "6228489999999996"
 PATIENT = demo_patient()
 TERMINAL, MERCHANT = "00000001", "898110000000001"
 
@@ -124,7 +124,7 @@ def test_an_approved_sale_is_completed_listed_and_settled(world: World) -> None:
     assert result.status is MethodStatus.APPROVED
     assert world.balance() == before - 1500
     (row,) = world.method._book.all()
-    assert (row.state, row.masked_pan, row.amount_fen) == ("completed", "622848******0015", 1500)
+    assert (row.state, row.masked_pan, row.amount_fen) == ("completed", "622848******9996", 1500)
     assert result.transaction_id == row.rrn
     stages = [stage for stage, _ in world.events]
     assert stages == ["reading_card", "enter_pin", *["pin_digits"] * 6, "processing", "remove_card"]

@@ -129,7 +129,7 @@ def test_an_approved_sale_ends_in_a_tc_with_dda_passed(card: CardOS) -> None:
     assert outcome.result is SaleResult.APPROVED
     assert outcome.cid is not None
     assert outcome.cid & 0xC0 == 0x40
-    assert outcome.masked_pan == "622848******0015"
+    assert outcome.masked_pan == "622848******9996"
     tvr = outcome.tvr
     assert not tvr[0] & (0x80 | 0x08 | 0x40)  # ODA performed, DDA and SDA not failed
     assert tvr[2] & 0x04  # online PIN entered
@@ -141,7 +141,7 @@ def test_an_approved_sale_ends_in_a_tc_with_dda_passed(card: CardOS) -> None:
     assert request.icc_data[0x9F02] == bytes.fromhex("000000002500")
     assert request.icc_data[0x9F41] == bytes.fromhex("00000042")
     assert [c.ins for c in seen.commands].count(0x82) == 1  # EXTERNAL AUTHENTICATE with the ARPC
-    assert seen.pins == [PinRequest("6228480000000015")]
+    assert seen.pins == [PinRequest("6228489999999996")]
 
 
 def test_a_sale_reads_only_what_the_afl_names(card: CardOS) -> None:

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from cardservice.store import ApiClientRow, Base, BlacklistRow, Database, StoreError, open_database
+from cardservice.store import ApiClientRow, Base, BlacklistRow, CardRow, Database, StoreError, open_database
 from tests import dbfixtures
 
 TABLES = {
@@ -171,6 +171,21 @@ def test_a_client_name_has_one_active_key_in_the_database_itself(database: Datab
         )
     with pytest.raises(IntegrityError), database.session() as session:
         session.add(client("000000000004", None))
+
+
+def test_no_two_cards_share_a_bank_account_and_pan_sequence_number(database: Database) -> None:
+    """Migration 0010: two chips with one account and PSN would have the same card keys."""
+    now = dt.datetime.now(dt.UTC)
+
+    def card(number: str, account: int | None, psn: int | None) -> CardRow:
+        return CardRow(card_number=number, status="spoiled", bank_account=account, pan_sequence=psn,
+                       created_at=now, updated_at=now)  # fmt: skip
+
+    with database.session() as session:
+        session.add_all([card("A", 7, 1), card("A", 7, 2), card("B", 8, 1), card("C", None, None),
+                         card("D", None, None)])  # fmt: skip
+    with pytest.raises(IntegrityError), database.session() as session:
+        session.add(card("E", 7, 2))
 
 
 def test_an_unreachable_database_is_a_clear_error_without_its_password() -> None:

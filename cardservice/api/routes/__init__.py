@@ -7,6 +7,7 @@ from cardservice.api.routes import (
     card,
     events,
     idcard,
+    issuance,
     kiosk,
     payments,
     printing,
@@ -28,5 +29,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     qrcode.router,
     printing.router,
     idcard.router,
+    issuance.router,
     kiosk.router,
 )

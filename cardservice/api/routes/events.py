@@ -76,8 +76,8 @@ async def _event_client(
 
 def _visible(services: Services, client: ApiClient, event: dict[str, Any]) -> bool:
     """A kiosk session sees the card events of its own readers only (reader and service events all); a
-    payment's progress goes to the client that made the payment, and no other."""
-    if str(event.get("type", "")).startswith("payment."):
+    payment's or an issuance's progress goes to the client that made the request, and no other."""
+    if str(event.get("type", "")).startswith(("payment.", "issuance.")):
         return event.get("client") == client.name
     if not isinstance(client, KioskSession) or not str(event.get("type", "")).startswith("card."):
         return True
@@ -103,7 +103,9 @@ def _key_check(services: Services, client: ApiClient) -> KeyCheck:
     description="`text/event-stream`; event types: card.inserted, card.removed, card.error, "
     "reader.added, reader.removed, sam.inserted, sam.removed, service.down, service.up, printer.problem "
     "(code, message_zh: paper out, cover open, ...), printer.ready, payment.progress (to the paying client "
-    "only: stage enter_pin, pin_digits with a count, processing, remove_card, scan_code with the code). "
+    "only: stage enter_pin, pin_digits with a count, processing, remove_card, scan_code with the code), "
+    "issuance.progress (to the issuing client only: stage settling, dispensing, writing, verifying, "
+    "presenting, capturing). "
     "Reconnect with "
     "Last-Event-ID to get missed events. Authenticate with a key header or `?ticket=`. The stream ends "
     "with `overflow` (the client did not keep up) or `closed` (`code` unauthorized: the key was revoked, "

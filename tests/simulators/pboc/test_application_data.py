@@ -94,8 +94,8 @@ def test_records(card: CardOS) -> None:
     assert select_application(card) == 0x9000
     assert gpo(card)[1] == 0x9000
     values, _ = read_application(card)
-    assert values[0x5A] == unhex("6228480000000015")
-    assert values[0x57] == unhex("6228480000000015 D3412220")
+    assert values[0x5A] == unhex("6228489999999996")
+    assert values[0x57] == unhex("6228489999999996 D3412220")
     assert values[0x5F24] == unhex("341231")
     assert values[0x5F25] == unhex("240101")
     assert values[0x5F34] == unhex("01")

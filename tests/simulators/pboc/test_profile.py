@@ -45,7 +45,7 @@ def test_demo_pan_is_luhn_valid() -> None:
 
 
 def test_account_repr_masks_the_pan() -> None:
-    assert repr(DEMO_ACCOUNT) == "BankAccount(pan=622848******0015, psn=01)"
+    assert repr(DEMO_ACCOUNT) == "BankAccount(pan=622848******9996, psn=01)"
     assert "DEMO" not in repr(DEMO_ACCOUNT)
 
 
@@ -63,7 +63,7 @@ def test_account_repr_masks_the_pan() -> None:
 )
 def test_account_validation(change: dict[str, object]) -> None:
     fields = {
-        "pan": "6228480000000015",
+        "pan": "6228489999999996",
         "psn": "01",
         "expiry": _dt.date(2034, 12, 31),
         "effective": _dt.date(2024, 1, 1),
