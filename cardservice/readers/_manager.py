@@ -3,12 +3,11 @@ user-card reader, and runs every card operation on the reader's own worker threa
 
 Threads::
 
-    monitor-<kind>  one per backend, blocked in ReaderBackend.poll (SCardGetStatusChange for PC/SC):
-                    readers appearing and going, cards inserted and removed, the service restarting.
-                    It never talks to a card.
+    monitor-<kind>  one per backend, blocked in ReaderBackend.poll (SCardGetStatusChange for PC/SC): readers
+                    and cards coming and going, the service restarting. It never talks to a card.
     reader-<id>     one worker per user-card reader (a single-thread executor): connecting, reading the
-                    identity at insertion, and every operation, in arrival order. Two clients never
-                    interleave APDUs on one card; two readers work in parallel.
+                    identity at insertion, every operation, in arrival order (two clients never interleave
+                    APDUs on one card; two readers work in parallel).
 
 Readers have roles (:mod:`cardservice.readers._bindings`): a ``card`` reader's cards are read and served;
 its ``sam`` reader holds the PSAM it is bound to; an ``issuer`` reader is listed but never read;
@@ -20,8 +19,9 @@ whole length, because the SAM's session key is state between commands. An operat
 ``Callable[[CardHandle], T]`` (:mod:`cardservice.readers._handle`): the health application through
 ``card.health``, another application on the chip through ``card.transmit``.
 
-On removal the monitor wipes the cached identity at once, before the worker hears of it: no personal
-data outlives the card in memory, even while the worker is stuck on a slow card.
+On removal the monitor wipes the cached identity at once, before the worker hears of it: no personal data
+outlives the card in memory, even while the worker is stuck on a slow card. A card waiting for its SAM is
+read again when the SAM comes back, a few times if the SAM does not answer at once.
 """
 
 from __future__ import annotations
@@ -61,19 +61,20 @@ Key = tuple[str, str]  # (backend kind, reader name)
 _BACKOFF_FIRST = 0.2
 _BACKOFF_CAP = 2.0
 _POLL_TIMEOUT = 5.0  # the monitor wakes at least this often to notice stop() even without a cancel
+# A card read again as its SAM came back: a SAM just back may not answer yet (tries, pause, which failures).
+_SAM_RETURN_ATTEMPTS, _SAM_RETURN_PAUSE = 3, 0.3
+_TRANSIENT = frozenset({"card_error", "sam_unavailable", "sam_error"})
 
 
 class ReaderManager:
     """Readers, cards and SAMs of one daemon, from one or more *backends*. Thread-safe; :meth:`submit` is
-    the way to a card.
-
-    *bindings*: the user-card readers and their SAMs; *reserved*: readers kept for card-issuer or
-    ignored. *blacklist* answers a card number and issuance serial (XPXLH; a replacement card has its
-    predecessor's number) with a refusal reason (or ``None``); *on_event* receives card and reader
-    events (plain dicts, no personal data) on a monitor or a worker thread; *audit* records the daemon's
-    own card accesses (the read at insertion, where a card first proves it is genuine: :mod:`._insertion`).
-    *trusted_signers*: SM3 fingerprints of the SAM keys whose encounter-record signatures are ``valid``.
-    """
+    the way to a card. *bindings*: the user-card readers and their SAMs; *reserved*: readers kept for
+    card-issuer or ignored. *blacklist* answers a card number and issuance serial (XPXLH; a replacement
+    card has its predecessor's number) with a refusal reason (or ``None``); *on_event* receives card and
+    reader events (plain dicts, no personal data) on a monitor or a worker thread; *audit* records the
+    daemon's own card accesses (the read at insertion, where a card first proves it is genuine:
+    :mod:`._insertion`). *trusted_signers*: SM3 fingerprints of the SAM keys whose encounter-record
+    signatures are ``valid``."""
 
     def __init__(
         self,
@@ -95,12 +96,9 @@ class ReaderManager:
         self._sources = [Source(backend, primary=index == 0) for index, backend in enumerate(listed)]
         kinds = {source.kind for source in self._sources}
         entries: list[ReaderBinding | ReservedReader] = [*bindings, *reserved]
-        for entry in entries:
-            if entry.kind not in kinds:
-                pattern = entry.card if isinstance(entry, ReaderBinding) else entry.reader
-                raise ValueError(
-                    f"reader {pattern!r} is of kind {entry.kind!r}; the backends: {sorted(kinds)}"
-                )
+        for entry in (entry for entry in entries if entry.kind not in kinds):
+            pattern = entry.card if isinstance(entry, ReaderBinding) else entry.reader
+            raise ValueError(f"reader {pattern!r} is of kind {entry.kind!r}; the backends: {sorted(kinds)}")
         self._bindings = list(bindings)
         self._reserved = list(reserved)
         self._profiles = profiles
@@ -313,7 +311,7 @@ class ReaderManager:
                 slot.state = "reading"
                 slot.ready.clear()
                 atr = slot.insertion_mark[0] if slot.insertion_mark else b""
-                slot.executor.submit(self._insert, slot, slot.generation, atr)
+                slot.executor.submit(self._insert, slot, slot.generation, atr, _SAM_RETURN_ATTEMPTS)
 
     def _emit(self, event: Event) -> None:
         event.setdefault("at", time.time())
@@ -348,7 +346,7 @@ class ReaderManager:
                     return link
         raise ServiceError("sam_unavailable", f"the SAM reader {binding.sam!r} is not connected")
 
-    def _insert(self, slot: CardSlot, generation: int, atr: bytes) -> None:
+    def _insert(self, slot: CardSlot, generation: int, atr: bytes, attempts: int = 1) -> None:
         if slot.generation != generation:
             return  # already removed again
         self._close_transport(slot)
@@ -371,6 +369,10 @@ class ReaderManager:
             refusal = refusal_of(insertion, self._blacklist)
         except Exception as exc:
             problem = classify(exc)
+            if attempts > 1 and problem.code in _TRANSIENT:
+                time.sleep(_SAM_RETURN_PAUSE)
+                self._insert(slot, generation, atr, attempts - 1)
+                return
             if problem.code == "internal_error":
                 log.exception("reading the card in %s failed", slot.id)
             with self._lock:
