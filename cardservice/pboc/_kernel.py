@@ -190,9 +190,11 @@ def _ac_answer(data: bytes) -> dict[int, bytes]:
             raise CardDataError("GENERATE AC format 1 answer too short")
         return {0x9F27: value[:1], 0x9F36: value[1:3], 0x9F26: value[3:11], 0x9F10: value[11:]}
     wanted = {tag: find(tlvs, tag) for tag in (0x9F27, 0x9F36, 0x9F26, 0x9F10)}
-    if any(wanted[tag] is None for tag in (0x9F27, 0x9F36, 0x9F26)):
-        raise CardDataError("GENERATE AC answer lacks CID, ATC or AC")
-    return {tag: tlv.value for tag, tlv in wanted.items() if tlv is not None}
+    answer = {tag: tlv.value for tag, tlv in wanted.items() if tlv is not None}
+    # CID 1 byte, ATC 2, AC 8 (EMV Book 3 Annex A): anything else is not an answer to act on.
+    if [len(answer.get(tag, b"")) for tag in (0x9F27, 0x9F36, 0x9F26)] != [1, 2, 8]:
+        raise CardDataError("GENERATE AC answer lacks a well-formed CID, ATC or AC")
+    return answer
 
 
 def _scripts(
