@@ -3,7 +3,6 @@ below from the field table, decodes back to itself, and refuses what is not auth
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import pytest
@@ -392,5 +391,9 @@ def test_sales_round_trip(
 @given(st.binary(max_size=300))
 def test_random_frames_are_iso8583errors(body: bytes) -> None:
     message = DEFAULT_TPDU + unhex("60 31 00 31 10 03") + body
-    with contextlib.suppress(Iso8583Error):
-        decode_message(len(message).to_bytes(2, "big") + message, mac_key=TAK)
+    try:
+        decoded = decode_message(len(message).to_bytes(2, "big") + message, mac_key=TAK)
+    except Iso8583Error:
+        return
+    # Random bytes almost never carry a right MAC: what decodes is a typed message of a known MTI.
+    assert decoded.MTI in {"0200", "0210", "0400", "0410", "0220", "0230", "0500", "0510"}

@@ -76,6 +76,10 @@ def _open(key: rsa.RSAPrivateKey, signature: bytes) -> bytes:
     return RsaPublicKey.of(key).recover(signature)
 
 
+#: What a damaged signature or certificate can fail on (a key or data that is absent or unknown cannot).
+_DAMAGED = set(OdaReason) - {OdaReason.UNKNOWN_CA_INDEX, OdaReason.PAN_MISMATCH, OdaReason.MISSING_DATA}
+
+
 def _reason(call: Callable[[], object]) -> OdaReason:
     with pytest.raises(OdaError) as caught:
         call()
@@ -258,7 +262,7 @@ def test_any_flipped_bit_in_the_issuer_certificate_fails(position: int, bit: int
     flipped = bytearray(cert.certificate)
     flipped[position] ^= 1 << bit
     forged = KeyCertificate(bytes(flipped), cert.remainder, cert.exponent)
-    _reason(lambda: recover_issuer_key(_ca_key(), forged, pan=PAN, today=TODAY))
+    assert _reason(lambda: recover_issuer_key(_ca_key(), forged, pan=PAN, today=TODAY)) in _DAMAGED
 
 
 # -- every failure, one check at a time -----------------------------------------------------------------
@@ -371,7 +375,8 @@ def test_a_certificate_under_the_wrong_key_has_the_wrong_length() -> None:
 
 def test_a_signature_by_another_key_fails() -> None:
     other = generate_icc_key()
-    _reason(lambda: verify_dda(RsaPublicKey.of(ICC), sign_dynamic_data(other, bytes(8), b"un"), b"un"))
+    signed = sign_dynamic_data(other, bytes(8), b"un")
+    assert _reason(lambda: verify_dda(RsaPublicKey.of(ICC), signed, b"un")) in _DAMAGED
 
 
 def test_signing_side_refuses_bad_input() -> None:
