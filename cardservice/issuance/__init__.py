@@ -8,6 +8,7 @@ journaled in the card registry so that a killed run resumes; replacement cards; 
     Registry(database)                           the card registry and life cycle (挂失, 解挂, ...)
     BankIssuer.from_keystore(store)              the bank application every card gets (PAN rule: ._bank)
     relay_issuance(setup, channel, opening)      one card issued at a kiosk, from the issuance service
+    record_id_number(registry, ...)              a child's card (._newborn) gets the child's ID number
     KioskRelay(url, token, source).issue(person) the kiosk's side: dispenser and APDUs relayed (._wire)
 
 Blank cards come from a :class:`CardSource` (a reader swapped by hand, a feeder, a dispenser): the
@@ -42,6 +43,16 @@ from cardservice.issuance._dispenser import (
     DispenserError,
     DispenserStatus,
 )
+from cardservice.issuance._newborn import (
+    BIRTH_CERTIFICATE_TYPE,
+    DOCUMENT_TYPES,
+    GUARDIAN_RELATIONS,
+    ID_CARD_TYPE,
+    ID_NUMBER_REFUSALS,
+    IdNumberRefused,
+    child_person,
+    record_id_number,
+)
 from cardservice.issuance._people import (
     COLUMNS,
     IssuerProfile,
@@ -68,6 +79,7 @@ from cardservice.issuance._sealing import REGISTRY_KEY_NAME, ContentCipher
 from cardservice.issuance._wire import (
     STAGES,
     Answer,
+    ChildIn,
     Done,
     Failed,
     IssuedCardInfo,
@@ -78,10 +90,15 @@ from cardservice.issuance._wire import (
 )
 
 __all__ = [
+    "BIRTH_CERTIFICATE_TYPE",
     "CARD_SIM_TRANSPORT_KEY",
     "COLUMNS",
     "DEFAULT_BIN",
+    "DOCUMENT_TYPES",
     "FAILURES",
+    "GUARDIAN_RELATIONS",
+    "ID_CARD_TYPE",
+    "ID_NUMBER_REFUSALS",
     "OUTCOME_LABELS",
     "REGISTRY_KEY_NAME",
     "STAGES",
@@ -94,6 +111,7 @@ __all__ = [
     "CardRecord",
     "CardSource",
     "CardStatus",
+    "ChildIn",
     "ContentCipher",
     "CsosEncoding",
     "DispenserCardSource",
@@ -102,6 +120,7 @@ __all__ = [
     "Done",
     "Failed",
     "FeederEmptyError",
+    "IdNumberRefused",
     "IssuanceFailed",
     "IssuanceResult",
     "IssuedCard",
@@ -123,6 +142,7 @@ __all__ = [
     "batch_id",
     "blank_card",
     "check_bank",
+    "child_person",
     "discard",
     "document_from_card",
     "holder_document",
@@ -132,6 +152,7 @@ __all__ = [
     "parse_service_frame",
     "personalise",
     "personalise_bank",
+    "record_id_number",
     "relay_issuance",
     "release",
     "replace_card",

@@ -388,8 +388,9 @@ def _issue_one(
     """Personalise and verify one blank card for *person*: (outcome, issuance serial, detail)."""
     try:
         record = registry.begin(
-            person.id_number, actor=actor, batch=batch, batch_row=person.row, station=station
-        )
+            person.id_number, actor=actor, batch=batch, batch_row=person.row, station=station,
+            guardian_number=person.guardian,
+        )  # fmt: skip
     except RegistryError as exc:
         return "skipped", None, str(exc)
     document = holder_document(

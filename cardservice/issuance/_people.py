@@ -63,9 +63,15 @@ class Person:
     """One validated row. ``row``: 1-based data row number in the input (for reports)."""
 
     row: int
-    id_number: str = field(repr=False)
+    id_number: str = field(repr=False)  # KH: the ID number, or a child's birth certificate number
     values: Mapping[str, str] = field(repr=False)
     photo: bytes | None = field(default=None, repr=False)
+    guardian: str | None = field(default=None, repr=False)  # a child's card: the guardian's ID number
+
+    @property
+    def has_id_number(self) -> bool:
+        """Whether the card number is an ID number (not a child's birth certificate number, ._newborn)."""
+        return self.guardian is None
 
     @property
     def masked(self) -> str:
@@ -200,11 +206,13 @@ def holder_document(
 ) -> dict[str, Any]:
     """The card contents for *person* in the holder format (``cardservice.health-holder/1``)."""
     v = person.values
-    sex = _SEXES.get(v.get("sex", "")) if v.get("sex") else id_sex_code(person.id_number)
+    number = person.id_number if person.has_id_number else None  # SFZH: a child may have none yet
+    sex = _SEXES.get(v.get("sex", "")) if v.get("sex") else number and id_sex_code(number)
     if sex is None:
         raise CodecError("sex must be 1, 2, 男 or 女")
-    if sex != id_sex_code(person.id_number):
+    if number is not None and sex != id_sex_code(number):
         raise CodecError("sex differs from the ID number's sex digit")
+    birth_date = id_birth_date(number) if number is not None else _dt.date.fromisoformat(v["birth_date"])
     try:
         expiry = issue_date.replace(year=issue_date.year + issuer.validity_years)
     except ValueError:  # 29 February
@@ -226,11 +234,14 @@ def holder_document(
             "name": v["name"],
             "sex": sex,
             "ethnicity": v.get("ethnicity", "01"),
-            "birth_date": id_birth_date(person.id_number).isoformat(),
-            "id_number": person.id_number,
+            "birth_date": birth_date.isoformat(),
+            **({"id_number": number} if number is not None else {}),
         },
         "DDF1/EF08": {"expiry_date": expiry.isoformat(), **({"phone1": v["phone"]} if "phone" in v else {})},
-        "DDF1/DF01/EF08": {"document_type": "1", "document_number": person.id_number},
+        "DDF1/DF01/EF08": {
+            "document_type": v.get("document_type", "1"),
+            "document_number": v.get("document_number", person.id_number),
+        },
     }
     if "address" in v:
         document["DDF1/DF01/EF05"] = {"address_type1": "1", "address1": v["address"]}

@@ -32,7 +32,7 @@ import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,6 +96,8 @@ class CardRecord:
     bank_account: int | None = field(default=None, repr=False)
     pan_sequence: int | None = None
     masked_pan: str | None = None
+    guardian_number: str | None = field(default=None, repr=False)  # a child's card: the guardian's ID number
+    id_number: str | None = field(default=None, repr=False)  # a child's ID number, recorded after issuance
 
     @property
     def masked(self) -> str:
@@ -138,6 +140,8 @@ def _record(row: CardRow) -> CardRecord:
         row.bank_account,
         row.pan_sequence,
         row.masked_pan,
+        row.guardian_number,
+        row.id_number,
     )
 
 
@@ -160,9 +164,11 @@ class Registry:
         batch_row: int | None = None,
         replaces: int | None = None,
         station: str | None = None,
+        guardian_number: str | None = None,
     ) -> CardRecord:
         """Reserve the person's next card (status personalising) and its issuance serial (XPXLH).
-        Refused when the person has a live card (unless this replaces it) or one in personalisation."""
+        Refused when the person has a live card (unless this replaces it) or one in personalisation.
+        *guardian_number*: a child's card (its number a birth certificate's), linked to that guardian."""
         now = _dt.datetime.now(_dt.UTC)
         try:
             with self._db.session() as session:
@@ -178,6 +184,7 @@ class Registry:
                     batch_row=batch_row,
                     replaces=replaces,
                     station=station and station[:128],
+                    guardian_number=guardian_number,
                     created_at=now,
                     updated_at=now,
                 )
@@ -295,9 +302,40 @@ class Registry:
             actor,
         )
 
+    def record_id_number(
+        self, card_id: int, id_number: str, *, guardian_number: str, actor: str
+    ) -> CardRecord:
+        """Record the ID number of the child whose card *card_id* is (a live card linked to
+        *guardian_number*): from now on it is the person's key as much as the card number. Recording the
+        same number again changes nothing; a number that is another live card's is refused."""
+        masked = mask_id_number(id_number)
+        try:
+            with self._db.session() as session:
+                row = self._row(session, card_id, lock=True)
+                if row.guardian_number is None:
+                    raise RegistryError(f"card {row.issuance_serial} is not a child's card")
+                if row.guardian_number != guardian_number:
+                    raise RegistryError(f"card {row.issuance_serial} is linked to another guardian")
+                if row.status not in LIVE_CARD_STATES:
+                    raise RegistryError(f"card {row.issuance_serial} is {row.status}, not a live card")
+                if row.id_number == id_number:
+                    return _record(row)
+                if row.id_number is not None:
+                    raise RegistryError(f"card {row.issuance_serial} already has another ID number")
+                other = self._live(session, id_number)
+                if other is not None:
+                    raise RegistryError(f"{masked} already has a card ({other.status})")
+                row.id_number = id_number
+                row.updated_at = _dt.datetime.now(_dt.UTC)
+                self._event(session, row.id, actor, row.status, row.status, f"身份证号码登记 {masked}")
+                return _record(row)
+        except IntegrityError:
+            raise RegistryError(f"{masked} already has a card") from None
+
     # -- queries -------------------------------------------------------------------------------
 
     def live_card(self, card_number: str) -> CardRecord | None:
+        """The person's live card: *card_number* is its number, or the ID number recorded for a child's."""
         with self._db.session(readonly=True) as session:
             row = self._live(session, card_number)
             return _record(row) if row else None
@@ -328,8 +366,9 @@ class Registry:
         batch: str | None = None,
         card_number: str | None = None,
         chip_serial: str | None = None,
+        guardian_number: str | None = None,
     ) -> list[CardRecord]:
-        """Cards in the order they were begun, filtered by status, batch, card number and chip."""
+        """Cards in the order they were begun, filtered by status, batch, card number, chip and guardian."""
         with self._db.session(readonly=True) as session:
             query = select(CardRow).order_by(CardRow.id)
             if status is not None:
@@ -340,6 +379,8 @@ class Registry:
                 query = query.where(CardRow.card_number == card_number.upper())
             if chip_serial is not None:
                 query = query.where(CardRow.chip_serial == chip_serial)
+            if guardian_number is not None:
+                query = query.where(CardRow.guardian_number == guardian_number.upper())
             return [_record(row) for row in session.execute(query).scalars()]
 
     def history(self, card_id: int) -> list[tuple[_dt.datetime, str, str | None, str, str | None]]:
@@ -354,7 +395,8 @@ class Registry:
         """The person's live card; *lock*: row-locked until the transaction ends (PostgreSQL), so
         that two status changes of one card never both read the old status."""
         query = select(CardRow).where(
-            CardRow.card_number == card_number, CardRow.status.in_(LIVE_CARD_STATES)
+            or_(CardRow.card_number == card_number, CardRow.id_number == card_number),
+            CardRow.status.in_(LIVE_CARD_STATES),
         )
         if lock:
             query = query.with_for_update()

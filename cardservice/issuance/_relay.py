@@ -101,6 +101,7 @@ class KioskRelay:
         open_timeout: float = 10.0,
     ) -> None:
         self.url = url.rstrip("/") + "/v1/issuances/relay"
+        self.http_url = "http" + url.rstrip("/").removeprefix("ws")  # ws → http, wss → https
         self._token = token
         self._make = source if callable(source) else (lambda: source)
         self._source: DispenserCardSource | None = None
@@ -119,6 +120,38 @@ class KioskRelay:
             raise IssuanceFailed("issuance_interrupted", "the service issued no card")
         card = done.card
         return IssuanceResult(card.masked, card.status, card.serial, list(done.notes))
+
+    def record_id_number(
+        self, *, card_number: str, issuance_serial: str, id_number: str, guardian_id_number: str
+    ) -> dict[str, str]:
+        """Have the service record a child's ID number for their card (``POST /v1/issuances/id-number``):
+        its answer (masked numbers, status); :class:`IssuanceFailed` with the service's refusal code."""
+        import httpx
+
+        body = {"card_number": card_number, "issuance_serial": issuance_serial, "id_number": id_number,
+                "guardian_id_number": guardian_id_number}  # fmt: skip
+        verify: ssl.SSLContext | bool = self._ssl if self._ssl is not None else True
+        try:
+            with httpx.Client(verify=verify, timeout=self._open_timeout, trust_env=False) as client:
+                response = client.post(
+                    self.http_url + "/v1/issuances/id-number", json=body,
+                    headers={"Authorization": f"Bearer {self._token}"},
+                )  # fmt: skip
+        except httpx.HTTPError as exc:
+            log.warning("the issuance service cannot be reached: %s", exc.__class__.__name__)
+            raise IssuanceFailed("issuance_unavailable", "the issuance service cannot be reached") from None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        if response.status_code == 200 and isinstance(answer, dict):
+            return {key: str(value) for key, value in answer.items()}
+        if response.status_code in (404, 409) and isinstance(answer, dict) and "code" in answer:
+            raise IssuanceFailed(str(answer["code"]), str(answer.get("message", ""))[:300],
+                                 str(answer.get("message_zh", "")) or None)  # fmt: skip
+        raise IssuanceFailed(
+            "issuance_unavailable", f"the issuance service answered HTTP {response.status_code}"
+        )
 
     def settle(self) -> list[str]:
         """Have the service settle what the read position holds (and this kiosk's unfinished cards)."""

@@ -27,10 +27,11 @@ from typing import Protocol
 from cardservice.access import Blacklist
 from cardservice.apdu import CommandApdu
 from cardservice.errors import CardAbsentError, CardError, CodecError, TransportError
-from cardservice.healthcard import HolderError, load_holder, validate_id_number
+from cardservice.healthcard import HolderError, load_holder, mask_id_number, validate_id_number
 from cardservice.issuance._bank import BankIssuer
 from cardservice.issuance._batch import batch_id, chip_serial, discard, release, resume, run_batch
 from cardservice.issuance._dispenser import DispenserError
+from cardservice.issuance._newborn import child_person
 from cardservice.issuance._people import IssuerProfile, Person, holder_document
 from cardservice.issuance._personalise import TransportKeys, changes_card
 from cardservice.issuance._registry import Registry
@@ -76,6 +77,7 @@ FAILURES: dict[str, str] = {
     "busy": "本机正在发卡，请稍候",
     "internal_error": "发卡服务内部错误，请到人工窗口办理",
 }
+_CHILD_HAS_CARD = "这个孩子已有居民健康卡，无需重复办理"
 _READS = frozenset({0xB0, 0xB2})
 _DISPENSER_ERRORS = frozenset(
     code for code in KIOSK_ERRORS if code.startswith("dispenser_")
@@ -208,15 +210,16 @@ class IssuerSetup:
 
 
 class _Refused(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, message_zh: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.message_zh = message_zh or FAILURES[code]
 
 
 def person_of(data: PersonIn, *, today: _dt.date) -> Person:
     """*data* as a batch row, checked as :func:`~._people.load_people` checks one: the ID number (check
-    character, birth date), then the whole card contents it makes (lengths, codes). ``CodecError`` names
-    the item, never its value."""
+    character, birth date), then the whole card contents it makes (lengths, codes); with a child, the
+    child's card (:func:`~._newborn.child_person`). ``CodecError`` names the item, never its value."""
     try:
         number = validate_id_number(data.id_number.upper(), today=today, field="id_number (SFZH)")
     except CodecError as exc:
@@ -227,6 +230,8 @@ def person_of(data: PersonIn, *, today: _dt.date) -> Person:
         if value:
             values[name] = value.strip()
     person = Person(1, number, values)
+    if data.child is not None:
+        person = child_person(person, data.child, today=today)
     try:
         load_holder(holder_document(person, IssuerProfile(), issuance_serial="0", issue_date=today))
     except HolderError as exc:
@@ -244,10 +249,13 @@ def _check_person(setup: IssuerSetup, opening: Opening, today: _dt.date) -> Pers
     except CodecError as exc:
         raise _Refused("invalid_person", str(exc)) from None
     if setup.registry.live_card(person.id_number) is not None:
-        raise _Refused("already_has_card", f"{person.masked} already has a live card")
-    # An entry without an issuance serial refuses the person; one with a serial is a past card's.
-    if any(not entry.issuance_serial for entry in setup.blacklist.entries(person.id_number)):
-        raise _Refused("blacklisted", f"{person.masked} is on the blacklist")
+        raise _Refused("already_has_card", f"{person.masked} already has a live card",
+                       None if person.has_id_number else _CHILD_HAS_CARD)  # fmt: skip
+    # An entry without an issuance serial refuses the person; one with a serial is a past card's. A child's
+    # card is refused when the guardian is refused too.
+    for number in {person.id_number, person.guardian or person.id_number}:
+        if any(not entry.issuance_serial for entry in setup.blacklist.entries(number)):
+            raise _Refused("blacklisted", f"{mask_id_number(number)} is on the blacklist")
     return person
 
 
@@ -300,7 +308,7 @@ def relay_issuance(
             discard(source, source.held)  # skipped: the blank card taken leaves the read position
     except _Refused as refused:
         log.info("issuance at %s refused: %s", station, refused.code)
-        return Failed(code=refused.code, message=str(refused), message_zh=FAILURES[refused.code])
+        return Failed(code=refused.code, message=str(refused), message_zh=refused.message_zh)
     except RelayError:
         raise
     except DispenserError as exc:

@@ -20,6 +20,7 @@ learns more than the APDUs: key values go under secure messaging keyed by the ca
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
@@ -32,6 +33,7 @@ __all__ = [
     "Answer",
     "Apdu",
     "Capture",
+    "ChildIn",
     "Dispense",
     "Done",
     "Failed",
@@ -65,9 +67,22 @@ class _Frame(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ChildIn(_Frame):
+    """A child without an ID number yet (新生儿/儿童), from the birth certificate (出生医学证明): the card is
+    the child's, its number the certificate's, linked to the guardian who applied (:mod:`._newborn`)."""
+
+    birth_certificate: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][0-9]{9}$")] = Field(repr=False)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=30)] = Field(repr=False)
+    sex: Literal["1", "2"]
+    birth_date: _dt.date = Field(repr=False)
+    relation: Literal["51", "52", "97"]  # the guardian is the child's 父亲 / 母亲 / 其他监护人 (._newborn)
+    ethnicity: Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")] | None = None
+
+
 class PersonIn(_Frame):
     """The person a card is issued to, as the kiosk read them from their ID card (and asked: phone,
-    consent). The service checks everything again (ID number, lengths) before any card moves."""
+    consent). The service checks everything again (ID number, lengths) before any card moves. With *child*,
+    the ID card is the guardian's and the card is the child's."""
 
     id_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{17}[0-9Xx]$")] = Field(repr=False)
     name: Annotated[str, StringConstraints(min_length=1, max_length=30)] = Field(repr=False)
@@ -76,6 +91,7 @@ class PersonIn(_Frame):
     address: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(None, repr=False)
     phone: Annotated[str, StringConstraints(pattern=r"^[0-9+-]{3,20}$")] | None = Field(None, repr=False)
     consent: bool = False  # the person agreed to what is written on the card
+    child: ChildIn | None = None
 
 
 class Opening(_Frame):

@@ -13,6 +13,7 @@ audited: who (the kiosk's key), the person (masked), the outcome, the issuance s
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import threading
 from collections.abc import Callable
@@ -22,19 +23,23 @@ from typing import Annotated, Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import Depends, FastAPI, Header, HTTPException, WebSocket
-from pydantic import BaseModel, ValidationError
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, WebSocket
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cardservice import __version__
 from cardservice.access import ApiClientInfo, Scope
 from cardservice.healthcard import mask_id_number
 from cardservice.issuance import (
     Answer,
+    CardRecord,
     Done,
     Failed,
+    IdNumberRefused,
     IssuerSetup,
     Opening,
     RelayError,
+    record_id_number,
     relay_issuance,
 )
 
@@ -73,6 +78,27 @@ class IssuanceService:
             self._busy.discard(station)
 
 
+_ID_NUMBER = r"^[0-9]{17}[0-9Xx]$"
+
+
+class IdNumberIn(BaseModel):
+    """A child's ID number for their card (:func:`cardservice.issuance.record_id_number`): the card as its
+    chip names it (KH, XPXLH) and the guardian on the kiosk's ID-card reader."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    card_number: Annotated[str, Field(pattern=r"^[A-Za-z][0-9]{9}$")]
+    issuance_serial: Annotated[str, Field(pattern=r"^[0-9]{1,16}$")]
+    id_number: Annotated[str, Field(pattern=_ID_NUMBER)]
+    guardian_id_number: Annotated[str, Field(pattern=_ID_NUMBER)]
+
+
+class IdNumberOut(BaseModel):
+    card: str  # the card number, masked
+    id_number: str  # masked
+    status: str
+
+
 class TermsOut(BaseModel):
     """What a kiosk shows before the patient agrees: who issues the card and what it costs."""
 
@@ -86,6 +112,20 @@ def _token(authorization: str | None) -> str | None:
     if authorization and authorization[:7].lower() == "bearer ":
         return authorization[7:].strip()
     return None
+
+
+async def kiosk(request: Request, authorization: Annotated[str | None, Header()] = None) -> ApiClientInfo:
+    """The kiosk a request comes from, by its key (scope issuer). At module level: FastAPI resolves the
+    annotations of a route's parameters from the module (a dependency local to ``create_app`` would be taken
+    for a query parameter)."""
+    service: IssuanceService = request.app.state.service
+    token = _token(authorization)
+    client = await anyio.to_thread.run_sync(service.authenticate, token) if token else None
+    if client is None:
+        raise HTTPException(401, "an API key of scope issuer is required")
+    if not _ALLOWED & client.scopes:
+        raise HTTPException(403, "this key lacks the issuer scope")
+    return client
 
 
 class _SocketChannel:
@@ -144,15 +184,6 @@ def create_app(service: IssuanceService) -> FastAPI:
     )
     app.state.service = service
 
-    async def kiosk(authorization: Annotated[str | None, Header()] = None) -> ApiClientInfo:
-        token = _token(authorization)
-        client = await anyio.to_thread.run_sync(service.authenticate, token) if token else None
-        if client is None:
-            raise HTTPException(401, "an API key of scope issuer is required")
-        if not _ALLOWED & client.scopes:
-            raise HTTPException(403, "this key lacks the issuer scope")
-        return client
-
     @app.get("/v1/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -164,6 +195,29 @@ def create_app(service: IssuanceService) -> FastAPI:
             issuer_name=setup.issuer.issuer_name, issuer_code=setup.issuer.issuer_code,
             card_fee_fen=service.card_fee_fen, bank_application=setup.bank is not None,
         )  # fmt: skip
+
+    @app.post("/v1/issuances/id-number", response_model=IdNumberOut)
+    async def id_number(
+        body: IdNumberIn, client: Annotated[ApiClientInfo, Depends(kiosk)]
+    ) -> IdNumberOut | JSONResponse:
+        def record() -> tuple[CardRecord, str]:
+            return record_id_number(
+                service.setup.registry, card_number=body.card_number.upper(),
+                issuance_serial=body.issuance_serial, id_number=body.id_number,
+                guardian_number=body.guardian_id_number.upper(), actor=client.name, today=_dt.date.today(),
+            )  # fmt: skip
+
+        masked, serial = mask_id_number(body.card_number.upper()), body.issuance_serial
+        try:
+            card, number = await anyio.to_thread.run_sync(record)
+        except IdNumberRefused as refused:
+            await _audit(service, client, refused.code, masked, serial, {}, "issuance.id_number")
+            status = 404 if refused.code == "card_unknown" else 409
+            return JSONResponse(
+                {"code": refused.code, "message": refused.message, "message_zh": refused.message_zh}, status
+            )
+        await _audit(service, client, "recorded", masked, serial, {}, "issuance.id_number")
+        return IdNumberOut(card=masked, id_number=mask_id_number(number), status=str(card.status))
 
     @app.websocket("/v1/issuances/relay")
     async def relay(websocket: WebSocket) -> None:
@@ -242,14 +296,14 @@ async def _session(
 
 async def _audit(
     service: IssuanceService, client: ApiClientInfo, result: str, masked: str | None, serial: str | None,
-    detail: dict[str, Any],
+    detail: dict[str, Any], action: str = "issuance.kiosk",
 ) -> None:  # fmt: skip
     """Record the session (off the event loop: the audit log writes to the database)."""
     try:
         await anyio.to_thread.run_sync(
             lambda: service.audit(
                 actor=client.name,
-                action="issuance.kiosk",
+                action=action,
                 result=result,
                 card=masked,
                 target=serial,

@@ -149,11 +149,18 @@ class CardRow(Base):
     bank_account: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pan_sequence: Mapped[int | None] = mapped_column(Integer, nullable=True)
     masked_pan: Mapped[str | None] = mapped_column(String(19), nullable=True)
+    # a child's card (migration 0011): the guardian's ID number; the child's ID number once recorded
+    guardian_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    id_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_cards_card_number", "card_number"),
+        Index("ix_cards_guardian_number", "guardian_number"),
+        Index(
+            "uq_cards_live_id_number", "id_number", unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE
+        ),
         Index("uq_cards_bank_account", "bank_account", "pan_sequence", unique=True),
         Index("ix_cards_batch", "batch"),
         Index("uq_cards_live_person", "card_number", unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE),

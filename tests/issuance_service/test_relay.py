@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from cardservice.access import Scope
 from cardservice.apdu import run_flow, transceive
 from cardservice.healthcard import HealthCardSession
 from cardservice.issuance import CardStatus, IssuanceFailed, KioskRelay, check_bank
@@ -248,3 +249,19 @@ def test_a_person_whose_card_is_being_made_elsewhere_gets_none_and_the_blank_is_
     ]  # still blank, not left there
     assert kiosk.machine.position is None
     assert [c.station for c in served.registry.cards(card_number=person.id_number)] == ["kiosk:kiosk-2"]
+
+
+def test_the_service_answers_its_http_routes_only_to_an_issuer_key(served: Service) -> None:
+    """Its dependency on the kiosk's key once sat inside create_app, where FastAPI took it for a query
+    parameter: every HTTP route answered 422."""
+    import httpx
+
+    base = "http" + served.url.removeprefix("ws")
+    with httpx.Client(base_url=base, trust_env=False) as client:
+        assert client.get("/v1/issuances/terms").status_code == 401
+        his = served.keys.create("his-1", [Scope.HIS], created_by="test")[1]
+        wrong_scope = client.get("/v1/issuances/terms", headers={"Authorization": f"Bearer {his}"})
+        assert wrong_scope.status_code == 403
+        terms = client.get("/v1/issuances/terms", headers={"Authorization": f"Bearer {served.token('k')}"})
+        assert terms.status_code == 200, terms.text
+        assert terms.json()["issuer_name"] == "演示发卡机构DEMO"
