@@ -75,6 +75,7 @@ __all__ = [
     "batch_id",
     "blank_card",
     "discard",
+    "is_blank",
     "release",
     "resume",
     "run_batch",
@@ -175,7 +176,8 @@ def card_keys(keystore: KeyStore, atr: bytes, city_code: str) -> dict[str, CardK
     return keys
 
 
-def _is_blank(card: Card) -> bool:
+def is_blank(card: Card) -> bool:
+    """Whether *card* has no DDF1 yet (a blank card as the card OS ships it)."""
     exchange = partial(transceive, card.transmit)
     ddf1 = next(f for f in CARD_FILES if f.path == "DDF1")
     assert ddf1.df_name is not None
@@ -209,7 +211,7 @@ def resume(
         reason = "interrupted; card not in the reader"
         if here and card is not None:
             try:
-                if _is_blank(card):
+                if is_blank(card):
                     written = False
                     reason = "interrupted before the first write; the blank card is reused"
                 elif content is not None:
@@ -330,7 +332,7 @@ def blank_card(source: CardSource, on_note: Callable[[str], None], registry: Reg
     for _ in range(_MAX_NOT_BLANK_IN_A_ROW):
         card = source.next_card()
         try:
-            if _is_blank(card):
+            if is_blank(card):
                 return card
             problem = "is not blank"
         except (CardError, CodecError) as exc:

@@ -175,8 +175,12 @@ class Registry:
                 live = self._live(session, card_number)
                 if live is not None and live.id != replaces:
                     raise RegistryError(f"{mask_id_number(card_number)} already has a card ({live.status})")
+                id_number = None
                 if replaces is not None:  # changed since the caller's check_transition?
-                    _check(_record(self._row(session, replaces)), S.REPLACED)
+                    old = self._row(session, replaces)
+                    _check(_record(old), S.REPLACED)
+                    # a child's replacement card stays linked to the guardian, and keeps the ID number
+                    guardian_number, id_number = guardian_number or old.guardian_number, old.id_number
                 row = CardRow(
                     card_number=card_number,
                     status=S.PERSONALISING,
@@ -185,6 +189,7 @@ class Registry:
                     replaces=replaces,
                     station=station and station[:128],
                     guardian_number=guardian_number,
+                    id_number=id_number,
                     created_at=now,
                     updated_at=now,
                 )

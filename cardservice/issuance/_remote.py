@@ -29,7 +29,7 @@ from cardservice.apdu import CommandApdu
 from cardservice.errors import CardAbsentError, CardError, CodecError, TransportError
 from cardservice.healthcard import HolderError, load_holder, mask_id_number, validate_id_number
 from cardservice.issuance._bank import BankIssuer
-from cardservice.issuance._batch import batch_id, chip_serial, discard, release, resume, run_batch
+from cardservice.issuance._batch import batch_id, chip_serial, is_blank, release, resume, run_batch
 from cardservice.issuance._dispenser import DispenserError
 from cardservice.issuance._newborn import child_person
 from cardservice.issuance._people import IssuerProfile, Person, holder_document
@@ -263,13 +263,25 @@ def _settle(
     setup: IssuerSetup, source: RemoteCardSource, card: RemoteCard | None, *, actor: str, station: str
 ) -> list[str]:
     """This kiosk's cards left in personalisation (:func:`~._batch.resume`), then the card at its read
-    position: to its holder if it is a live card, else into the reject bin."""
+    position: to its holder if it is a live card; kept there for the next person if it is a blank the
+    registry never saw (dispensed, then the kiosk was gone before the card was reserved); else into the
+    reject bin — so the reject bin holds exactly the chips the registry spoiled."""
     registry = setup.registry
     lines, _ = resume(registry, card, setup.sam, setup.keystore, actor=actor, station=station)
     if card is not None and source.held is card:
-        lines.append(f"the card at the read position (chip {chip_serial(card.atr)}): "
-                     f"{release(source, card, registry)}")  # fmt: skip
+        where = f"the card at the read position (chip {chip_serial(card.atr)})"
+        if not registry.cards(chip_serial=chip_serial(card.atr)) and _still_blank(card):
+            lines.append(f"{where}: blank, kept for the next person")
+        else:
+            lines.append(f"{where}: {release(source, card, registry)}")
     return lines
+
+
+def _still_blank(card: RemoteCard) -> bool:
+    try:
+        return is_blank(card)
+    except (CardError, CodecError):
+        return False
 
 
 def _short(notes: list[str]) -> list[str]:
@@ -304,8 +316,7 @@ def relay_issuance(
             bank=setup.bank or False, on_note=notes.append, today=today,
         )  # fmt: skip
         issued = result.cards[0]
-        if issued.outcome not in ("active", "issued") and source.held is not None:
-            discard(source, source.held)  # skipped: the blank card taken leaves the read position
+        # skipped (another kiosk began the person's card meanwhile): the blank stays for the next person
     except _Refused as refused:
         log.info("issuance at %s refused: %s", station, refused.code)
         return Failed(code=refused.code, message=str(refused), message_zh=refused.message_zh)

@@ -163,6 +163,15 @@ def test_the_childs_id_number_recorded_later(served: Service, make_kiosk: KioskF
     assert second.value.code == "already_has_card"
     assert len(kiosk.relay.ops("dispense")) == 1
 
+    # lost and replaced at the counter (补卡): the new card keeps the guardian and the ID number
+    served.registry.transition(number, CardStatus.LOST, actor="counter", reason="挂失")
+    new = served.registry.begin(CERTIFICATE, actor="counter", replaces=record.id)
+    assert (new.guardian_number, new.id_number) == (guardian.id_number, number)
+    served.registry.complete(new.id, actor="counter")
+    live = served.registry.live_card(number)
+    assert live is not None
+    assert live.id == new.id
+
     audited = [r for r in served.audit.records if r["action"] == "issuance.id_number"]
     assert [r["result"] for r in audited][-3:] == ["recorded", "recorded", "id_number_recorded"]
     assert all(number not in json.dumps(r, default=str) for r in audited)

@@ -181,6 +181,29 @@ def test_a_kiosk_unplugged_mid_card_finds_it_spoiled_and_captured_when_back(
     ]  # fmt: skip
 
 
+def test_a_kiosk_gone_before_the_card_was_reserved_keeps_the_blank_for_the_next_person(
+    served: Service, make_kiosk: KioskFactory
+) -> None:
+    """Dispensed, then the link broke before the registry reserved the card: nobody's card and still
+    blank. Capturing it would put a card in the reject bin that the registry never spoiled."""
+    person = people()[4]
+    kiosk = make_kiosk(served, cut_after=1)  # the blank check's first answer never arrives
+    token = kiosk.relay._token
+    with pytest.raises(IssuanceFailed):
+        kiosk.issue(person)
+    assert served.registry.cards() == []
+    assert kiosk.machine.position == "read"
+    kiosk.relay.close()
+
+    back = make_kiosk(served, token=token, machine=kiosk.machine)
+    notes = back.relay.settle()
+    assert any("blank, kept for the next person" in note for note in notes)
+    assert (back.relay.ops("capture"), kiosk.machine.reject_bin, kiosk.machine.position) == ([], [], "read")
+    assert back.issue(person).status == "active"
+    assert back.relay.ops("dispense") == []  # made on the card that waited
+    assert [path.name for path in kiosk.machine.taken] == ["card-0001.json"]
+
+
 def test_a_kiosk_killed_before_presenting_presents_the_card_when_back(
     served: Service, make_kiosk: KioskFactory
 ) -> None:
@@ -234,21 +257,26 @@ def test_an_empty_dispenser_fails_with_its_code(served: Service, make_kiosk: Kio
     assert served.registry.live_card(people()[1].id_number) is None
 
 
-def test_a_person_whose_card_is_being_made_elsewhere_gets_none_and_the_blank_is_captured(
+def test_a_person_whose_card_is_being_made_elsewhere_gets_none_and_the_blank_waits_for_the_next(
     served: Service, make_kiosk: KioskFactory
 ) -> None:
-    """The race the registry settles: another kiosk began this person's card a moment ago."""
-    person = people()[6]
+    """The race the registry settles: another kiosk began this person's card a moment ago. The blank card
+    dispensed for them was never the registry's: it stays at the read position (the reject bin holds only
+    what the registry spoiled), and the next person's card is made on it."""
+    person, other = people()[6], people()[7]
     served.registry.begin(person.id_number, actor="kiosk-2", station="kiosk:kiosk-2")
     kiosk = make_kiosk(served)
     with pytest.raises(IssuanceFailed) as refused:
         kiosk.issue(person)
     assert refused.value.code == "already_has_card"
-    assert [path.name for path in kiosk.machine.reject_bin] == [
-        "card-0001.json"
-    ]  # still blank, not left there
-    assert kiosk.machine.position is None
+    assert kiosk.machine.reject_bin == []
+    assert kiosk.machine.position == "read"
     assert [c.station for c in served.registry.cards(card_number=person.id_number)] == ["kiosk:kiosk-2"]
+
+    kiosk.issue(other)
+    assert len(kiosk.relay.ops("dispense")) == 1  # the waiting blank, not a second one
+    assert [path.name for path in kiosk.machine.taken] == ["card-0001.json"]
+    assert kiosk.machine.reject_bin == []
 
 
 def test_the_service_answers_its_http_routes_only_to_an_issuer_key(served: Service) -> None:
