@@ -1,31 +1,43 @@
 """The issuance service under many kiosks: cards per hour with 1 kiosk, then 8 at once, the per-card latency,
-and how much of that time is the service's own.
+and how much of that time and CPU is the service's own — the kiosks in processes of their own.
 
-One issuance service (its FastAPI app under uvicorn on a loopback port, real WebSockets, in this process)
-over the demo key store, the bank application on every card (the service's default), the registry and its
-API keys on PostgreSQL when a URL is given (``--database-url`` or ``$CARDSERVICE_BENCH_DATABASE_URL``: a
-fresh database is made on that server and dropped afterwards), else SQLite in a temporary directory.
-Each kiosk is :class:`~cardservice.issuance.KioskRelay` over the K720 driver wired straight to the virtual
-K720 (no pty), the card at its read position answered by card-sim's card OS in this process (no pcscd):
-what a kiosk costs is near nothing, so the service is what is measured. A kiosk issues one card at a time,
-each to a new synthetic person; every kiosk issues one card first, uncounted (connections, imports).
+One issuance service (its FastAPI app under uvicorn on a loopback port, real WebSockets) runs in this
+process, over the demo key store, the bank application on every card (the service's default), the registry
+and its API keys on PostgreSQL when a URL is given (``--database-url`` or ``$CARDSERVICE_BENCH_DATABASE_URL``:
+a fresh database is made on that server and dropped afterwards), else SQLite in a temporary directory.
+Each kiosk runs in a process of its own (multiprocessing, ``spawn``; :mod:`bench._issuance_kiosk`):
+:class:`~cardservice.issuance.KioskRelay` over the K720 driver wired straight to a virtual K720, the card at
+its read position answered by card-sim's card OS in that process (no pcscd). So this process does the
+service's work only, under a GIL no kiosk shares. A kiosk issues one card at a time, each to a new
+synthetic person; every kiosk issues one card first, uncounted (imports, connections, caches). All the
+kiosk processes (1 for the baseline, then the 8) are started and warmed up before the first phase; a
+phase's clock starts when all its kiosks hold their people and ends when the last card is issued.
 
-The service's own share, measured two ways:
+What the figures mean:
 
+- **cards/hour** and the **ratio** 8 : 1 — what the service issues with that many kiosks busy at once.
+  The service, the kiosks and PostgreSQL all run on this machine's cores (printed: 2 on the project's
+  machine, i.e. 8 kiosk processes + the service on 2 cores), so the 8-kiosk figure is bounded by the
+  machine as well as by the service: the *machine ceiling* (cores × 3600 s / all CPU spent per card) says
+  which bound was met, the *service ceiling* below the one that stays when the kiosks are elsewhere.
+  **Busy cores**: the CPU seconds per wall second of the bench's processes and PostgreSQL's ("ours"), and
+  of everything on the machine (``/proc/stat``, "all"): more "all" than "ours" is other work sharing the
+  cores during the run, and the figures are then lower than the machine alone would give.
+- **latency** — median and p95 of one card as its kiosk waits for it (dispense to card presented).
 - **wall**: inside :func:`~cardservice.issuance.relay_issuance` (the service's side of one issuance), the
   time spent waiting for the kiosk's answers (each APDU and card motion: the frame out, the kiosk's work,
   the answer back) is counted apart from the rest — the service's own work: key derivation, secure
   messaging, signing, the registry's writes. That own time is shown per card and as a share of the latency
-  the kiosk sees (the rest is the kiosk, the link and the card).
-- **CPU**: thread CPU time of the service's threads (its relay worker threads while in the relay, the key
-  check and the audit record, and the event loop's thread: WebSocket frames, JSON) per card, against this
-  process's CPU time (the kiosks, their card OS and the driver are the rest); with PostgreSQL, the CPU its
-  server processes used on this machine (every ``postgres`` process: other users of the server count too).
-  The service's Python runs under one GIL, so 3600 s / its CPU per card bounds what one service process
-  can issue per hour however many kiosks it has: printed as its ceiling.
-
-With 8 kiosks in this process, the kiosks and the service share one GIL: the ratio 8 : 1 is what one
-process of both reaches, a lower bound of the service's own scaling (the ceiling above says how far off).
+  the kiosk sees (the rest is the kiosk, the link and the card — and, with more processes than cores,
+  waiting for a core).
+- **CPU**: this process's CPU time per card — all of it the service's (the main thread only waits on the
+  kiosks' pipes); of which measured by thread: the relay's worker threads while in the relay, the key checks
+  and audit records, and the event loop's thread (WebSocket frames, JSON). Beside it the kiosk processes'
+  CPU per card and, with PostgreSQL, the CPU its server processes used on this machine (every ``postgres``
+  process: other users of the server count too); the service's share of all three.
+- **service ceiling**: the service's Python runs under one GIL, so 3600 s / its CPU per card bounds what
+  one service process can issue per hour however many kiosks and cores it has (if all its CPU holds the
+  GIL, as its Python and its crypto on a few bytes at a time do).
 
 ``python -m bench.bench_issuance [-n CARDS_PER_KIOSK] [-k KIOSKS] [--database-url URL]``
 """
@@ -34,7 +46,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as _dt
+import multiprocessing
 import os
 import secrets
 import socket
@@ -43,122 +55,30 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cardservice.issuance_service._app as service_app
+from bench._issuance_kiosk import KioskProcess
 from cardservice.access import ApiClientInfo, ApiKeys, AuditLog, Blacklist, Scope
-from cardservice.healthcard import id_check_character
 from cardservice.issuance import (
     BankIssuer,
     ContentCipher,
-    DispenserCardSource,
     IssuerProfile,
     IssuerSetup,
-    KioskRelay,
-    PersonIn,
     Registry,
     TransportKeys,
 )
 from cardservice.issuance_service import IssuanceService, create_app
 from cardservice.keys import ScryptParams, SoftwareSam
 from cardservice.store import LIVE_CARD_STATES, Database, open_database
-from drivers.dispenser import K720Dispenser
-from simulators.cardos import load_card
-from simulators.dispenser import VirtualDispenser
 
 __all__ = ["main", "run_bench"]
 
 DATABASE_ENV = "CARDSERVICE_BENCH_DATABASE_URL"
 _RELAY = "relay_issuance"  # the name the service's app calls the relay logic by (see _measured_relay)
 _TICK = os.sysconf("SC_CLK_TCK")
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭"
-_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明"
-
-
-# -- a kiosk in this process ------------------------------------------------------------------------------
-
-
-class _Loopback:
-    """A serial port wired straight to the virtual dispenser (tests/issuance/test_dispenser.py has the
-    same few lines; a benchmark does not import the tests)."""
-
-    def __init__(self, machine: VirtualDispenser) -> None:
-        self.machine, self.inbox = machine, b""
-
-    def write(self, data: bytes) -> int:
-        self.inbox += self.machine.receive(data)
-        return len(data)
-
-    def read(self, size: int) -> bytes:
-        data, self.inbox = self.inbox[:size], self.inbox[size:]
-        return data
-
-    def reset_input_buffer(self) -> None:
-        self.inbox = b""
-
-    def close(self) -> None:
-        pass
-
-
-class _Chip:
-    def __init__(self, path: Path) -> None:
-        self.card = load_card(path)
-        self.atr = self.card.power_on()
-
-    def transmit(self, apdu: bytes) -> bytes:
-        return self.card.process(apdu)
-
-
-class _ReadPosition:
-    """The reader at the read position as the PC/SC card source behaves: the card there until ejected."""
-
-    def __init__(self, machine: VirtualDispenser, out: Callable[[], None]) -> None:
-        self.machine, self.out = machine, out
-        self.held: _Chip | None = None
-        self.wait_seconds = 0.0
-
-    def next_card(self) -> _Chip:
-        if self.held is None:
-            if self.machine.position != "read" or self.machine.channel is None:
-                raise RuntimeError("bench_issuance: no card at the virtual dispenser's read position")
-            self.held = _Chip(self.machine.channel)
-        return self.held
-
-    def eject(self, card: object) -> None:
-        self.held = None
-        self.out()
-
-    def close(self) -> None:
-        self.held = None
-
-
-@dataclass
-class _Kiosk:
-    name: str
-    machine: VirtualDispenser
-    relay: KioskRelay
-
-
-def _kiosk(name: str, url: str, token: str, directory: Path, cards: int) -> _Kiosk:
-    machine = VirtualDispenser(directory / name, cards)
-    dispenser = K720Dispenser(_Loopback(machine), poll=0.0, motion_timeout=1.0)
-    source = DispenserCardSource(dispenser, lambda out: _ReadPosition(machine, out))
-    return _Kiosk(name, machine, KioskRelay(url, token, source, timeout=120.0))
-
-
-def _people(start: int) -> Iterator[PersonIn]:
-    """Synthetic residents with distinct, valid GB 11643 numbers (one birth date each, from 1950 on)."""
-    index = start
-    while True:
-        born = _dt.date(1950, 1, 1) + _dt.timedelta(days=index)
-        body = f"110101{born:%Y%m%d}{index % 900 + 100:03d}"
-        name = _SURNAMES[index % len(_SURNAMES)] + _GIVEN[index // len(_SURNAMES) % len(_GIVEN)]
-        yield PersonIn(id_number=body + id_check_character(body), name=name, sex="1" if index % 2 else "2",
-                       address=None, phone=f"138{index:08d}", consent=True)  # fmt: skip
-        index += 1
 
 
 # -- the service, measured ------------------------------------------------------------------------------
@@ -344,6 +264,15 @@ def _postgres_cpu() -> float:
     return used
 
 
+def _machine_cpu() -> float:
+    """CPU seconds this machine's cores have been busy so far (``/proc/stat``): whatever else runs on them
+    during a phase shows as busy cores that are neither the bench's nor PostgreSQL's."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(n) for n in Path("/proc/stat").read_text().split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
 # -- the runs ---------------------------------------------------------------------------------------------
 
 
@@ -353,41 +282,38 @@ class _Phase:
     cards: int
     seconds: float
     latencies: list[float]
-    meter: dict[str, float]  # the service's spending during the phase
+    meter: dict[str, float]  # the service's spending during the phase, by thread
     loop_cpu: float
-    process_cpu: float
+    service_cpu: float  # this process's
+    kiosk_cpu: float  # the kiosk processes'
     postgres_cpu: float
+    machine_cpu: float  # every process's on this machine, the bench's and others'
+    kiosk_processes: int  # distinct processes the phase's kiosks ran in, none of them this one
 
 
-def _phase(service: _Service, kiosks: list[_Kiosk], people: Iterator[PersonIn], count: int) -> _Phase:
-    """*count* cards per kiosk, all kiosks at once, each issuing one card after the other."""
-    batches = [[next(people) for _ in range(count)] for _ in kiosks]
-    start = threading.Barrier(len(kiosks) + 1)
-
-    def drive(kiosk: _Kiosk, persons: list[PersonIn]) -> list[float]:
-        start.wait()
-        times = []
-        for person in persons:
-            began = time.perf_counter()
-            issued = kiosk.relay.issue(person)
-            times.append(time.perf_counter() - began)
-            if issued.status != "active":
-                raise RuntimeError(f"bench_issuance: {kiosk.name} issued a card {issued.status}")
-        return times
-
-    with ThreadPoolExecutor(len(kiosks)) as pool:
-        running = [pool.submit(drive, kiosk, batch) for kiosk, batch in zip(kiosks, batches, strict=True)]
-        before = (service.meter.snapshot(), service.loop_cpu(), time.process_time(), _postgres_cpu())
-        start.wait()
-        began = time.perf_counter()
-        latencies = [seconds for future in running for seconds in future.result()]
-        seconds = time.perf_counter() - began
-    after = service.meter.snapshot()
-    spent = {name: after[name] - before[0][name] for name in after}
-    return _Phase(
-        len(kiosks), len(latencies), seconds, latencies, spent, service.loop_cpu() - before[1],
-        time.process_time() - before[2], _postgres_cpu() - before[3],
-    )  # fmt: skip
+def _phase(service: _Service, kiosks: list[KioskProcess], start: int, count: int) -> _Phase:
+    """*count* cards per kiosk, all kiosks at once, each issuing one card after the other; the people from
+    index *start* on."""
+    for n, kiosk in enumerate(kiosks):
+        kiosk.arm(start + n * count, count)
+    for kiosk in kiosks:
+        kiosk.armed()
+    # the /proc scans first at the start and last at the end: they are the bench's work, not the service's
+    postgres, machine = _postgres_cpu(), _machine_cpu()
+    meter, loop, cpu = service.meter.snapshot(), service.loop_cpu(), time.process_time()
+    began = time.perf_counter()
+    for kiosk in kiosks:
+        kiosk.go()
+    reports = [kiosk.done() for kiosk in kiosks]
+    seconds = time.perf_counter() - began
+    cpu, loop, after = time.process_time() - cpu, service.loop_cpu() - loop, service.meter.snapshot()
+    postgres, machine = _postgres_cpu() - postgres, _machine_cpu() - machine
+    spent = {name: after[name] - meter[name] for name in after}
+    latencies = [latency for report in reports for latency in report.latencies]
+    pids = {kiosk.pid for kiosk in kiosks} - {os.getpid()}
+    kiosk_cpu = sum(report.cpu for report in reports)
+    return _Phase(len(kiosks), len(latencies), seconds, latencies, spent, loop, cpu, kiosk_cpu, postgres,
+                  machine, len(pids))  # fmt: skip
 
 
 def _ms(values: list[float]) -> tuple[float, float]:
@@ -396,13 +322,15 @@ def _ms(values: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000
 
 
-def _results(phase: _Phase, tag: str, postgres: bool) -> dict[str, float]:
+def _results(phase: _Phase, tag: str, postgres: bool, cores: int) -> dict[str, float]:
     cards, meter = phase.cards, phase.meter
     own = meter["relay_wall"] - meter["waiting"]
-    service_cpu = meter["relay_cpu"] + meter["other_cpu"] + phase.loop_cpu
+    service_cpu = phase.service_cpu
+    all_cpu = service_cpu + phase.kiosk_cpu + (phase.postgres_cpu if postgres else 0.0)
     median, p95 = _ms(phase.latencies)
     r = {
         f"{tag}.kiosks": phase.kiosks,
+        f"{tag}.kiosk_processes": phase.kiosk_processes,
         f"{tag}.cards": cards,
         f"{tag}.seconds": phase.seconds,
         f"{tag}.cards_per_hour": cards / phase.seconds * 3600,
@@ -415,11 +343,16 @@ def _results(phase: _Phase, tag: str, postgres: bool) -> dict[str, float]:
         f"{tag}.own_ms": own / cards * 1000,
         f"{tag}.own_share_of_latency": own / sum(phase.latencies),
         f"{tag}.service_cpu_ms": service_cpu / cards * 1000,
+        f"{tag}.threads_cpu_ms": (meter["relay_cpu"] + meter["other_cpu"] + phase.loop_cpu) / cards * 1000,
+        f"{tag}.relay_cpu_ms": meter["relay_cpu"] / cards * 1000,
         f"{tag}.loop_cpu_ms": phase.loop_cpu / cards * 1000,
-        f"{tag}.process_cpu_ms": phase.process_cpu / cards * 1000,
-        f"{tag}.service_cpu_share": service_cpu / phase.process_cpu if phase.process_cpu else 0.0,
+        f"{tag}.kiosk_cpu_ms": phase.kiosk_cpu / cards * 1000,
+        f"{tag}.service_cpu_share": service_cpu / all_cpu if all_cpu else 0.0,
         f"{tag}.service_cores": service_cpu / phase.seconds,
+        f"{tag}.busy_cores": all_cpu / phase.seconds,
+        f"{tag}.machine_busy_cores": phase.machine_cpu / phase.seconds,
         f"{tag}.ceiling_cards_per_hour": 3600 / (service_cpu / cards) if service_cpu else 0.0,
+        f"{tag}.machine_ceiling_cards_per_hour": cores * 3600 / (all_cpu / cards) if all_cpu else 0.0,
     }
     if postgres:
         r[f"{tag}.postgres_cpu_ms"] = phase.postgres_cpu / cards * 1000
@@ -427,47 +360,64 @@ def _results(phase: _Phase, tag: str, postgres: bool) -> dict[str, float]:
 
 
 def run_bench(*, cards: int = 10, kiosks: int = 8, database_url: str | None = None) -> dict[str, float]:
-    """1 kiosk, then *kiosks* at once, *cards* each; flat results (see :func:`_results`), and the checks:
-    every card issued is live in the registry, presented once, nothing in a reject bin."""
+    """1 kiosk, then *kiosks* at once, *cards* each, every kiosk a process of its own; flat results (see
+    :func:`_results`), and the checks: every card issued is live in the registry, presented once, nothing
+    in a reject bin."""
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         database, label = stack.enter_context(_database(database_url, tmp))
         service = stack.enter_context(_service(database, tmp))
+        context = multiprocessing.get_context("spawn")  # not fork: this process runs the service's threads
         names = ["alone", *(f"kiosk-{n}" for n in range(1, kiosks + 1))]
-        made = [_kiosk(name, service.url, service.token(name), tmp, cards + 1) for name in names]
+        made: list[KioskProcess] = []
+        for first, name in enumerate(names):  # person *first* is its uncounted first card
+            made.append(KioskProcess(context, name, service.url, service.token(name), tmp, cards + 1, first))
+            stack.callback(made[-1].close)
         for kiosk in made:
-            stack.callback(kiosk.relay.close)
-        people = _people(0)
-        for kiosk in made:  # one card each first, uncounted: connections, caches, imports
-            kiosk.relay.issue(next(people))
-        phases = [_phase(service, made[:1], people, cards), _phase(service, made[1:], people, cards)]
+            kiosk.ready()
+        phases = [
+            _phase(service, made[:1], len(made), cards),
+            _phase(service, made[1:], len(made) + cards, cards),
+        ]
+        ends = [kiosk.stop() for kiosk in made]
         live = [card for card in service.registry.cards() if card.status in LIVE_CARD_STATES]
         issued = len(made) + sum(phase.cards for phase in phases)
-        taken = sum(len(kiosk.machine.taken) for kiosk in made)
-        rejected = sum(len(kiosk.machine.reject_bin) for kiosk in made)
+        taken = sum(end[0] for end in ends)
+        rejected = sum(end[1] for end in ends)
         if not len(live) == len({card.card_number for card in live}) == taken == issued or rejected:
             raise RuntimeError(f"bench_issuance: {issued} issued, {len(live)} live, {taken} presented, "
                                f"{rejected} in reject bins")  # fmt: skip
         postgres = label.startswith("PostgreSQL")
-        results = {**_results(phases[0], "one", postgres), **_results(phases[1], "many", postgres)}
+        cores = len(os.sched_getaffinity(0))
+        results = {
+            **_results(phases[0], "one", postgres, cores),
+            **_results(phases[1], "many", postgres, cores),
+        }
         results["ratio"] = results["many.cards_per_hour"] / results["one.cards_per_hour"]
         results["postgresql"] = float(postgres)
+        results["cores"] = float(cores)
         return results
 
 
 def _print(r: dict[str, float], *, cards: int) -> None:
     where = "PostgreSQL (a fresh database)" if r["postgresql"] else "SQLite"
-    many = int(r["many.kiosks"])
+    many, cores = int(r["many.kiosks"]), int(r["cores"])
     print(f"issuance service: 1 kiosk, then {many} at once, {cards} cards each; registry on {where}; the "
-          "service on loopback (uvicorn, WebSockets),")  # fmt: skip
-    print("  kiosks in this process (virtual K720, card-sim card OS)")
+          "service in this process (uvicorn on loopback, WebSockets),")  # fmt: skip
+    print("  each kiosk in a process of its own (spawn; virtual K720, card-sim card OS)")
+    server = " (+ the PostgreSQL server on the same cores)" if r["postgresql"] else ""
+    print(f"  measured: {many} kiosk processes + the service's process on {cores} "
+          f"core{'s' if cores > 1 else ''}{server}; the baseline: 1 kiosk process + the service")  # fmt: skip
     print(f"  {'kiosks':>6}{'cards':>7}{'wall s':>9}{'cards/hour':>12}{'latency median':>16}{'p95':>9}"
-          f"{'frames/card':>13}")  # fmt: skip
+          f"{'frames/card':>13}{'busy cores: ours, all':>23}")  # fmt: skip
     for tag in ("one", "many"):
         print(f"  {r[f'{tag}.kiosks']:6.0f}{r[f'{tag}.cards']:7.0f}{r[f'{tag}.seconds']:9.2f}"
               f"{r[f'{tag}.cards_per_hour']:12.0f}{r[f'{tag}.median_ms']:13.0f} ms"
-              f"{r[f'{tag}.p95_ms']:6.0f} ms{r[f'{tag}.frames_per_card']:13.0f}")  # fmt: skip
-    print(f"  {many} kiosks / 1: {r['ratio']:.2f}x the cards per hour")
+              f"{r[f'{tag}.p95_ms']:6.0f} ms{r[f'{tag}.frames_per_card']:13.0f}"
+              f"{r[f'{tag}.busy_cores']:14.2f}, {r[f'{tag}.machine_busy_cores']:.2f} of {cores}")  # fmt: skip
+    machine = r["many.machine_ceiling_cards_per_hour"]
+    print(f"  {many} kiosks / 1: {r['ratio']:.2f}x the cards per hour (this machine's ceiling with the "
+          f"kiosks on it: {machine:.0f} cards/hour = {cores} cores / all CPU per card)")  # fmt: skip
     print("the service's own share, per card:")
     for tag in ("one", "many"):
         label = f"{r[f'{tag}.kiosks']:.0f} kiosk{'s' if r[f'{tag}.kiosks'] > 1 else ''}"
@@ -477,11 +427,12 @@ def _print(r: dict[str, float], *, cards: int) -> None:
         postgres = (
             f", PostgreSQL {r[f'{tag}.postgres_cpu_ms']:.0f} ms" if f"{tag}.postgres_cpu_ms" in r else ""
         )
-        print(f"  {'':9} CPU {r[f'{tag}.service_cpu_ms']:5.0f} ms "
-              f"(event loop {r[f'{tag}.loop_cpu_ms']:.0f} ms) "
-              f"of this process's {r[f'{tag}.process_cpu_ms']:.0f} ms ({r[f'{tag}.service_cpu_share']:.0%})"
-              f"{postgres}; {r[f'{tag}.service_cores']:.2f} of a core busy; ceiling of one service process "
-              f"{r[f'{tag}.ceiling_cards_per_hour']:.0f} cards/hour")  # fmt: skip
+        print(f"  {'':9} CPU: the service's process {r[f'{tag}.service_cpu_ms']:5.0f} ms (relay threads "
+              f"{r[f'{tag}.relay_cpu_ms']:.0f} ms, event loop {r[f'{tag}.loop_cpu_ms']:.0f} ms), kiosk "
+              f"processes {r[f'{tag}.kiosk_cpu_ms']:.0f} ms{postgres}: the service "
+              f"{r[f'{tag}.service_cpu_share']:.0%} of it")  # fmt: skip
+        print(f"  {'':9} {r[f'{tag}.service_cores']:.2f} of a core busy in the service; ceiling of one "
+              f"service process {r[f'{tag}.ceiling_cards_per_hour']:.0f} cards/hour")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,11 @@
 - A card acquirer: ``python -m simulators.acquirer`` as a child with its own SQLite in HOME.
 - The demo patient (the synthetic 李明 of the demo card): bills and lab reports in the embedded HIS,
   ¥500 on the prepaid account (once per database).
+- Card issuance at the kiosk (自助发卡), where pcscd runs with the project's serial reader: an issuance
+  service child (``python -m cardservice.issuance_service``, home ``HOME/issuance-service``: the DEMO key
+  store, its own SQLite registry, card-sim's blank-card transport key) on a free loopback port, a fresh
+  kiosk key (scope issuer) each start, and a K720 dispenser simulator child (20 blank cards in
+  ``HOME/dispenser-cards``) whose read position is the ``cardservice-twin`` reader (vpcd port 40002).
 - Two fresh API keys each start, the last ones revoked: ``demo`` (scope ``his``) and ``demo-kiosk``
   (scope ``kiosk``: what a kiosk sees, ID and phone numbers masked). Both are printed, and written with
   the daemon's URL (and the demo printer's PID) to ``HOME/demo-api-keys.json`` (mode 0600, removed at stop),
@@ -27,6 +32,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,14 +43,15 @@ from pathlib import Path
 
 from cardservice.access import ApiKeys, Scope
 from cardservice.daemon import BankcardConfig, IdCardReaderBinding, PinPadBinding, PrinterBinding, Settings
+from cardservice.daemon._issuance import IssuanceConfig
 from cardservice.errors import CardError, ServiceUnavailableError
 from cardservice.his import CHINA_TZ, Patient, seed
 from cardservice.payments import Payments
 from cardservice.readers import InProcessBackend, ReaderBackend, ReaderBinding
-from cardservice.store import Database
+from cardservice.store import Database, open_database
 from drivers.readers import list_readers
 from simulators.cardos import create_image, load_card
-from simulators.health import DEMO_HOLDER_PATH, DEMO_SAM_PIN, demo_sam_fingerprint
+from simulators.health import DEMO_HOLDER_PATH, DEMO_SAM_PIN, demo_sam_fingerprint, write_demo_keystore
 from simulators.pboc import DEMO_PIN, demo_bank_key
 
 __all__ = [
@@ -76,6 +83,14 @@ _DAEMON_ACTOR = "cardservice"
 _ACQUIRER_TOKEN_ENV = "CARDSERVICE_DEMO_ACQUIRER_TOKEN"  # noqa: S105 - the name of the variable holding it
 _QR_SECRET_ENV = "CARDSERVICE_DEMO_QR_SECRET"  # noqa: S105 - a variable's name
 _TAK_ENV = "CARDSERVICE_DEMO_BANKCARD_TAK"  # DEMO ONLY: the demo bank's published terminal MAC key
+_ISSUANCE_TOKEN_ENV = "CARDSERVICE_DEMO_ISSUANCE_TOKEN"  # noqa: S105 - a variable's name
+# DEMO ONLY: the issuance service's key store holds the published DEMO key set, so its passphrase guards
+# nothing; fixed, so the store made at the first start opens at every later one.
+_ISSUANCE_PASSPHRASE = "demo"  # noqa: S105
+_ISSUANCE_HOME = "issuance-service"
+_DISPENSER_CARDS = 20
+_TWIN_READER = "cardservice-twin"  # scripts/pcscd-ctl's serial reader; its card port is vpcd 40002
+_TWIN_VPCD = "127.0.0.1:40002"
 
 
 def demo_patient() -> Patient:
@@ -111,6 +126,16 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(part, path)
 
 
+def _listening(port: int, timeout: float) -> bool:
+    """Whether something accepts connections on loopback *port* within *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -134,6 +159,8 @@ class Demo:
         self._printer_pid: int | None = None
         self._idcard: dict[str, str] = {}  # the demo ID-card reader's control socket and 李明's ID card
         self._bank: dict[str, str] = {}  # the demo bank's URL (its controls) and the PIN pad's control socket
+        self._issuance: dict[str, str] = {}  # the dispenser's control socket and the issuance service's URL
+        self._pcscd: bool | None = None
         sim = home / "sim"
         sim.mkdir(parents=True, exist_ok=True)
         self._card_image, self._sam_image = sim / "card.json", sim / "sam.json"
@@ -153,6 +180,10 @@ class Demo:
             update["printers"] = [self._start_printer()]
         if not settings.idcard_readers:
             update["idcard_readers"] = [self._start_idcard_reader()]
+        if settings.issuance is None:
+            issuance = self._start_issuance(settings)
+            if issuance is not None:
+                update["issuance"] = issuance
         if not settings.trusted_signers:  # the demo PSAM signs the demo's encounter records
             update["trusted_signers"] = [demo_sam_fingerprint()]
         if settings.payment_gateway_url is None:
@@ -203,7 +234,7 @@ class Demo:
         facts: dict[str, object] = {"url": self._url, **tokens}
         if self._printer_pid is not None:
             facts["printer_pid"] = self._printer_pid
-        facts |= self._idcard | self._bank
+        facts |= self._idcard | self._bank | self._issuance
         _write_private(self._keys_file, json.dumps(facts, indent=2) + "\n")
         self._kiosk_key = tokens["kiosk"]
         self._notes += [
@@ -232,10 +263,13 @@ class Demo:
 
     # -- the children ------------------------------------------------------------------------------------
 
-    def _spawn(self, command: list[str], *, output: bool = False) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, command: list[str], *, output: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """A child running one of our modules (*output*: its stdout is ours to read, stderr dropped)."""
         child = subprocess.Popen(  # noqa: S603 - our own modules, by sys.executable
             command,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if output else subprocess.DEVNULL,
             stderr=subprocess.DEVNULL if output else None,
@@ -244,9 +278,14 @@ class Demo:
         self._children.append(child)
         return child
 
+    def _pcscd_up(self) -> bool:
+        if self._pcscd is None:
+            self._pcscd = _pcscd_reachable()
+        return self._pcscd
+
     def _serve_cards(self) -> ReaderBinding:
         """The demo card and PSAM: through pcscd (a card-sim child), else in-process."""
-        if _pcscd_reachable():
+        if self._pcscd_up():
             self._spawn(
                 [sys.executable, "-m", "simulators.cli", "serve", "--vpcd", DEMO_VPCD, str(self._card_image),
                  "--sam-vpcd", DEMO_SAM_VPCD, str(self._sam_image)]
@@ -354,6 +393,83 @@ class Demo:
             "(李明's ID card) / remove"
         )
         return IdCardReaderBinding(name="demo", kind="serial", device=str(link))
+
+    def _start_issuance(self, settings: Settings) -> IssuanceConfig | None:
+        """Self-service issuance for the demo kiosk (see the module docstring), or ``None`` where pcscd or
+        its serial reader is missing, or that reader is configured for patients' cards: the dispenser's
+        read position needs a PC/SC reader of its own."""
+        twin = None
+        if self._pcscd_up():
+            with contextlib.suppress(ServiceUnavailableError):
+                twin = next((name for name in list_readers() if name.startswith(_TWIN_READER)), None)
+        configured = {getattr(entry, name, None) for entry in settings.readers for name in ("card", "reader")}
+        if twin is None or twin in configured:
+            why = "pcscd is not reachable" if not self._pcscd_up() else f"pcscd has no {_TWIN_READER} reader"
+            why = f"{twin} is configured as a reader" if twin in configured else why
+            self._announce(
+                f"{why}: no card issuance (自助发卡) in this demo (scripts/pcscd-ctl start gives it)"
+            )
+            return None
+        home = self._home / _ISSUANCE_HOME
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not (home / "keys.json").exists():
+            write_demo_keystore(home / "keys.json", _ISSUANCE_PASSPHRASE)
+        port = _free_port()
+        (home / "issuance-service.toml").write_text(
+            f'# Written by cardservice serve --demo at each start.\nhost = "127.0.0.1"\nport = {port}\n'
+            'keystore = "keys.json"\ncard_sim_transport_key = true\nlog_level = "WARNING"\n',
+            encoding="utf-8",
+        )
+        database = open_database(f"sqlite:///{home / 'issuance.db'}")  # migrated here, before the child
+        try:  # this kiosk's key at the service: a fresh one each start, the last one revoked
+            keys = ApiKeys(database)
+            with contextlib.suppress(Exception):
+                keys.revoke(DEMO_KIOSK_KEY_NAME)
+            os.environ[_ISSUANCE_TOKEN_ENV] = str(
+                keys.create(DEMO_KIOSK_KEY_NAME, [Scope.ISSUER], created_by=_DAEMON_ACTOR)[1]
+            )
+            keys.close()
+        finally:
+            database.close()
+        # The service reads CARDSERVICE_ISSUANCE_* and the transport key variable: none of the daemon's.
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith("CARDSERVICE_ISSUANCE_") and name != "CARDSERVICE_TRANSPORT_KEY"
+        }
+        env |= {"CARDSERVICE_ISSUANCE_HOME": str(home), "CARDSERVICE_KEYS_PASSPHRASE": _ISSUANCE_PASSPHRASE}
+        self._spawn([sys.executable, "-m", "cardservice.issuance_service", "serve"], env=env)
+        cards, link, control = (
+            self._home / name for name in ("dispenser-cards", "dispenser-tty", "dispenser.ctl")
+        )
+        shutil.rmtree(cards, ignore_errors=True)  # the simulator starts from a fresh stack
+        child = self._spawn(
+            [sys.executable, "-m", "simulators.dispenser", "--pty", str(link), "--vpcd", _TWIN_VPCD,
+             "--cards", str(_DISPENSER_CARDS), "--dir", str(cards), "--control", str(control)],
+            output=True,
+        )  # fmt: skip
+        assert child.stdout is not None
+        for _ in range(4):  # stack, serial line, control: ready once it has said where its control socket is
+            line = child.stdout.readline().decode(errors="replace")
+            if not line or line.startswith("control "):
+                break
+        if not (control.exists() and _listening(port, 30)):
+            self._announce(
+                "the demo dispenser or issuance service did not start: no card issuance in this demo"
+            )
+            return None
+        url = f"ws://127.0.0.1:{port}"
+        self._issuance = {"dispenser_control": str(control), "issuance_service": url}
+        ctl = f"python -m simulators.dispenser ctl --control {control}"
+        self._notes += [
+            f"card issuance (自助发卡) ready: {_DISPENSER_CARDS} blank cards in the demo dispenser, issuance "
+            f"service {url}, registry {home / 'issuance.db'}: place an ID card, then 办理健康卡 on the kiosk",
+            f"  the dispenser: {ctl} dispenser (its state) | refill count=20 | jam at=present | empty",
+        ]
+        return IssuanceConfig(
+            service_url=url, token_env=_ISSUANCE_TOKEN_ENV, dispenser="k720", device=str(link),
+            options={"poll": 0.02, "timeout": 0.5}, reader=twin, wait=15,
+        )  # fmt: skip
 
     def _start_printer(self) -> PrinterBinding:
         """A child, not a thread, so a tester can take its paper away (``kill -USR1 PID``) and the daemon

@@ -44,6 +44,7 @@ __all__ = [
     "IdempotencyKey",
     "IssuanceDesk",
     "IssuanceService",
+    "IssuanceTerms",
     "Kiosk",
     "PaymentsService",
     "PrintService",
@@ -80,11 +81,28 @@ class ApiClient(Protocol):
     def scopes(self) -> Iterable[str]: ...
 
 
+class IssuanceTerms(Protocol):
+    """What the issuance service says a card issued here is: who issues it, what it costs, whether it
+    carries the bank application."""
+
+    @property
+    def issuer_name(self) -> str: ...
+    @property
+    def card_fee_fen(self) -> int: ...
+    @property
+    def bank_application(self) -> bool: ...
+
+
 class IssuanceDesk(Protocol):
-    """Where this kiosk's cards are issued (:class:`cardservice.issuance.KioskRelay`): blocks until done,
-    raises :class:`cardservice.issuance.IssuanceFailed`."""
+    """Where this kiosk's cards are issued (:class:`cardservice.daemon._issuance.KioskIssuance` over a
+    :class:`cardservice.issuance.KioskRelay`): blocks until done, raises
+    :class:`cardservice.issuance.IssuanceFailed` (``issuance_unavailable`` when the service is away)."""
 
     def issue(self, person: PersonIn, *, on_stage: Callable[[str], None]) -> IssuanceResult: ...
+    def terms(self) -> IssuanceTerms: ...
+    def record_id_number(
+        self, *, card_number: str, issuance_serial: str, id_number: str, guardian_id_number: str
+    ) -> dict[str, str]: ...
 
 
 @dataclass

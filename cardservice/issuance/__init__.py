@@ -58,6 +58,7 @@ from cardservice.issuance._people import (
     IssuerProfile,
     Person,
     RowError,
+    fit_photo,
     holder_document,
     load_people,
 )
@@ -145,6 +146,7 @@ __all__ = [
     "child_person",
     "discard",
     "document_from_card",
+    "fit_photo",
     "holder_document",
     "load_people",
     "old_card_reader",

@@ -60,8 +60,9 @@ MAX_CHILD_AGE_YEARS = 16
 
 
 def child_person(guardian: Person, child: ChildIn, *, today: _dt.date) -> Person:
-    """The child's card as a batch row: *guardian* is the applicant, checked (their ID number); *child* the
-    certificate's data. ``CodecError`` names the item, never its value."""
+    """The child's card as a batch row: *guardian* is the applicant, checked (their ID number; the photo
+    with it is the child's, taken at the kiosk); *child* the certificate's data. ``CodecError`` names the
+    item, never its value."""
     number = child.birth_certificate.upper()
     if not BIRTH_CERTIFICATE.match(number):
         raise CodecError("birth_certificate: one letter and nine digits (出生医学证明编号)")
@@ -85,7 +86,7 @@ def child_person(guardian: Person, child: ChildIn, *, today: _dt.date) -> Person
         **({"phone": given["phone"], "contact_phone": given["phone"]} if given.get("phone") else {}),
         **({"address": given["address"]} if given.get("address") else {}),
     }
-    return Person(guardian.row, number, values, guardian=guardian.id_number)
+    return Person(guardian.row, number, values, guardian.photo, guardian=guardian.id_number)
 
 
 def check_id_number(id_number: str, content: str | None, *, today: _dt.date) -> str:

@@ -259,6 +259,9 @@ def holder_document(
     return document
 
 
+_MAX_PHOTO_PIXELS = 5_000 * 5_000  # a kiosk camera gives a few megapixels; a bigger "photo" is refused unread
+
+
 def fit_photo(image: bytes) -> bytes:
     """A JPEG of at most :data:`PHOTO_CAPACITY` bytes: *image* as is when it is a JPEG that fits,
     otherwise decoded, shrunk and recompressed (quality first, then size) until it fits."""
@@ -269,9 +272,11 @@ def fit_photo(image: bytes) -> bytes:
     picture: Image.Image
     try:
         with Image.open(io.BytesIO(image)) as opened:
+            if opened.width * opened.height > _MAX_PHOTO_PIXELS:  # known before decoding: no bomb decoded
+                raise CodecError(f"{opened.width}×{opened.height} pixels: not a camera's photo")
             opened.load()
             picture = opened.copy()
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise CodecError("not an image Pillow can read") from None
     picture = picture.convert("L") if picture.mode not in ("L", "RGB") else picture
     width = min(picture.width, 240)

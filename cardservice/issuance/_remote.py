@@ -229,7 +229,7 @@ def person_of(data: PersonIn, *, today: _dt.date) -> Person:
                         ("phone", data.phone)):  # fmt: skip
         if value:
             values[name] = value.strip()
-    person = Person(1, number, values)
+    person = Person(1, number, values, data.photo)
     if data.child is not None:
         person = child_person(person, data.child, today=today)
     try:

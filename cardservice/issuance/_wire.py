@@ -23,7 +23,18 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic import (
+    Base64Bytes,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from cardservice.healthcard import PHOTO_CAPACITY
 
 __all__ = [
     "KIOSK_ERRORS",
@@ -92,6 +103,15 @@ class PersonIn(_Frame):
     phone: Annotated[str, StringConstraints(pattern=r"^[0-9+-]{3,20}$")] | None = Field(None, repr=False)
     consent: bool = False  # the person agreed to what is written on the card
     child: ChildIn | None = None
+    # 照片 for EF07: a JPEG the kiosk already fitted to the file (≤ 3,072 bytes); the child's with *child*
+    photo: Base64Bytes | None = Field(None, repr=False)
+
+    @field_validator("photo")
+    @classmethod
+    def _jpeg_that_fits(cls, value: bytes | None) -> bytes | None:
+        if value is not None and (value[:3] != b"\xff\xd8\xff" or len(value) > PHOTO_CAPACITY):
+            raise ValueError(f"photo: a JPEG of at most {PHOTO_CAPACITY} bytes")
+        return value
 
 
 class Opening(_Frame):

@@ -9,6 +9,7 @@
 import { signal } from "@preact/signals";
 import { ApiError, abortVisit, get } from "./api.js";
 import { closeSoon } from "./closing.js";
+import { offer } from "./issuing.js";
 import { say } from "./voice.js";
 
 export const config = signal(null); // GET /v1/kiosk/session
@@ -31,10 +32,12 @@ let endTimer = null;
 const NO_TIMEOUT = new Set([
   "starting", "attract", "reading", "paused", "removed", "card_problem", "working", "unlaunched",
   "pay_pin", "pay_processing", "pay_qr", "pay_cancelling", // a payment is under way: never ask, never end
+  "issuing", // a card is being made
 ]);
 // While these show, the kiosk waits for the patient (the PIN pad, the phone), not for the system.
 const PATIENT_TURN = new Set(["pay_pin", "pay_qr"]);
 let paymentListener = null; // paying.js, while a payment made at the kiosk is in flight
+let issuanceListener = null; // issuing.js, while a card is being made
 
 // -- screens ------------------------------------------------------------------------------------------
 
@@ -165,9 +168,10 @@ async function idcardPlaced(event) {
   go("reading");
   busy.value += 1;
   try {
-    const person = await get("/v1/idcard", { timeout: 10000 });
-    visit = { cardId: person.card_id, name: person.name || "", reader: "idcard", idcard: true, committed: [], moneyPending: 0 };
-    go("menu", { patient: visit.name, idcard: true });
+    // The issuance service's terms alongside: the menu offers 办理健康卡 only if a card can be made now.
+    const [person, terms] = await Promise.all([get("/v1/idcard", { timeout: 10000 }), offer()]);
+    visit = { cardId: person.card_id, name: person.name || "", reader: "idcard", idcard: true, committed: [], moneyPending: 0, terms };
+    go("menu", { patient: visit.name, idcard: true, terms });
   } catch (error) {
     if (error.code === "aborted") return;
     if (error.code === "idcard_no_card") go("attract");
@@ -190,6 +194,9 @@ export function onEvent(event) {
       break;
     case "idcard.removed":
       if (visit?.idcard) cardRemoved();
+      break;
+    case "issuance.progress":
+      if (issuanceListener) issuanceListener(event);
       break;
     case "card.error":
       if (paused.value) break; // the machine is at fault (no PSAM, no reader), not the card: stay paused
@@ -264,9 +271,9 @@ function cardRemoved() {
   }
   const ending = visit;
   endVisit();
-  if (ending.moneyPending > 0) {
-    // The money request is still out: its answer says whether anything was charged.
-    go("removed", { lines: ending.committed, pending: true, idcard: ending.idcard }, "working");
+  if (ending.moneyPending > 0 || ending.issuing) {
+    // The money (or card) request is still out: its answer says whether anything was charged (or made).
+    go("removed", { lines: ending.committed, pending: true, idcard: ending.idcard, issuing: Boolean(ending.issuing) }, "working");
     ending.onSettled = () => showRemoved(ending);
     return;
   }
@@ -344,6 +351,11 @@ export function keepGoing() {
 /** `payment.progress` events go to *listener* (null: nobody listens). */
 export function onPayment(listener) {
   paymentListener = listener;
+}
+
+/** `issuance.progress` events go to *listener* (null: nobody listens). */
+export function onIssuance(listener) {
+  issuanceListener = listener;
 }
 
 function startSlowTimer() {

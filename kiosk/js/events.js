@@ -1,16 +1,17 @@
-// Card, reader and printer events over Server-Sent Events, and the progress of a payment this page is making
-// (`payment.progress`: the daemon sends it to the paying client only). EventSource cannot send headers, so the
-// stream authenticates with a one-time ticket (POST /v1/events/tickets, 60 s); EventSource's own
-// reconnect would reuse the spent ticket, so on any error the stream is closed and reopened with a fresh
-// ticket, backing off up to 10 s. After a reconnect `onReconnect` lets the page re-read the reader's
-// state: events sent while the stream was down are not replayed.
+// Card, reader and printer events over Server-Sent Events, and the progress of a payment or a card issuance
+// this page is making (`payment.progress`, `issuance.progress`: the daemon sends them to that client only).
+// EventSource cannot send headers, so the stream authenticates with a one-time ticket (POST
+// /v1/events/tickets, 60 s); EventSource's own reconnect would reuse the spent ticket, so on any error the
+// stream is closed and reopened with a fresh ticket, backing off up to 10 s. After a reconnect
+// `onReconnect` lets the page re-read the reader's state: events sent while the stream was down are not
+// replayed.
 
 import { post } from "./api.js";
 
 const TYPES = [
   "card.inserted", "card.removed", "card.error", "reader.added", "reader.removed", "sam.inserted",
   "sam.removed", "service.down", "service.up", "printer.problem", "printer.ready", "idcard.placed",
-  "idcard.removed", "idcard.error", "payment.progress", "closed", "overflow",
+  "idcard.removed", "idcard.error", "payment.progress", "issuance.progress", "closed", "overflow",
 ];
 
 export function connectEvents({ onEvent, onReconnect, onLost }) {

@@ -9,15 +9,17 @@ import * as paying from "./paying.js";
 import { dateTime, day, maskName, methodHint, methodLabel, time, yuan } from "./format.js";
 import { QrCode } from "./qr.js";
 import { louder, replay, volumeStep } from "./voice.js";
+import { IssueConsent, IssueFailed, IssuePhone, Issued, Issuing } from "./issuing-screens.js";
+import * as issuing from "./issuing.js";
 
-const Title = ({ children }) => html`<h1 id="screen-title" tabindex="-1">${children}</h1>`;
+export const Title = ({ children }) => html`<h1 id="screen-title" tabindex="-1">${children}</h1>`;
 
-function Steps({ step, of }) {
+export function Steps({ step, of }) {
   if (!step) return null;
   return html`<p class="steps" aria-label=${`第${step}步，共${of}步`}>第${step}步 / 共${of}步</p>`;
 }
 
-function Nav({ back, home = true, exit = true }) {
+export function Nav({ back, home = true, exit = true }) {
   return html`<nav class="nav" aria-label="导航">
     ${back ? html`<button class="nav-button" onClick=${back}>返回</button>` : null}
     ${home ? html`<button class="nav-button" onClick=${tasks.menu}>首页</button>` : null}
@@ -111,8 +113,9 @@ function Unlaunched() {
 
 // -- menu --------------------------------------------------------------------------------------------
 
-function Menu({ patient, idcard }) {
+function Menu({ patient, idcard, terms, issued }) {
   const printer = app.printerProblem.value;
+  const desk = app.config.value?.help_desk || "人工窗口";
   const tiles = [
     ["挂号", "预约今天和近期的号源", tasks.registration, false],
     ["缴费", "支付待缴费用", tasks.bills, false],
@@ -121,12 +124,23 @@ function Menu({ patient, idcard }) {
     ["我的挂号", "补打凭条、退号", tasks.registrations, false],
     ["报告打印", printer ? "暂停服务：打印机故障" : "打印检验报告", tasks.reports, Boolean(printer)],
   ];
+  // A card with a fee is issued at the counter: this kiosk cannot charge it (issuing.js).
+  const paid = terms && terms.card_fee_fen > 0;
+  let notice = null;
+  if (idcard) {
+    if (issued) notice = "您正在使用身份证办理。您的居民健康卡已办好，请从出卡口取卡";
+    else if (!terms) notice = `您正在使用身份证办理。需要居民健康卡，请到${desk}申领`;
+    else if (paid) notice = `您正在使用身份证办理。办理居民健康卡需缴工本费${yuan(terms.card_fee_fen)}，请到${desk}办理`;
+    else notice = "您正在使用身份证办理";
+  }
   return html`<section>
     <${Title}>${patient ? `${maskName(patient)}，您好` : "您好"}<//>
     <p class="lead">请选择要办理的业务</p>
-    ${idcard ? html`<p class="notice" role="status">您正在使用身份证办理。需要居民健康卡，请到${app.config.value?.help_desk || "人工窗口"}申领</p>` : null}
+    ${notice ? html`<p class="notice" role="status">${notice}</p>` : null}
     ${printer ? html`<p class="notice" role="status">⚠ ${printer}，凭条将稍后打印</p>` : null}
     <div class="tiles">
+      ${terms && !paid && !issued ? html`<button class="tile tile-wide" onClick=${() => issuing.start()}>
+        <span class="tile-title">办理健康卡</span><span class="tile-detail">自助发卡：没有居民健康卡，可在本机免费办理，约1分钟</span></button>` : null}
       ${tiles.map(([title, detail, action, disabled]) => html`<button class="tile" onClick=${action} disabled=${disabled}>
         <span class="tile-title">${title}</span><span class="tile-detail">${detail}</span></button>`)}
     </div>
@@ -357,11 +371,11 @@ function Reports({ reports }) {
 
 // -- the visit's end ----------------------------------------------------------------------------------------
 
-function Removed({ lines, pending, idcard }) {
+function Removed({ lines, pending, idcard, issuing: making }) {
   const title = idcard ? "已取走身份证" : "已退卡";
   if (pending) {
     return html`<section><${Title}>${title}<//><div class="spinner" aria-hidden="true"></div>
-      <p class="lead" role="status">正在确认本次支付结果，请稍候…</p></section>`;
+      <p class="lead" role="status">${making ? "正在制卡，请稍候，请留意出卡口…" : "正在确认本次支付结果，请稍候…"}</p></section>`;
   }
   return html`<section><${Title}>${title}<//>
     ${lines.length === 0
@@ -421,6 +435,11 @@ const SCREENS = {
   removed: Removed,
   take_card: TakeCard,
   timed_out: TimedOut,
+  issue_consent: IssueConsent,
+  issue_phone: IssuePhone,
+  issuing: Issuing,
+  issued: Issued,
+  issue_failed: IssueFailed,
 };
 
 export function Kiosk() {

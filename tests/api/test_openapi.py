@@ -152,6 +152,14 @@ class IssuanceDesk:
         on_stage("dispensing")
         return IssuanceResult(mask_id_number(person.id_number), "active", "0000000001")
 
+    def terms(self) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(issuer_name="演示发卡机构", card_fee_fen=0, bank_application=True)
+
+    def record_id_number(self, **given: str) -> dict[str, str]:
+        return {"status": "active"}
+
 
 def hospital_stack(make_stack: StackFactory, hospital: Hospital, limiter: RateLimiter) -> Stack:
     stack = make_stack(his=hospital.his, payments=hospital.payments, print_queue=hospital.print_queue,
@@ -175,6 +183,8 @@ class Probe:
 
 
 CARD = "/v1/readers/default/card"
+CHILD = {"birth_certificate": "O110000001", "name": "李小宝", "sex": "2", "birth_date": "2026-10-01",
+         "relation": "52"}  # fmt: skip
 PROBES: dict[str, Probe] = {
     "GET /v1/health": Probe("/v1/health"),
     "GET /metrics": Probe("/metrics"),
@@ -241,6 +251,13 @@ PROBES: dict[str, Probe] = {
     "GET /v1/print/lab-reports": Probe("/v1/print/lab-reports"),
     "GET /v1/idcard": Probe("/v1/idcard", {"full": True}),
     "POST /v1/issuance": Probe("/v1/issuance", json={"phone": "13800000001", "consent": True}),
+    "GET /v1/issuance/terms": Probe("/v1/issuance/terms"),
+    "POST /v1/issuance/child": Probe(
+        "/v1/issuance/child", json={"phone": "13800000001", "consent": True, "child": CHILD}
+    ),
+    "PUT /v1/issuance/reader/{reader}/id-number": Probe(
+        "/v1/issuance/reader/default/id-number", json={"id_number": "110105202610010024"}
+    ),
     "POST /v1/kiosk/launch-tokens": Probe("/v1/kiosk/launch-tokens", json={"lifetime": 30}),
     "GET /v1/kiosk/session": Probe("/v1/kiosk/session"),
 }

@@ -191,3 +191,18 @@ def test_an_id_number_that_already_has_a_card_is_not_recorded(
         kiosk.relay.record_id_number(card_number=CERTIFICATE, issuance_serial=issued.serial, id_number=number,
                                      guardian_id_number=guardian.id_number)  # fmt: skip
     assert refused.value.code == "id_number_has_card"
+
+
+@pytest.mark.parametrize(
+    "photo", [b"GIF89a" + bytes(100), b"\xff\xd8\xff" + bytes(3070)], ids=["not a JPEG", "over 3,072 bytes"]
+)
+def test_a_photo_the_card_cannot_hold_is_not_a_frame(photo: bytes) -> None:
+    import base64
+
+    from pydantic import ValidationError
+
+    data = {**people()[0].model_dump(), "photo": base64.b64encode(photo).decode()}
+    with pytest.raises(ValidationError, match="a JPEG of at most 3072 bytes"):
+        PersonIn.model_validate(data)
+    fits = base64.b64encode(b"\xff\xd8\xff" + bytes(10)).decode()
+    assert PersonIn.model_validate({**data, "photo": fits}).photo  # the control: a small JPEG is one

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from cardservice.api.routes import (
     card,
+    children,
     events,
     idcard,
     issuance,
@@ -30,5 +31,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     printing.router,
     idcard.router,
     issuance.router,
+    children.router,
     kiosk.router,
 )

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["IssuanceIn", "IssuanceOut"]
+__all__ = ["IssuanceIn", "IssuanceOut", "IssuanceTermsOut", "Photo"]
+
+# Base64 as a pattern the document states (a client generating from it never sends what is refused as
+# malformed); what it decodes to is checked as a picture by the route (422 invalid_data).
+Photo = Annotated[
+    str,
+    Field(
+        pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$", max_length=240_000,
+        description="照片 (optional): a JPEG or PNG, base64; fitted to the card's 3,072 bytes",
+    ),
+]  # fmt: skip
 
 
 class IssuanceIn(BaseModel):
@@ -26,6 +36,7 @@ class IssuanceIn(BaseModel):
     consent: Literal[True] = Field(
         description="the patient agreed to what is written on the card (the consent screen): must be true"
     )
+    photo: Photo | None = None
 
 
 class IssuanceOut(BaseModel):
@@ -34,3 +45,15 @@ class IssuanceOut(BaseModel):
     card: str = Field(description="the card number (the ID number), masked", examples=["1101************30"])
     status: Literal["active", "issued"] = Field(description="the card's status in the registry")
     issuance_serial: str = Field(description="发卡序列号 XPXLH: which card of this number it is")
+
+
+class IssuanceTermsOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    issuer_name: str = Field(description="发卡机构: who issues the card", examples=["演示发卡机构DEMO"])
+    card_fee_fen: int = Field(ge=0, description="the card's fee in fen (0: free)", examples=[0])
+    bank_application: bool = Field(description="the card also carries the bank application (借记卡功能)")
+    items: list[str] = Field(
+        description="what is written on the card about the person, as the consent screen lists it",
+        examples=[["姓名", "性别", "民族", "出生日期", "身份证号码", "本人电话", "地址"]],
+    )
