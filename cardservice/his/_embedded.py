@@ -40,6 +40,7 @@ from cardservice.his._values import (
     CHINA_TZ,
     Bill,
     BillItem,
+    BirthRecord,
     Department,
     Doctor,
     LabItem,
@@ -52,6 +53,7 @@ from cardservice.store import (
     Database,
     HisBillItemRow,
     HisBillRow,
+    HisBirthRow,
     HisDepartmentRow,
     HisDoctorRow,
     HisIdempotencyRow,
@@ -68,6 +70,7 @@ from cardservice.store import (
 __all__ = ["MAX_SLOT_DAYS", "EmbeddedHis", "check_idempotency_key", "check_payment_reference"]
 
 _log = logging.getLogger("cardservice.his")
+_NO_BIRTH = "未找到您孩子的出生登记，请到人工窗口办理"
 _T = TypeVar("_T")
 
 #: The longest date range one slots() call may ask for.
@@ -183,6 +186,14 @@ class EmbeddedHis:
             if row is None or row.card_number != patient.card_number:
                 raise NotFound(f"no bill {bill_id!r} for this patient", message_zh="未找到该账单")
             return _bills(session, [row])[0]
+
+    def birth_record(self, guardian: Patient, birth_certificate: str) -> BirthRecord:
+        with self._read() as session:
+            row = session.get(HisBirthRow, birth_certificate.upper())
+        if row is not None and guardian.card_number in (row.mother_number, row.father_number):
+            relation = "52" if guardian.card_number == row.mother_number else "51"
+            return BirthRecord(row.birth_certificate, row.name, row.sex, row.birth_date, relation)  # type: ignore[arg-type]
+        raise NotFound("no birth record of that certificate for this guardian", message_zh=_NO_BIRTH)
 
     def lab_reports(self, patient: Patient) -> list[LabReport]:
         with self._read() as session:

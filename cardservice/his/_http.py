@@ -30,10 +30,20 @@ from cardservice.his._errors import (
     NotFound,
     error_for_code,
 )
-from cardservice.his._values import Bill, Department, Doctor, LabReport, Patient, Registration, Slot
+from cardservice.his._values import (
+    Bill,
+    BirthRecord,
+    Department,
+    Doctor,
+    LabReport,
+    Patient,
+    Registration,
+    Slot,
+)
 from cardservice.his._wire import (
     BillOut,
     BillsOut,
+    BirthOut,
     DepartmentsOut,
     DoctorsOut,
     ErrorOut,
@@ -188,6 +198,13 @@ class HttpHis:
         if bill.id != bill_id or bill.status != "settled" or bill.total_fen != amount_fen:
             raise HisProtocolError("HIS answered a settlement with another bill, status or total")
         return bill
+
+    def birth_record(self, guardian: Patient, birth_certificate: str) -> BirthRecord:
+        path = f"/v1/births/{_seg(birth_certificate)}/query"
+        record = self._call(BirthOut, "POST", path, json={"patient": _patient(guardian)}, safe=True).value()
+        if record.birth_certificate != birth_certificate:
+            raise HisProtocolError("HIS answered a birth query with another certificate")
+        return record
 
     def lab_reports(self, patient: Patient) -> list[LabReport]:
         body = {"patient": _patient(patient)}

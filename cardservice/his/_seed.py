@@ -21,6 +21,7 @@ from cardservice.store import (
     Database,
     HisBillItemRow,
     HisBillRow,
+    HisBirthRow,
     HisDepartmentRow,
     HisDoctorRow,
     HisLabItemRow,
@@ -29,7 +30,7 @@ from cardservice.store import (
     describe,
 )
 
-__all__ = ["FEES_FEN", "SEED_DAYS", "open_embedded_his", "seed"]
+__all__ = ["DEMO_BIRTH", "FEES_FEN", "SEED_DAYS", "open_embedded_his", "seed"]
 
 _log = logging.getLogger("cardservice.his")
 
@@ -237,7 +238,16 @@ _BILLS = (
 )
 
 
+#: The demo patient's newborn (新生儿发卡 at the kiosk): born here a month ago, the patient its father.
+DEMO_BIRTH = ("O110000001", "李小宝", "2", 30)
+
+
 def _demo_rows(session: Session, patient: Patient, today: _dt.date) -> None:
+    certificate, name, sex, days_ago = DEMO_BIRTH
+    if session.get(HisBirthRow, certificate) is None:
+        born = today - _dt.timedelta(days=days_ago)
+        session.add(HisBirthRow(birth_certificate=certificate, name=name, sex=sex, birth_date=born,
+                                father_number=patient.card_number))  # fmt: skip
     for bill_id, title, days_ago, lines in _BILLS:
         if session.get(HisBillRow, bill_id) is not None:
             continue

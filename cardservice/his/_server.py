@@ -24,6 +24,7 @@ from cardservice.his._values import HisConnector, Patient
 from cardservice.his._wire import (
     BillOut,
     BillsOut,
+    BirthOut,
     BookIn,
     CancelIn,
     DepartmentsOut,
@@ -161,6 +162,10 @@ def create_app(his: HisConnector, *, token: str | None = None) -> FastAPI:
             idempotency_key=_key(idempotency_key),
         )
         return {"bill": wire(bill)}
+
+    @app.post("/v1/births/{birth_certificate}/query", response_model=BirthOut)
+    def birth(birth_certificate: str, body: PatientQueryIn) -> Any:
+        return {"birth": wire(his.birth_record(_patient(body.patient), birth_certificate))}
 
     @app.post("/v1/lab-reports/query", response_model=LabReportsOut)
     def lab_reports(body: PatientQueryIn) -> Any:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import decimal
-from typing import Protocol
+import re
+from typing import Literal, Protocol
 
 from cardservice.errors import CodecError
 from cardservice.healthcard import mask_id_number, validate_id_number
@@ -17,6 +18,7 @@ __all__ = [
     "CHINA_TZ",
     "Bill",
     "BillItem",
+    "BirthRecord",
     "Department",
     "Doctor",
     "HisConnector",
@@ -31,6 +33,8 @@ __all__ = [
 #: Hospital time: China Standard Time has no daylight saving, so a fixed offset is exact.
 CHINA_TZ = _dt.timezone(_dt.timedelta(hours=8), "CST")
 
+_BIRTH_CERTIFICATE = re.compile(r"[A-Z][0-9]{9}")  # 出生医学证明编号
+
 ABNORMAL_HIGH = "↑"
 ABNORMAL_LOW = "↓"
 ABNORMAL_TEXT = "*"  # a qualitative result that is not the expected one (阳性 where 阴性 is normal)
@@ -38,15 +42,20 @@ ABNORMAL_TEXT = "*"  # a qualitative result that is not the expected one (阳性
 
 @dataclasses.dataclass(frozen=True)
 class Patient:
-    """The patient as the daemon read them from the inserted card: card number (KH, the 18-character
-    ID number) and name (XM). Never built from a number typed on a kiosk. ``repr`` masks the number."""
+    """The patient as the daemon read them from the inserted card: card number (KH: the 18-character ID
+    number, or a child's birth certificate number — one letter, nine digits — on a card issued before the
+    child had an ID number) and name (XM). Never built from a number typed on a kiosk. ``repr`` masks
+    the number."""
 
     card_number: str
     name: str
 
     def __post_init__(self) -> None:
         try:
-            normalised = validate_id_number(self.card_number, field="card number")
+            if _BIRTH_CERTIFICATE.fullmatch(self.card_number):
+                normalised = self.card_number
+            else:
+                normalised = validate_id_number(self.card_number, field="card number")
         except CodecError as exc:
             raise ValueError(str(exc)) from None
         if normalised != self.card_number:
@@ -193,6 +202,21 @@ class LabReport:
     items: tuple[LabItem, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class BirthRecord:
+    """A child born here, as the 出生医学证明 the hospital issued says; *relation*: what the guardian who
+    asked is to the child (51 father, 52 mother: GB/T 4761)."""
+
+    birth_certificate: str
+    name: str
+    sex: Literal["1", "2"]
+    birth_date: _dt.date
+    relation: Literal["51", "52"]
+
+    def __repr__(self) -> str:
+        return f"BirthRecord({mask_id_number(self.birth_certificate)!r})"
+
+
 class HisConnector(Protocol):
     """What the daemon needs from a hospital information system. Implementations: :class:`EmbeddedHis`
     (the project database), :class:`HttpHis` (a real HIS over docs/his-contract.md).
@@ -238,4 +262,9 @@ class HisConnector(Protocol):
 
     def lab_reports(self, patient: Patient) -> list[LabReport]:
         """The patient's lab reports, newest first."""
+        ...
+
+    def birth_record(self, guardian: Patient, birth_certificate: str) -> BirthRecord:
+        """The child of *birth_certificate* born in this hospital, if *guardian* is its mother or father;
+        else :class:`NotFound` (an unknown certificate and another family's child alike)."""
         ...

@@ -4,13 +4,15 @@ reference server (its response models): the contract is one set of types, proven
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+import datetime as _dt
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from cardservice.his._values import (
     Bill,
     BillItem,
+    BirthRecord,
     Department,
     Doctor,
     LabItem,
@@ -193,6 +195,21 @@ class _LabReport(_Model):
     collected_at: AwareDatetime
     reported_at: AwareDatetime
     items: list[_LabItem]
+
+
+class _Birth(_Model):
+    birth_certificate: Annotated[StrictStr, Field(pattern=r"^[A-Z][0-9]{9}$")]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=30)]
+    sex: Literal["1", "2"]
+    birth_date: _dt.date
+    relation: Literal["51", "52"]
+
+
+class BirthOut(_Model):
+    birth: _Birth
+
+    def value(self) -> BirthRecord:
+        return BirthRecord(**self.birth.model_dump())
 
 
 class LabReportsOut(_Model):

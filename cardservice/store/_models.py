@@ -8,6 +8,7 @@ import datetime as _dt
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -298,6 +299,19 @@ class HisRegistrationRow(Base):
         UniqueConstraint("slot_id", "queue_number", name="uq_his_registrations_queue"),
         Index("ix_his_registrations_card_number", "card_number"),
     )
+
+
+class HisBirthRow(Base):
+    """A child born in the hospital: its 出生医学证明 (birth certificate) and parents (their ID numbers)."""
+
+    __tablename__ = "his_births"
+
+    birth_certificate: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    sex: Mapped[str] = mapped_column(String(1))
+    birth_date: Mapped[_dt.date] = mapped_column(Date)
+    mother_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    father_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class HisLabReportRow(Base):

@@ -255,6 +255,9 @@ PROBES: dict[str, Probe] = {
     "POST /v1/issuance/child": Probe(
         "/v1/issuance/child", json={"phone": "13800000001", "consent": True, "child": CHILD}
     ),
+    "POST /v1/issuance/birth-record": Probe(
+        "/v1/issuance/birth-record", json={"birth_certificate": "O110000001"}
+    ),
     "PUT /v1/issuance/reader/{reader}/id-number": Probe(
         "/v1/issuance/reader/default/id-number", json={"id_number": "110105202610010024"}
     ),

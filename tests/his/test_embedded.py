@@ -414,3 +414,28 @@ def test_one_bill_in_any_state_and_only_the_patients_own(embedded: EmbeddedHis, 
     with pytest.raises(NotFound):
         embedded.bill(ALICE, "SF-DEMO-0001")  # exists, but is the demo holder's
     assert embedded.bill(demo, "SF-DEMO-0001").total_fen == 8290
+
+
+def test_a_newborns_birth_record_is_shown_to_its_parents_only(embedded: EmbeddedHis) -> None:
+    from cardservice.his import Patient
+
+    father = demo_patient()
+    assert father is not None
+    record = embedded.birth_record(father, "o110000001")  # as typed: the letter in either case
+    assert (record.birth_certificate, record.name, record.sex, record.relation) == (
+        "O110000001",
+        "李小宝",
+        "2",
+        "51",
+    )
+    assert record.birth_date == TODAY - dt.timedelta(days=30)
+    assert "李小宝" not in repr(record)
+    for stranger, certificate in ((ALICE, "O110000001"), (father, "O110000002")):
+        with pytest.raises(NotFound) as refused:
+            embedded.birth_record(stranger, certificate)
+        assert refused.value.message_zh == "未找到您孩子的出生登记，请到人工窗口办理"
+    # the child, once their card (its number the certificate's) is in a kiosk's reader, is a patient too
+    child = Patient("O110000001", "李小宝")
+    assert embedded.bills(child) == []
+    with pytest.raises(ValueError, match="card number"):
+        Patient("o110000001", "李小宝")  # never a number as typed: as the card says it

@@ -158,6 +158,11 @@ def test_every_method_end_to_end(client: HttpHis, embedded: EmbeddedHis) -> None
     reports = client.lab_reports(patient)
     assert reports == embedded.lab_reports(patient)
     assert reports[2].items[0].abnormal == "↑"
+    birth = client.birth_record(patient, "O110000001")
+    assert birth == embedded.birth_record(patient, "O110000001")
+    assert (birth.name, birth.relation) == ("李小宝", "51")
+    with pytest.raises(NotFound):
+        client.birth_record(ALICE, "O110000001")  # not her child: the same answer as an unknown one
 
 
 def test_registrations_and_one_bill_end_to_end(

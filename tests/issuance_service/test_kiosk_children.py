@@ -163,3 +163,46 @@ def test_an_adults_card_takes_no_id_number(
             headers={**KIOSK, "X-Card-Id": ready.card_id or ""},
         )  # fmt: skip
         assert_error(response, 409, "issuance_not_child_card")
+
+
+def test_with_a_his_the_child_is_the_hospitals_birth_record_of_this_guardian(
+    make_stack: StackFactory, served: Service, make_kiosk: KioskFactory, database: Any, tmp_path: Any
+) -> None:
+    from cardservice.his import EmbeddedHis
+    from cardservice.store import HisBirthRow
+
+    with database.session() as session:  # born here; the person on the ID card is the father
+        session.add(HisBirthRow(birth_certificate=CERTIFICATE, name="李小宝", sex="2", birth_date=BORN,
+                                father_number=GUARDIAN.id_number))  # fmt: skip
+        session.add(HisBirthRow(birth_certificate="O110000002", name="别人家", sex="1", birth_date=BORN,
+                                mother_number="650102199002142425"))  # fmt: skip
+    monitor = IdCardMonitor({"desk": FakeIdCardReader(GUARDIAN)})
+    monitor.poll_once("desk")
+    stack = make_stack(idcard=monitor, his=EmbeddedHis(database), wait=(),
+                       cards={CARD_READER: None, SAM_READER: make_card(tmp_path, "sam")})  # fmt: skip
+    kiosk = make_kiosk(served)
+    stack.services.issuance = kiosk.relay
+    with TestClient(stack.app, base_url=BASE_URL) as client:
+        headers = {**KIOSK, "X-Card-Id": _placed(client)}
+        shown = client.post(
+            "/v1/issuance/birth-record", json={"birth_certificate": "o110000001"}, headers=headers
+        )
+        assert shown.status_code == 200, shown.text
+        child = shown.json()
+        assert child == {**BODY["child"], "relation": "51", "ethnicity": None}  # type: ignore[dict-item]
+        assert any(c["action"] == "his.birth_record" and c["card"] == "O110****01" for c in stack.audit_calls)
+
+        other = client.post(
+            "/v1/issuance/birth-record", json={"birth_certificate": "O110000002"}, headers=headers
+        )
+        assert_error(other, 404, "his_not_found")  # another family's child: as if unknown
+        for wrong in ({"name": "李大宝"}, {"relation": "52"}, {"birth_certificate": "O110000002"}):
+            body = {**BODY, "child": {**child, **wrong}}
+            assert_error(client.post("/v1/issuance/child", json=body, headers=headers), 404, "his_not_found")
+        assert kiosk.relay.ops("dispense") == []
+
+        done = client.post("/v1/issuance/child", json={**BODY, "child": child}, headers=headers)
+        assert done.status_code == 200, done.text
+        record = served.registry.live_card(CERTIFICATE)
+        assert record is not None
+        assert record.guardian_number == GUARDIAN.id_number

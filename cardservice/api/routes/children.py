@@ -1,8 +1,13 @@
 """Cards for children without an ID number (新生儿/儿童发卡, :mod:`cardservice.issuance._newborn`):
 
+- ``POST /v1/issuance/birth-record``: the hospital's record of a child born here (HIS), shown to the parent
+  whose ID card lies on the ID-card reader (its ``X-Card-Id``) and to nobody else (404 ``his_not_found``
+  either way): what a kiosk shows for the parent to confirm, from the certificate number they typed.
 - ``POST /v1/issuance/child``: the guardian's ID card lies on the ID-card reader (its ``X-Card-Id``), the
   child's data from the birth certificate in the body; the card — its number the certificate's — comes from
   the dispenser as in ``POST /v1/issuance`` (the same stages, errors and audit), linked to the guardian.
+  With a HIS, the child must be the HIS's record of that certificate for this guardian (else 404
+  ``his_not_found``, before any card moves): a kiosk issues no card for a child nobody registered.
 - ``PUT /v1/issuance/reader/{reader}/id-number``: the child's ID number, once they have one. The child's card
   is in *reader* (its ``X-Card-Id``), the guardian's ID card on the ID-card reader. The number must be the
   child's (birth date and sex digit as on the card); the issuance service records it in the registry (the
@@ -18,21 +23,26 @@ import asyncio
 from fastapi import APIRouter, Request
 
 from cardservice.api._deps import (
+    HIS_ERRORS,
     CardIdHeader,
+    HisService,
     IssuanceService,
     Kiosk,
     ReaderId,
     audit_access,
+    audited,
     call_service,
     card_view,
+    patient_of,
     services_of,
 )
-from cardservice.api._errors import responses
+from cardservice.api._errors import api_error, responses
 from cardservice.api.routes.issuance import ISSUANCE_ERRORS, applicant, issued, with_photo
-from cardservice.api.schemas.children import ChildIssuanceIn, IdNumberIn, IdNumberOut
+from cardservice.api.schemas.children import BirthRecordIn, ChildIssuanceIn, ChildOut, IdNumberIn, IdNumberOut
 from cardservice.api.schemas.issuance import IssuanceOut
-from cardservice.errors import CodecError, ServiceError
+from cardservice.errors import CardserviceError, CodecError, ServiceError
 from cardservice.healthcard import Identity, id_sex_code, mask_id_number, validate_id_number
+from cardservice.his import BirthRecord, HisConnector, Patient
 from cardservice.issuance import ID_CARD_TYPE, ChildIn, IssuanceFailed
 from cardservice.readers import CardHandle
 
@@ -59,10 +69,36 @@ ID_NUMBER_ERRORS = (
 
 
 @router.post(
+    "/birth-record", response_model=ChildOut, summary="The birth record of the parent's child (出生登记)",
+    responses=responses("rate_limited", "idcard_unavailable", "idcard_no_card", "card_changed", *HIS_ERRORS),
+)  # fmt: skip
+async def birth_record(
+    request: Request, client: Kiosk, his: HisService, body: BirthRecordIn, x_card_id: CardIdHeader = None
+) -> ChildOut:
+    services = services_of(request)
+    services.limiter.take(client.name)
+    _, guardian = await patient_of(services, body.reader, x_card_id, client=client)
+    certificate = body.birth_certificate.upper()
+    record = await audited(
+        request, client, "his.birth_record", lambda: _record_of(his, guardian, certificate),
+        card=mask_id_number(certificate), target=None,
+    )  # fmt: skip
+    return ChildOut(birth_certificate=record.birth_certificate, name=record.name, sex=record.sex,
+                    birth_date=record.birth_date, relation=record.relation, ethnicity=None)  # fmt: skip
+
+
+def _record_of(his: HisConnector, guardian: Patient, certificate: str) -> BirthRecord:
+    try:
+        return his.birth_record(guardian, certificate)
+    except CardserviceError as exc:
+        raise api_error(exc) from None
+
+
+@router.post(
     "/child", response_model=IssuanceOut, summary="A child's card, to the guardian on the ID card (新生儿)",
     description="As `POST /v1/issuance`, for a child without an ID number: the card's number is the birth "
     "certificate's and the registry links it to the guardian.",
-    responses=responses(*ISSUANCE_ERRORS),
+    responses=responses(*ISSUANCE_ERRORS, *HIS_ERRORS),
 )  # fmt: skip
 async def issue_child(
     request: Request,
@@ -75,6 +111,13 @@ async def issue_child(
     services.limiter.take(client.name)
     guardian = applicant(services, body.reader, x_card_id, phone=body.phone, consent=body.consent)
     child = ChildIn.model_validate(body.child.model_dump())
+    if services.his is not None:  # the child must be one born here, to this guardian, as registered
+        parent = Patient(guardian.id_number.upper(), guardian.name)
+        certificate = child.birth_certificate.upper()
+        record = await call_service(lambda: _record_of(services.his, parent, certificate))  # type: ignore[arg-type]
+        given = (certificate, child.name.strip(), child.sex, child.birth_date, child.relation)
+        if given != (record.birth_certificate, record.name, record.sex, record.birth_date, record.relation):
+            raise ServiceError("his_not_found", "the child is not as the hospital's birth record says")
     person = await with_photo(guardian.model_copy(update={"child": child}), body.photo)
     return await issued(
         request, client, desk, person, body.reader, mask_id_number(child.birth_certificate.upper())

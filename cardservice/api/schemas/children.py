@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cardservice.api.schemas.issuance import Photo
 
-__all__ = ["ChildIssuanceIn", "ChildOut", "IdNumberIn", "IdNumberOut"]
+__all__ = ["BirthRecordIn", "ChildIssuanceIn", "ChildOut", "IdNumberIn", "IdNumberOut"]
 
 _IDCARD_READER = r"^idcard(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$"
 
@@ -31,6 +31,18 @@ class ChildOut(BaseModel):
         description="the guardian is the child's: 51 父亲, 52 母亲, 97 其他监护人"
     )
     ethnicity: str | None = Field(None, pattern=r"^[0-9]{2}$", description="民族 (GB 3304), default 01")
+
+
+class BirthRecordIn(BaseModel):
+    """In the body, not the URL: a certificate number is personal data, and URLs end up in access logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reader: str = Field(
+        default="idcard", pattern=_IDCARD_READER,
+        description="the ID-card reader the parent's ID card lies on; send its card_id as X-Card-Id",
+    )  # fmt: skip
+    birth_certificate: str = Field(pattern=r"^[A-Za-z][0-9]{9}$", description="出生医学证明编号")
 
 
 class ChildIssuanceIn(BaseModel):
