@@ -24,7 +24,7 @@ from cardservice.healthcard import id_check_character
 from cardservice.issuance import DispenserCardSource, KioskRelay, PersonIn
 from drivers.dispenser import K720Dispenser
 from simulators.cardos import load_card
-from simulators.dispenser import VirtualDispenser
+from simulators.dispenser import LoopbackLine, VirtualDispenser
 
 __all__ = ["KioskProcess", "Phase", "people"]
 
@@ -46,28 +46,6 @@ def people(start: int) -> Iterator[PersonIn]:
 
 
 # -- inside a kiosk process -------------------------------------------------------------------------------
-
-
-class _Loopback:
-    """A serial port wired straight to the virtual dispenser (tests/issuance/test_dispenser.py has the
-    same few lines; a benchmark does not import the tests)."""
-
-    def __init__(self, machine: VirtualDispenser) -> None:
-        self.machine, self.inbox = machine, b""
-
-    def write(self, data: bytes) -> int:
-        self.inbox += self.machine.receive(data)
-        return len(data)
-
-    def read(self, size: int) -> bytes:
-        data, self.inbox = self.inbox[:size], self.inbox[size:]
-        return data
-
-    def reset_input_buffer(self) -> None:
-        self.inbox = b""
-
-    def close(self) -> None:
-        pass
 
 
 class _Chip:
@@ -116,7 +94,7 @@ def _serve(name: str, url: str, token: str, directory: str, cards: int, first: i
     """A kiosk process's life: *cards* blanks in its dispenser, person *first* issued uncounted, then the
     orders on *pipe* until ``stop``; whatever fails is sent back as text (the bench raises it)."""
     machine = VirtualDispenser(Path(directory) / name, cards)
-    dispenser = K720Dispenser(_Loopback(machine), poll=0.0, motion_timeout=1.0)
+    dispenser = K720Dispenser(LoopbackLine(machine.receive), poll=0.0, motion_timeout=1.0)
     source = DispenserCardSource(dispenser, lambda out: _ReadPosition(machine, out))
     relay = KioskRelay(url, token, source, timeout=120.0)
     try:

@@ -10,7 +10,7 @@ In Python: :class:`DispenserSimulator` (machine + pty + vpcd bridge + control so
 """
 
 from simulators.dispenser._control import DISPENSER_COMMANDS, control_handler
-from simulators.dispenser._line import PtyLine
+from simulators.dispenser._line import LoopbackLine, PtyLine
 from simulators.dispenser._machine import MOTIONS, REJECT_BIN_CAPACITY, VirtualDispenser
 from simulators.dispenser._serve import DispenserSimulator
 
@@ -19,6 +19,7 @@ __all__ = [
     "MOTIONS",
     "REJECT_BIN_CAPACITY",
     "DispenserSimulator",
+    "LoopbackLine",
     "PtyLine",
     "VirtualDispenser",
     "control_handler",

@@ -1,5 +1,6 @@
 """The dispenser's serial line: a pseudo-terminal (raw mode) whose slave the host opens as its serial
-port, with a symlink at a stable path (``/dev/ttyUSB0`` of a test)."""
+port, with a symlink at a stable path (``/dev/ttyUSB0`` of a test); or, in one process, a
+:class:`LoopbackLine` the driver takes for its serial port (unit tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,32 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["PtyLine"]
+__all__ = ["LoopbackLine", "PtyLine"]
 
 _POLL = 0.1
+
+
+class LoopbackLine:
+    """A serial port (pyserial's ``write``/``read``/``reset_input_buffer``/``close``) wired straight to
+    *device*, in this process: what the driver writes is answered at once."""
+
+    def __init__(self, device: Callable[[bytes], bytes]) -> None:
+        self._device = device
+        self._inbox = b""
+
+    def write(self, data: bytes) -> int:
+        self._inbox += self._device(data)
+        return len(data)
+
+    def read(self, size: int) -> bytes:
+        data, self._inbox = self._inbox[:size], self._inbox[size:]
+        return data
+
+    def reset_input_buffer(self) -> None:
+        self._inbox = b""
+
+    def close(self) -> None:
+        pass
 
 
 class PtyLine:

@@ -22,29 +22,13 @@ from cardservice.keys import KeyStore, SoftwareSam
 from cardservice.store import Database
 from drivers.dispenser import K720Dispenser
 from simulators.cardos import CardOS, create_image, load_card
-from simulators.dispenser import REJECT_BIN_CAPACITY, VirtualDispenser
+from simulators.dispenser import REJECT_BIN_CAPACITY, LoopbackLine, VirtualDispenser
 from tests.issuance.test_batch import EXAMPLES, STATION, TRANSPORT, _Card
 
 
-class Loopback:
+def Loopback(machine: VirtualDispenser) -> LoopbackLine:
     """A serial port wired straight to the virtual dispenser."""
-
-    def __init__(self, machine: VirtualDispenser) -> None:
-        self.machine, self.inbox = machine, b""
-
-    def write(self, data: bytes) -> int:
-        self.inbox += self.machine.receive(data)
-        return len(data)
-
-    def read(self, size: int) -> bytes:
-        data, self.inbox = self.inbox[:size], self.inbox[size:]
-        return data
-
-    def reset_input_buffer(self) -> None:
-        self.inbox = b""
-
-    def close(self) -> None:
-        pass
+    return LoopbackLine(machine.receive)
 
 
 class _Dud(_Card):
