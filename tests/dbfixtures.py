@@ -15,6 +15,7 @@ they skip and say how to start one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -49,8 +50,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    base = postgres_url()
-    name = f"t_{secrets.token_hex(6)}"
+    with new_postgres_database(postgres_url()) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def new_postgres_database(base: str, prefix: str = "t") -> Iterator[str]:
+    """The URL of a new, empty database on the server of *base*, dropped afterwards."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:

@@ -36,8 +36,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 import simulators.pboc  # noqa: F401  (issued cards carry the bank application: their images load with it)
 from cardservice.healthcard import HealthCardSession, id_check_character, mask_id_number
@@ -51,7 +49,7 @@ from drivers.readers import wait_for_removal
 from simulators.cardos import load_card
 from simulators.control import send_control
 from simulators.health import write_demo_keystore
-from tests.dbfixtures import POSTGRES_ENV
+from tests.dbfixtures import POSTGRES_ENV, new_postgres_database
 from tests.pcsc.conftest import CARD_READER, EVENT_TIMEOUT, stop_process_group
 
 pytestmark = pytest.mark.pcsc
@@ -141,18 +139,8 @@ def registry_url(tmp_path: Path) -> Iterator[str]:
     if not base:
         yield f"sqlite:///{tmp_path / 'service' / 'issuance.db'}"
         return
-    name = f"t_kill_{os.getpid()}_{random.randrange(1 << 24):06x}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(base).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with new_postgres_database(base, "t_kill") as url:
+        yield url
 
 
 def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
