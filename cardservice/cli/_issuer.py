@@ -409,9 +409,7 @@ def _cmd_show(args: argparse.Namespace, ctx: DataContext) -> int:
         print("no cards for that card number")
         return 1
     for card in cards:
-        bank = f", bank card {card.masked_pan} PSN {card.psn}" if card.masked_pan else ""
-        chip = card.chip_serial or "-"
-        print(f"card {card.issuance_serial} ({card.masked}): {card.status}, chip {chip}{bank}")
+        print(card.summary)
         for at, actor, old, new, reason in registry.history(card.id):
             print(f"  {_when(at)}  {actor:16} {old or '-':13} -> {new:13} {reason or ''}".rstrip())
     return 0

@@ -114,6 +114,18 @@ class CardRecord:
     def psn(self) -> str | None:
         return None if self.pan_sequence is None else f"{self.pan_sequence:02d}"
 
+    @property
+    def summary(self) -> str:
+        """One line for an operator (numbers masked): serial, card, status, chip, bank card, child link."""
+        line = f"card {self.issuance_serial} ({self.masked}): {self.status}, chip {self.chip_serial or '-'}"
+        if self.masked_pan:
+            line += f", bank card {self.masked_pan} PSN {self.psn}"
+        if self.guardian_number:
+            line += f", a child's card: guardian {mask_id_number(self.guardian_number)}"
+        if self.id_number:
+            line += f", ID number {mask_id_number(self.id_number)}"
+        return line
+
 
 def _check(card: CardRecord, to: CardStatus) -> None:
     if to not in _ALLOWED[card.status]:
@@ -380,8 +392,9 @@ class Registry:
                 query = query.where(CardRow.status == status)
             if batch is not None:
                 query = query.where(CardRow.batch == batch)
-            if card_number is not None:
-                query = query.where(CardRow.card_number == card_number.upper())
+            if card_number is not None:  # the card number, or a child's ID number recorded later
+                number = card_number.upper()
+                query = query.where(or_(CardRow.card_number == number, CardRow.id_number == number))
             if chip_serial is not None:
                 query = query.where(CardRow.chip_serial == chip_serial)
             if guardian_number is not None:

@@ -153,6 +153,11 @@ def test_the_childs_id_number_recorded_later(served: Service, make_kiosk: KioskF
     record = served.registry.live_card(number)  # the ID number finds the card now
     assert record is not None
     assert (record.card_number, record.id_number) == (CERTIFICATE, number)
+    assert served.registry.cards(card_number=number) == [record]  # card-issuer show/list by the ID number
+    assert f"guardian {guardian.id_number[:4]}" in record.summary
+    assert f"ID number {number[:4]}" in record.summary
+    assert number not in record.summary
+    assert guardian.id_number not in record.summary
     reasons = [reason for *_, reason in served.registry.history(record.id)]
     assert any(reason and "身份证号码登记" in reason and number not in reason for reason in reasons)
 
