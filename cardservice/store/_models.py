@@ -150,9 +150,8 @@ class CardRow(Base):
     bank_account: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pan_sequence: Mapped[int | None] = mapped_column(Integer, nullable=True)
     masked_pan: Mapped[str | None] = mapped_column(String(19), nullable=True)
-    # a child's card (migration 0011): the guardian's ID number; the child's ID number once recorded
-    guardian_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    id_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    guardian_number: Mapped[str | None] = mapped_column(String(32), nullable=True)  # a child's card (0011)
+    id_number: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the child's, recorded later
     created_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[_dt.datetime] = mapped_column(UtcDateTime)
 

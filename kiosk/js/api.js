@@ -99,3 +99,4 @@ export async function request(method, path, { body, visit = true, timeout = 2000
 
 export const get = (path, options) => request("GET", path, options);
 export const post = (path, body, options) => request("POST", path, { ...options, body });
+export const put = (path, body, options) => request("PUT", path, { ...options, body });

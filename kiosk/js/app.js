@@ -9,6 +9,7 @@
 import { signal } from "@preact/signals";
 import { ApiError, abortVisit, get } from "./api.js";
 import { closeSoon } from "./closing.js";
+import { guardianPlaced } from "./idnumber.js";
 import { offer } from "./issuing.js";
 import { say } from "./voice.js";
 
@@ -190,7 +191,8 @@ export function onEvent(event) {
       if (!visit?.idcard) cardRemoved();
       break;
     case "idcard.placed":
-      idcardPlaced(event);
+      if (visit && !visit.idcard) guardianPlaced(); // a guardian's, for the child's card in the reader
+      else idcardPlaced(event);
       break;
     case "idcard.removed":
       if (visit?.idcard) cardRemoved();
@@ -247,8 +249,10 @@ async function cardInserted(event) {
   busy.value += 1;
   try {
     const identity = await get(`/v1/readers/${encodeURIComponent(reader)}/card/identity`, { timeout: 20000 });
-    visit = { cardId: identity.card_id, name: identity.name || "", committed: [], moneyPending: 0 };
-    go("menu", { patient: visit.name });
+    // A card without an ID number is a child's, issued from the birth certificate: its number can be added.
+    const child = !identity.id_number && Boolean(identity.card_number);
+    visit = { cardId: identity.card_id, name: identity.name || "", committed: [], moneyPending: 0, child };
+    go("menu", { patient: visit.name, child });
   } catch (error) {
     if (error.code === "aborted") return;
     if (error.code === "no_card" || error.code === "card_removed") {

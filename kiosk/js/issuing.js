@@ -7,7 +7,8 @@
 // The issuance request is like a money request: once sent it is never abandoned (the card may be made);
 // its answer decides what the patient is told, even when the ID card was taken off meanwhile (app.js).
 // A journey is a list of steps and the body they fill: a newborn's (the guardian's ID card, the child's
-// birth certificate: the body's `child`) is another entry of JOURNEYS with its own steps and items.
+// birth certificate: the body's `child`, steps before the consent in children.js) is another entry of
+// JOURNEYS with its own steps, items, route and words.
 
 import { signal } from "@preact/signals";
 import { ApiError, get, post } from "./api.js";
@@ -17,7 +18,15 @@ const ISSUE_TIMEOUT_MS = 180000; // the dispenser, the card written and read bac
 const MOBILE = /^1[3-9][0-9]{9}$/; // a mainland mobile number, as 本人电话
 
 export const JOURNEYS = {
-  self: { title: "办理居民健康卡", steps: ["consent", "phone"] },
+  self: { title: "办理居民健康卡", steps: ["consent", "phone"], path: "/v1/issuance", done: "已办理居民健康卡，请从出卡口取卡" },
+  // The child's card carries the birth certificate's facts and the guardian (cardservice.issuance._newborn).
+  child: {
+    title: "为孩子办理居民健康卡",
+    steps: ["letter", "digits", "child", "consent", "phone"],
+    path: "/v1/issuance/child",
+    items: ["姓名", "性别", "出生日期", "出生医学证明编号", "监护人姓名", "监护人电话"],
+    done: "已为孩子办理居民健康卡，请从出卡口取卡",
+  },
 };
 
 /** The phone number being typed (digits only; never sent anywhere before 确认). */
@@ -38,19 +47,27 @@ function journey(owner) {
   return JOURNEYS[owner.application?.kind || "self"];
 }
 
-function step(owner, name) {
+export function step(owner, name) {
   const steps = journey(owner).steps;
   return { step: steps.indexOf(name) + 1, of: steps.length };
 }
 
 /** 办理健康卡 on the menu: the consent screen. */
-export function start(kind = "self") {
+export function start() {
   const owner = currentVisit();
   if (!owner?.terms || owner.issued) return;
-  owner.application = { kind };
+  owner.application = { kind: "self" };
+  consent(owner);
+}
+
+/** The consent screen of the visit's application (a child's: once the birth record is confirmed). */
+export function consent(owner) {
   phoneDigits.value = "";
   phoneProblem.value = "";
-  go("issue_consent", { terms: owner.terms, title: JOURNEYS[kind].title, ...step(owner, "consent") }, "issue_consent");
+  const { title, items } = journey(owner);
+  const terms = items ? { ...owner.terms, items } : owner.terms;
+  const child = owner.application.child || null;
+  go("issue_consent", { terms, title, child, ...step(owner, "consent") }, "issue_consent");
 }
 
 /** 同意: on to the phone number. */
@@ -59,12 +76,12 @@ export function agree() {
   if (!owner?.application) return;
   owner.application.consent = true;
   phoneProblem.value = "";
-  go("issue_phone", step(owner, "phone"), "issue_phone");
+  go("issue_phone", { ...step(owner, "phone"), child: Boolean(owner.application.child) }, "issue_phone");
 }
 
 export function backToConsent() {
   const owner = currentVisit();
-  if (owner?.application) start(owner.application.kind);
+  if (owner?.application) consent(owner);
 }
 
 export function typeDigit(digit) {
@@ -119,14 +136,16 @@ async function issue(owner) {
   onIssuance((event) => {
     if (!owner.ended && event.reader === readerId()) showStage(event.stage);
   });
-  const body = { reader: readerId(), phone: owner.application.phone, consent: true };
+  const { kind, phone, child } = owner.application;
+  const body = { reader: readerId(), phone, consent: true };
+  if (child) body.child = child; // exactly as the HIS gave it: the daemon checks it against the birth record
   let result = null;
   let failure = null;
   // Busy: no idle question meanwhile. Not app.waiting(): its "the hospital's system is slow" after 10 s
   // is not true of a card being written, which takes about a minute and says each stage.
   busy.value += 1;
   try {
-    result = await post("/v1/issuance", body, { cardId: owner.cardId, visit: false, timeout: ISSUE_TIMEOUT_MS });
+    result = await post(JOURNEYS[kind].path, body, { cardId: owner.cardId, visit: false, timeout: ISSUE_TIMEOUT_MS });
   } catch (error) {
     failure = error instanceof ApiError ? error : new ApiError(0, "internal_error", "系统出现问题，请到人工窗口办理");
   } finally {
@@ -136,8 +155,9 @@ async function issue(owner) {
   }
   if (result) {
     owner.application = null; // the number is forgotten once the card is made; kept for 重试 otherwise
-    owner.issued = true; // one card per person: the menu no longer offers it in this visit
-    owner.committed.push("已办理居民健康卡，请从出卡口取卡");
+    // One card per person: the menu no longer offers the guardian's own; another child's stays offered.
+    if (kind === "self") owner.issued = true;
+    owner.committed.push(JOURNEYS[kind].done);
   }
   else if (UNKNOWN.has(failure.code)) owner.committed.push("发卡结果正在确认，请到人工窗口查询");
   if (owner.ended) {
@@ -145,10 +165,10 @@ async function issue(owner) {
     return;
   }
   if (result) {
-    go("issued", {}, "issue_done");
+    go("issued", { child: kind === "child" }, kind === "child" ? "issue_child_done" : "issue_done");
     return;
   }
-  const said = failureWords(failure);
+  const said = failureWords(failure, kind);
   go("issue_failed", { ...said, code: failure.code, again: AGAIN.has(failure.code) }, said.prompt);
 }
 
@@ -186,8 +206,14 @@ const UNKNOWN = new Set(["kiosk_timeout", "network_error", "issuance_interrupted
 // Where the same request again can succeed.
 const AGAIN = new Set(["issuance_card_spoiled", "issuance_busy"]);
 
-function failureWords(error) {
-  const known = WORDS[error.code] || {};
+// A child's application: the same failures, but about the child.
+const CHILD_WORDS = {
+  issuance_has_card: { title: "这个孩子已有居民健康卡", prompt: "issue_child_has_card", next: "如卡片遗失或损坏，请到人工窗口办理挂失、补卡" },
+  his_not_found: { title: "未找到孩子的出生记录", prompt: "issue_birth_not_found" },
+};
+
+function failureWords(error, kind = "self") {
+  const known = (kind === "child" && CHILD_WORDS[error.code]) || WORDS[error.code] || {};
   const unknown = UNKNOWN.has(error.code);
   return {
     title: known.title || (unknown ? "发卡结果正在确认" : "未能办理健康卡"),

@@ -11,6 +11,9 @@ import { QrCode } from "./qr.js";
 import { louder, replay, volumeStep } from "./voice.js";
 import { IssueConsent, IssueFailed, IssuePhone, Issued, Issuing } from "./issuing-screens.js";
 import * as issuing from "./issuing.js";
+import * as children from "./children.js";
+import * as idnumber from "./idnumber.js";
+import { CHILD_SCREENS } from "./children-screens.js";
 
 export const Title = ({ children }) => html`<h1 id="screen-title" tabindex="-1">${children}</h1>`;
 
@@ -113,7 +116,7 @@ function Unlaunched() {
 
 // -- menu --------------------------------------------------------------------------------------------
 
-function Menu({ patient, idcard, terms, issued }) {
+function Menu({ patient, idcard, terms, issued, child }) {
   const printer = app.printerProblem.value;
   const desk = app.config.value?.help_desk || "人工窗口";
   const tiles = [
@@ -139,8 +142,12 @@ function Menu({ patient, idcard, terms, issued }) {
     ${notice ? html`<p class="notice" role="status">${notice}</p>` : null}
     ${printer ? html`<p class="notice" role="status">⚠ ${printer}，凭条将稍后打印</p>` : null}
     <div class="tiles">
-      ${terms && !paid && !issued ? html`<button class="tile tile-wide" onClick=${() => issuing.start()}>
-        <span class="tile-title">办理健康卡</span><span class="tile-detail">自助发卡：没有居民健康卡，可在本机免费办理，约1分钟</span></button>` : null}
+      ${terms && !paid && !issued ? html`<button class="tile tile-issue" onClick=${() => issuing.start()}>
+        <span class="tile-title">办理健康卡</span><span class="tile-detail">自助发卡：本人免费办理</span></button>` : null}
+      ${terms && !paid ? html`<button class=${issued ? "tile tile-issue tile-wide" : "tile tile-issue"} onClick=${children.start}>
+        <span class="tile-title">为孩子办卡</span><span class="tile-detail">新生儿：凭出生医学证明</span></button>` : null}
+      ${child ? html`<button class="tile tile-issue tile-wide" onClick=${idnumber.start}>
+        <span class="tile-title">登记孩子身份证号</span><span class="tile-detail">孩子已有身份证号码：请监护人携带本人身份证办理</span></button>` : null}
       ${tiles.map(([title, detail, action, disabled]) => html`<button class="tile" onClick=${action} disabled=${disabled}>
         <span class="tile-title">${title}</span><span class="tile-detail">${detail}</span></button>`)}
     </div>
@@ -440,6 +447,7 @@ const SCREENS = {
   issuing: Issuing,
   issued: Issued,
   issue_failed: IssueFailed,
+  ...CHILD_SCREENS,
 };
 
 export function Kiosk() {

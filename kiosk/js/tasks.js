@@ -24,7 +24,7 @@ const q = (path, params) => `${path}?${new URLSearchParams({ reader: readerId(),
 export function menu() {
   const visit = currentVisit();
   if (!visit) return go("attract");
-  go("menu", { patient: visit.name, idcard: visit.idcard, terms: visit.terms, issued: visit.issued });
+  go("menu", { patient: visit.name, idcard: visit.idcard, terms: visit.terms, issued: visit.issued, child: visit.child });
 }
 
 export function registration() {
