@@ -175,13 +175,16 @@ def issuance_service(home: Path, database_url: str) -> Iterator[tuple[str, str, 
 
 
 @contextlib.contextmanager
-def dispenser(directory: Path) -> Iterator[tuple[Path, Path]]:
-    """The dispenser simulator with *STACK* blank cards: its pty and its control socket."""
+def dispenser(
+    directory: Path, *, vpcd: str = "127.0.0.1:40000", reader: str | None = CARD_READER, cards: int = STACK
+) -> Iterator[tuple[Path, Path]]:
+    """The dispenser simulator with *cards* blank cards, its read position on *vpcd* (PC/SC's *reader*;
+    None: a port nobody listens on, the mechanics only): its pty and its control socket."""
     directory.mkdir()
     link, control = directory / "ttyK720", directory / "dispenser.sock"
     process = _spawn(
-        [sys.executable, "-m", "simulators.dispenser", "--pty", str(link), "--vpcd", "127.0.0.1:40000",
-         "--cards", str(STACK), "--dir", str(directory / "cards"), "--control", str(control)],
+        [sys.executable, "-m", "simulators.dispenser", "--pty", str(link), "--vpcd", vpcd,
+         "--cards", str(cards), "--dir", str(directory / "cards"), "--control", str(control)],
         dict(os.environ), directory / "dispenser.log",
     )  # fmt: skip
     try:
@@ -189,7 +192,8 @@ def dispenser(directory: Path) -> Iterator[tuple[Path, Path]]:
         yield link, control
     finally:
         stop_process_group(process, 10)
-        assert wait_for_removal(CARD_READER, EVENT_TIMEOUT + 5), "a card is still in the dispenser's reader"
+        if reader is not None:
+            assert wait_for_removal(reader, EVENT_TIMEOUT + 5), "a card is still in the dispenser's reader"
 
 
 @contextlib.contextmanager
@@ -246,20 +250,22 @@ class KioskDaemon:
     """``cardservice serve`` with ``[issuance]`` and the ID-card reader, started, killed and restarted."""
 
     def __init__(self, home: Path, service_url: str, service_token: str, dispenser_link: Path,
-                 idcard_link: Path) -> None:  # fmt: skip
+                 idcard_link: Path, *, reader: str = CARD_READER, more: str = "",
+                 database_url: str | None = None, name: str = KIOSK) -> None:  # fmt: skip
         self.home, self.port = home, _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         home.mkdir()
         (home / "cardservice.toml").write_text(
             f'[issuance]\nservice_url = "{service_url}"\ndispenser = "k720"\ndevice = "{dispenser_link}"\n'
-            f'options = {{ poll = 0.02, timeout = 0.5, motion_timeout = 5 }}\nreader = "{CARD_READER}"\n'
+            f'options = {{ poll = 0.02, timeout = 0.5, motion_timeout = 5 }}\nreader = "{reader}"\n'
             "wait = 10\ntimeout = 30\n\n"
-            f'[[idcard_readers]]\nname = "desk"\ndevice = "{idcard_link}"\n',
+            f'[[idcard_readers]]\nname = "desk"\ndevice = "{idcard_link}"\n{more}',
             encoding="utf-8",
         )
         self.env = {**os.environ, "CARDSERVICE_HOME": str(home), "CARDSERVICE_ISSUANCE_TOKEN": service_token,
-                    "CARDSERVICE_RATE_LIMIT": json.dumps({"per_second": 1000, "burst": 1000})}  # fmt: skip
-        made = subprocess.run([str(BIN / "cardservice"), "--home", str(home), "token", "create", KIOSK,
+                    "CARDSERVICE_RATE_LIMIT": json.dumps({"per_second": 1000, "burst": 1000}),
+                    **({"CARDSERVICE_DATABASE_URL": database_url} if database_url else {})}  # fmt: skip
+        made = subprocess.run([str(BIN / "cardservice"), "--home", str(home), "token", "create", name,
                                "--scope", "kiosk"], env=self.env, capture_output=True, text=True, timeout=60,
                               check=False)  # fmt: skip
         assert made.returncode == 0, made.stderr

@@ -23,7 +23,7 @@ from tests import dbfixtures
 TABLES = {
     "alembic_version", "api_clients", "audit_head", "audit_log", "blacklist", "cards", "card_events",
     "his_departments", "his_doctors", "his_slots", "his_registrations", "his_bills", "his_bill_items",
-    "his_lab_reports", "his_lab_items", "his_idempotency",
+    "his_lab_reports", "his_lab_items", "his_idempotency", "his_births",
     "ledger_accounts", "ledger_transactions", "ledger_entries", "payments_orders", "payments_events",
     "print_jobs", "bankcard_transactions",
 }  # fmt: skip
