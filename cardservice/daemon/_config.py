@@ -13,9 +13,7 @@ wrong, so fixing one problem never uncovers the next.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -44,6 +42,7 @@ from cardservice.daemon._sections import (
 from cardservice.errors import CardserviceError
 from cardservice.payments import PaymentPolicy
 from cardservice.readers import ReaderEntry
+from cardservice.settings import TomlSource, is_loopback
 
 if TYPE_CHECKING:
     from cardservice.idcard import IdCardReader
@@ -77,13 +76,6 @@ class ConfigError(CardserviceError):
     """The configuration is unusable; the message lists every problem, one per line."""
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def default_home() -> Path:
     """``$CARDSERVICE_HOME``, else ``$XDG_DATA_HOME/cardservice``, else ``~/.local/share/cardservice``."""
     explicit = os.environ.get("CARDSERVICE_HOME")
@@ -115,25 +107,6 @@ class KioskConfig(_Strict):
     top_up_amounts_fen: list[Annotated[int, Field(gt=0, le=10**8)]] = Field(
         default_factory=lambda: [5_000, 10_000, 20_000, 50_000], min_length=1, max_length=8
     )
-
-
-class _TomlSource(PydanticBaseSettingsSource):
-    """Values from the TOML file; a missing file is an empty configuration, a broken one an error."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
-        super().__init__(settings_cls)
-        self._data: dict[str, Any] = {}
-        if path is not None and path.is_file():
-            try:
-                self._data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"{path}: {exc}") from None
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
 
 
 class Settings(BaseSettings):
@@ -298,7 +271,7 @@ class Settings(BaseSettings):
         if value is None or value.lower().startswith("https://"):
             return value
         host = (urlsplit(value).hostname or "").lower()
-        if host != "localhost" and not _is_loopback(host):
+        if not is_loopback(host):
             raise ValueError(f"{host or value!r} is not this machine: use https:// (http only to loopback)")
         return value
 
@@ -328,7 +301,7 @@ class Settings(BaseSettings):
             )
         if self.payment_gateway_url and not self.payment_gateway_token_env:
             host = (urlsplit(self.payment_gateway_url).hostname or "").lower()
-            if host != "localhost" and not _is_loopback(host):
+            if not is_loopback(host):
                 # An acquirer takes money on a terminal's word: it must know which terminal is asking.
                 yield (
                     _GATEWAY_TOKEN,
@@ -420,7 +393,7 @@ class Settings(BaseSettings):
 
     @property
     def is_loopback(self) -> bool:
-        return self.host == "localhost" or _is_loopback(self.host)
+        return is_loopback(self.host)
 
     @property
     def database(self) -> str:
@@ -436,7 +409,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls, _config_file.get()))
+        return (init_settings, env_settings, TomlSource(settings_cls, _config_file.get(), ConfigError))
 
 
 class _ConfigFileSlot:

@@ -46,6 +46,7 @@ from cardservice.issuance import (
     KioskRelay,
     PersonIn,
 )
+from cardservice.settings import is_loopback
 
 __all__ = ["IssuanceConfig", "KioskIssuance", "ServiceTerms", "kiosk_relay"]
 
@@ -53,17 +54,6 @@ log = logging.getLogger(__name__)
 
 TERMS_TTL = 60.0  # seconds the service's terms are reused: a fee changed there shows within a minute
 TERMS_TIMEOUT = 5.0  # seconds for the service to answer them: the patient is waiting for the menu
-
-
-def _is_this_machine(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class IssuanceConfig(BaseModel):
@@ -90,7 +80,7 @@ class IssuanceConfig(BaseModel):
         if value.lower().startswith("wss://"):
             return value
         host = (urlsplit(value).hostname or "").lower()
-        if not _is_this_machine(host):
+        if not is_loopback(host):
             raise ValueError(f"{host or value!r} is not this machine: use wss:// (ws:// only to loopback)")
         return value
 

@@ -21,9 +21,7 @@ with ``card_sim_transport_key = true`` (the demo).
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from cardservice.errors import CardserviceError
 from cardservice.issuance import TransportKeys
 from cardservice.keys import KEYS_PASSPHRASE_ENV, KeyStore
+from cardservice.settings import TomlSource, is_loopback
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -60,32 +59,6 @@ def default_home() -> Path:
         return Path(explicit).expanduser()
     data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data) / "cardservice-issuance"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class _TomlSource(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
-        super().__init__(settings_cls)
-        self._data: dict[str, Any] = {}
-        if path is not None and path.is_file():
-            try:
-                self._data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise ServiceConfigError(f"{path}: {exc}") from None
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
 
 
 class ServiceSettings(BaseSettings):
@@ -125,7 +98,7 @@ class ServiceSettings(BaseSettings):
     def _tls(self) -> ServiceSettings:
         if (self.tls_certificate is None) != (self.tls_private_key is None):
             raise ValueError("tls_certificate and tls_private_key go together")
-        if not _is_loopback(self.host) and self.tls_certificate is None:
+        if not is_loopback(self.host) and self.tls_certificate is None:
             raise ValueError(
                 f"host {self.host!r} is not a loopback address: binding there needs TLS "
                 "(tls_certificate and tls_private_key)"
@@ -149,7 +122,7 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls, _config_file.path))
+        return (init_settings, env_settings, TomlSource(settings_cls, _config_file.path, ServiceConfigError))
 
 
 class _ConfigFileSlot:
