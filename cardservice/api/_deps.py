@@ -25,7 +25,7 @@ from cardservice.api._security import RateLimiter, TicketBook, scope_allows
 from cardservice.errors import CardserviceError, ServiceError
 from cardservice.healthcard import Cardholder, CardValidity, Identity, IssuerData
 from cardservice.his import HisConnector, Patient
-from cardservice.idcard import IdCardMonitor, IdCardType
+from cardservice.idcard import IdCardMonitor, IdCardPerson, IdCardType
 from cardservice.issuance import IssuanceResult, PersonIn
 from cardservice.payments import PaymentPolicy, Payments
 from cardservice.printing import PrintQueue
@@ -59,6 +59,7 @@ __all__ = [
     "client_address",
     "key_holds",
     "patient_of",
+    "placed_idcard",
     "reader_of",
     "require",
     "services_of",
@@ -357,7 +358,9 @@ async def patient_of(
         raise ServiceError("invalid_card_data", "the card carries no usable card number and name") from None
 
 
-def _idcard_patient(services: Services, reader: str, card_id: str | None) -> tuple[CardView, Patient]:
+def placed_idcard(services: Services, reader: str, card_id: str | None) -> tuple[str, str, IdCardPerson]:
+    """The ID card lying on *reader* (``idcard[:NAME]``): the reader's name, this placing's id and the
+    person; ``card_changed`` when *card_id* names another placing."""
     monitor = services.idcard
     if monitor is None:
         raise ServiceError("idcard_unavailable", "no ID-card reader is configured for this daemon")
@@ -367,6 +370,11 @@ def _idcard_patient(services: Services, reader: str, card_id: str | None) -> tup
         raise api_error(exc) from None
     if card_id is not None and card_id != placed_id:
         raise ServiceError("card_changed", "another ID card lies on the reader now", reader=name)
+    return name, placed_id, person
+
+
+def _idcard_patient(services: Services, reader: str, card_id: str | None) -> tuple[CardView, Patient]:
+    name, placed_id, person = placed_idcard(services, reader, card_id)
     resident = person.card_type in (IdCardType.RESIDENT, IdCardType.HMT_RESIDENCE_PERMIT)
     identity = Identity(
         issuer=IssuerData(card_number=person.id_number),

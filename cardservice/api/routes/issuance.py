@@ -31,13 +31,13 @@ from cardservice.api._deps import (
     Services,
     audited,
     call_service,
+    placed_idcard,
     services_of,
 )
-from cardservice.api._errors import api_error, responses
+from cardservice.api._errors import responses
 from cardservice.api.schemas.issuance import IssuanceIn, IssuanceOut, IssuanceTermsOut
-from cardservice.errors import CardserviceError, CodecError, ServiceError
+from cardservice.errors import CodecError, ServiceError
 from cardservice.healthcard import mask_id_number
-from cardservice.idcard import IdCardPerson
 from cardservice.issuance import IssuanceFailed, IssuanceResult, PersonIn, fit_photo
 
 __all__ = ["CARD_ITEMS", "ISSUANCE_ERRORS", "applicant", "issued", "router", "with_photo"]
@@ -74,20 +74,6 @@ ISSUANCE_ERRORS = (
     "card_changed",
     *sorted(set(_CODES.values())), "issuance_failed",
 )  # fmt: skip
-
-
-def _applicant(services: Services, reader: str, card_id: str | None) -> IdCardPerson:
-    """The person on the ID card lying on *reader* (``idcard[:NAME]``), this placing of it."""
-    monitor = services.idcard
-    if monitor is None:
-        raise ServiceError("idcard_unavailable", "no ID-card reader is configured for this daemon")
-    try:
-        name, placed_id, person = monitor.placed(reader.partition(":")[2] or None)
-    except CardserviceError as exc:
-        raise api_error(exc) from None
-    if card_id is not None and card_id != placed_id:
-        raise ServiceError("card_changed", "another ID card lies on the reader now", reader=name)
-    return person
 
 
 def _failure(exc: IssuanceFailed) -> ServiceError:
@@ -136,7 +122,7 @@ def applicant(
     services: Services, reader: str, card_id: str | None, *, phone: str | None, consent: bool
 ) -> PersonIn:
     """The person on the ID card lying on *reader* (this placing of it) as the service takes them."""
-    person = _applicant(services, reader, card_id)
+    _, _, person = placed_idcard(services, reader, card_id)
     return PersonIn(
         id_number=person.id_number,
         name=person.name.strip() or "-",
