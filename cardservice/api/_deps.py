@@ -386,7 +386,10 @@ def _idcard_patient(services: Services, reader: str, card_id: str | None) -> tup
     )  # fmt: skip
     masked = person.masked_number
     view = CardView(f"{IDCARD_PATIENT}:{name}", placed_id, b"", IDCARD_PATIENT, identity, masked)
-    return view, Patient(person.id_number, person.name.strip())
+    try:
+        return view, Patient(person.id_number, person.name.strip())
+    except ValueError:  # a number of another form (the 15-character foreign permanent residence card)
+        raise ServiceError("idcard_unsupported", "the hospital needs an 18-character ID number") from None
 
 
 # -- blocking services and the audit ---------------------------------------------------------------------

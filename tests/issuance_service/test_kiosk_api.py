@@ -103,3 +103,25 @@ def test_without_issuance_configured_the_route_answers_503(make_stack: StackFact
     with TestClient(stack.app, base_url=BASE_URL) as client:
         response = client.post(URL, json={"phone": "13800000009", "consent": True}, headers=KIOSK)
         assert_error(response, 503, "issuance_unavailable")
+
+
+def test_an_id_card_without_an_18_character_number_is_refused_clearly(
+    make_stack: StackFactory, served: Service, make_kiosk: KioskFactory
+) -> None:
+    """The 15-character foreign permanent residence card (外国人永久居留证, before 2023): no card is issued to
+    it, and the hospital's services do not take it — a coded refusal, not a server error."""
+    monitor = IdCardMonitor({"desk": FakeIdCardReader(load_card("foreign-permanent").person)})
+    monitor.poll_once("desk")
+    stack = make_stack(idcard=monitor)
+    kiosk = make_kiosk(served)
+    stack.services.issuance = kiosk.relay
+    with TestClient(stack.app, base_url=BASE_URL) as client:
+        headers = {**KIOSK, "X-Card-Id": _placed(client)}
+        body = {"reader": "idcard", "phone": "13800000009", "consent": True}
+        assert_error(client.post(URL, json=body, headers=headers), 422, "issuance_invalid_person")
+        assert kiosk.relay.ops("dispense") == []
+        record = {"birth_certificate": "O110000001"}
+        stack.services.his = object()  # type: ignore[assignment]  # refused before the HIS is asked
+        assert_error(
+            client.post(f"{URL}/birth-record", json=record, headers=headers), 422, "idcard_unsupported"
+        )

@@ -70,7 +70,10 @@ ID_NUMBER_ERRORS = (
 
 @router.post(
     "/birth-record", response_model=ChildOut, summary="The birth record of the parent's child (出生登记)",
-    responses=responses("rate_limited", "idcard_unavailable", "idcard_no_card", "card_changed", *HIS_ERRORS),
+    responses=responses(
+        "rate_limited", "idcard_unavailable", "idcard_no_card", "idcard_unsupported", "card_changed",
+        *HIS_ERRORS,
+    ),
 )  # fmt: skip
 async def birth_record(
     request: Request, client: Kiosk, his: HisService, body: BirthRecordIn, x_card_id: CardIdHeader = None

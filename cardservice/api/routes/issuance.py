@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 
 from cardservice.api._deps import (
     ApiClient,
@@ -123,16 +124,19 @@ def applicant(
 ) -> PersonIn:
     """The person on the ID card lying on *reader* (this placing of it) as the service takes them."""
     _, _, person = placed_idcard(services, reader, card_id)
-    return PersonIn(
-        id_number=person.id_number,
-        name=person.name.strip() or "-",
-        sex=person.sex_code if person.sex_code in ("1", "2") else None,  # type: ignore[arg-type]
-        ethnicity=person.ethnicity_code,
-        address=(person.address or "").strip()[:100] or None,
-        phone=phone,
-        consent=consent,
-        photo=None,
-    )
+    try:
+        return PersonIn(
+            id_number=person.id_number,
+            name=person.name.strip() or "-",
+            sex=person.sex_code if person.sex_code in ("1", "2") else None,  # type: ignore[arg-type]
+            ethnicity=person.ethnicity_code,
+            address=(person.address or "").strip()[:100] or None,
+            phone=phone,
+            consent=consent,
+            photo=None,
+        )
+    except ValidationError:  # a number of another form (the 15-character foreign permanent residence card)
+        raise ServiceError("issuance_invalid_person", "cards go to 18-character ID numbers") from None
 
 
 async def with_photo(person: PersonIn, photo: str | None) -> PersonIn:
