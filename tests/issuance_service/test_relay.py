@@ -10,8 +10,6 @@ issuer key refused at the handshake."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,16 +23,7 @@ from cardservice.pboc import card_master_key
 from simulators.cardos import BLANK_TRANSPORT_KEY, load_card
 from tests.issuance.test_batch import _Card
 from tests.issuance_service.conftest import KioskFactory, Service, people
-
-
-def _wait(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.virtualcards import wait_for
 
 
 def _frames_text(frames: list[tuple[str, dict[str, Any]]]) -> str:
@@ -156,7 +145,7 @@ def test_a_kiosk_unplugged_mid_card_finds_it_spoiled_and_captured_when_back(
     with pytest.raises(IssuanceFailed) as broke:
         kiosk.issue(person)
     assert broke.value.code == "issuance_interrupted"
-    spoiled = _wait(lambda: served.registry.cards(status=CardStatus.SPOILED), "the card spoiled")
+    spoiled = wait_for(lambda: served.registry.cards(status=CardStatus.SPOILED), 10, "the card spoiled")
     assert len(spoiled) == 1
     assert spoiled[0].card_number == person.id_number
     assert (
@@ -212,7 +201,7 @@ def test_a_kiosk_killed_before_presenting_presents_the_card_when_back(
     token = kiosk.relay._token
     with pytest.raises(IssuanceFailed):
         kiosk.issue(person)
-    _wait(lambda: served.registry.live_card(person.id_number), "the card completed")
+    wait_for(lambda: served.registry.live_card(person.id_number), 10, "the card completed")
     assert kiosk.machine.position == "read"
     card = kiosk.machine.channel
     kiosk.relay.close()
