@@ -4,6 +4,7 @@ source, and the loopback rule that decides where TLS is required."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,16 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from cardservice.errors import CardserviceError
 
-__all__ = ["TomlSource", "is_loopback"]
+__all__ = ["TomlSource", "data_home", "is_loopback"]
+
+
+def data_home(variable: str, folder: str) -> Path:
+    """``$variable``, else ``$XDG_DATA_HOME/folder``, else ``~/.local/share/folder``."""
+    explicit = os.environ.get(variable)
+    if explicit:
+        return Path(explicit).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / folder
 
 
 def is_loopback(host: str) -> bool:

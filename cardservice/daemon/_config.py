@@ -13,7 +13,6 @@ wrong, so fixing one problem never uncovers the next.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -42,7 +41,7 @@ from cardservice.daemon._sections import (
 from cardservice.errors import CardserviceError
 from cardservice.payments import PaymentPolicy
 from cardservice.readers import ReaderEntry
-from cardservice.settings import TomlSource, is_loopback
+from cardservice.settings import TomlSource, data_home, is_loopback
 
 if TYPE_CHECKING:
     from cardservice.idcard import IdCardReader
@@ -78,11 +77,7 @@ class ConfigError(CardserviceError):
 
 def default_home() -> Path:
     """``$CARDSERVICE_HOME``, else ``$XDG_DATA_HOME/cardservice``, else ``~/.local/share/cardservice``."""
-    explicit = os.environ.get("CARDSERVICE_HOME")
-    if explicit:
-        return Path(explicit).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "cardservice"
+    return data_home("CARDSERVICE_HOME", "cardservice")
 
 
 class _Strict(BaseModel):

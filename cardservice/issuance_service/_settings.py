@@ -31,7 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from cardservice.errors import CardserviceError
 from cardservice.issuance import TransportKeys
 from cardservice.keys import KEYS_PASSPHRASE_ENV, KeyStore
-from cardservice.settings import TomlSource, is_loopback
+from cardservice.settings import TomlSource, data_home, is_loopback
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -54,11 +54,7 @@ class ServiceConfigError(CardserviceError):
 
 def default_home() -> Path:
     """``$CARDSERVICE_ISSUANCE_HOME``, else ``$XDG_DATA_HOME/cardservice-issuance`` (``~/.local/share``)."""
-    explicit = os.environ.get("CARDSERVICE_ISSUANCE_HOME")
-    if explicit:
-        return Path(explicit).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "cardservice-issuance"
+    return data_home("CARDSERVICE_ISSUANCE_HOME", "cardservice-issuance")
 
 
 class ServiceSettings(BaseSettings):

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser
 
 from cardservice.healthcard import id_check_character
 from cardservice.issuance import CardRecord, CardStatus, Registry
@@ -24,7 +22,7 @@ from cardservice.store import open_database
 from simulators.cardos import load_card
 from simulators.control import default_control_path, send_control
 from simulators.health import DEMO_HOLDER_PATH
-from tests.kiosk.conftest import Kiosk, demo_facts, open_kiosk
+from tests.kiosk.conftest import Kiosk, demo_facts
 from tests.kiosk.test_issuance import ISSUED_MS, PHONE, dispenser, place
 from tests.pcsc.conftest import CARD_PORT
 from tests.pcsc.test_daemon_pcsc import Daemon, ctl
@@ -34,15 +32,6 @@ pytestmark = pytest.mark.pcsc
 GUARDIAN = json.loads(Path(DEMO_HOLDER_PATH).read_text(encoding="utf-8"))["DDF1/EF06"]
 CERTIFICATE = "O110000001"  # the demo HIS's newborn, 李小宝 (女), 李明's daughter
 CHILD = "李小宝"
-
-
-@pytest.fixture
-def kiosk(browser: Browser, kiosk_daemon: Daemon) -> Iterator[Kiosk]:
-    context, opened = open_kiosk(browser, kiosk_daemon)
-    try:
-        yield opened
-    finally:
-        context.close()
 
 
 def registry_card(daemon: Daemon, number: str) -> CardRecord | None:
