@@ -36,13 +36,13 @@ from cardservice.api._deps import (
     patient_of,
     services_of,
 )
-from cardservice.api._errors import api_error, responses
+from cardservice.api._errors import responses
 from cardservice.api.routes.issuance import ISSUANCE_ERRORS, applicant, issued, with_photo
 from cardservice.api.schemas.children import BirthRecordIn, ChildIssuanceIn, ChildOut, IdNumberIn, IdNumberOut
 from cardservice.api.schemas.issuance import IssuanceOut
-from cardservice.errors import CardserviceError, CodecError, ServiceError
+from cardservice.errors import CodecError, ServiceError
 from cardservice.healthcard import Identity, id_sex_code, mask_id_number, validate_id_number
-from cardservice.his import BirthRecord, HisConnector, Patient
+from cardservice.his import Patient
 from cardservice.issuance import ID_CARD_TYPE, ChildIn, IssuanceFailed
 from cardservice.readers import CardHandle
 
@@ -83,18 +83,11 @@ async def birth_record(
     _, guardian = await patient_of(services, body.reader, x_card_id, client=client)
     certificate = body.birth_certificate.upper()
     record = await audited(
-        request, client, "his.birth_record", lambda: _record_of(his, guardian, certificate),
+        request, client, "his.birth_record", lambda: his.birth_record(guardian, certificate),
         card=mask_id_number(certificate), target=None,
     )  # fmt: skip
     return ChildOut(birth_certificate=record.birth_certificate, name=record.name, sex=record.sex,
                     birth_date=record.birth_date, relation=record.relation, ethnicity=None)  # fmt: skip
-
-
-def _record_of(his: HisConnector, guardian: Patient, certificate: str) -> BirthRecord:
-    try:
-        return his.birth_record(guardian, certificate)
-    except CardserviceError as exc:
-        raise api_error(exc) from None
 
 
 @router.post(
@@ -114,10 +107,11 @@ async def issue_child(
     services.limiter.take(client.name)
     guardian = applicant(services, body.reader, x_card_id, phone=body.phone, consent=body.consent)
     child = ChildIn.model_validate(body.child.model_dump())
-    if services.his is not None:  # the child must be one born here, to this guardian, as registered
+    his = services.his
+    if his is not None:  # the child must be one born here, to this guardian, as registered
         parent = Patient(guardian.id_number.upper(), guardian.name)
         certificate = child.birth_certificate.upper()
-        record = await call_service(lambda: _record_of(services.his, parent, certificate))  # type: ignore[arg-type]
+        record = await call_service(lambda: his.birth_record(parent, certificate))
         given = (certificate, child.name.strip(), child.sex, child.birth_date, child.relation)
         if given != (record.birth_certificate, record.name, record.sex, record.birth_date, record.relation):
             raise ServiceError("his_not_found", "the child is not as the hospital's birth record says")
